@@ -1,0 +1,136 @@
+/**
+ * The `volley` command. Parses flags (commander), runs one command, maps errors to the exit
+ * codes in exit-codes.ts. Flags win over environment variables, which win over defaults.
+ */
+import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { isVolleyError, scrubSecrets } from '@volley/core';
+import { runCommand } from './commands/run.js';
+import { simCommand } from './commands/sim.js';
+import { CliError, ExitCode } from './exit-codes.js';
+import { OutputError } from './jsonl/writer.js';
+import { InputReadError } from './jsonl/reader.js';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('must be a positive number');
+  return n;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be between 0 and 1');
+  return n;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+const program = new Command()
+  .name('volley')
+  .description('Run very large numbers of LLM calls in parallel, inside rate limits, losing and duplicating nothing.')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+program
+  .command('run')
+  .description('Send an OpenAI Batch JSONL file (or lines with just "prompt"/"messages"/"input") and write one result per custom_id.')
+  .argument('<input>', 'input JSONL file, or - for standard input')
+  .requiredOption('-o, --output <file>', 'results file (OpenAI Batch output lines), or - for standard output')
+  .option('-e, --errors <file>', 'write failed lines here instead of into the output')
+  .addOption(
+    new Option('--base-url <url>', 'OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeatable)')
+      .argParser(collect)
+      .env('OPENAI_BASE_URL'),
+  )
+  .option('-m, --model <name>', 'model for lines that name none')
+  .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 64)
+  .option('--rpm <n>', 'requests-per-minute limit of each endpoint', positiveNumber)
+  .option('--tpm <n>', 'tokens-per-minute limit of each endpoint', positiveNumber)
+  .addOption(new Option('--mode <mode>', 'where HTTP runs: one event loop, or worker threads').choices(['async', 'threads'] as const))
+  .option('--threads <n>', 'worker threads in threads mode', positiveInt)
+  .option('--max-retries <n>', 'retries per line after the first attempt', nonNegativeInt)
+  .option('--timeout-ms <ms>', 'total time allowed per line, across retries', positiveInt)
+  .addOption(
+    new Option('--progress <mode>', 'progress display on stderr')
+      .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
+      .default('auto' as const),
+  )
+  .option('--json', 'print the final summary as JSON on stdout', false)
+  .option('--overwrite', 'replace existing output files', false)
+  .option('--max-line-bytes <n>', 'skip input lines longer than this', positiveInt)
+  .option('--grace-ms <ms>', 'how long the first Ctrl-C waits for in-flight lines', positiveInt, 30_000)
+  .action(async (input, flags) => {
+    process.exitCode = await runCommand({
+      input,
+      output: flags.output,
+      progress: flags.progress,
+      json: flags.json,
+      overwrite: flags.overwrite,
+      graceMs: flags.graceMs,
+      ...(flags.errors === undefined ? {} : { errors: flags.errors }),
+      ...(flags.baseUrl === undefined ? {} : { baseUrl: Array.isArray(flags.baseUrl) ? flags.baseUrl : [flags.baseUrl] }),
+      ...(flags.model === undefined ? {} : { model: flags.model }),
+      concurrency: flags.concurrency,
+      ...(flags.rpm === undefined ? {} : { rpm: flags.rpm }),
+      ...(flags.tpm === undefined ? {} : { tpm: flags.tpm }),
+      ...(flags.mode === undefined ? {} : { mode: flags.mode }),
+      ...(flags.threads === undefined ? {} : { threads: flags.threads }),
+      ...(flags.maxRetries === undefined ? {} : { maxRetries: flags.maxRetries }),
+      ...(flags.timeoutMs === undefined ? {} : { timeoutMs: flags.timeoutMs }),
+      ...(flags.maxLineBytes === undefined ? {} : { maxLineBytes: flags.maxLineBytes }),
+    });
+  });
+
+program
+  .command('sim')
+  .description('Start the OpenAI-compatible simulator (prints its base URL on stdout).')
+  .option('-p, --port <n>', 'port (0 picks a free one)', nonNegativeInt, 0)
+  .option('--host <host>', 'interface to listen on', '127.0.0.1')
+  .option('--rpm <n>', 'enforce a requests-per-minute limit (answers 429)', positiveNumber)
+  .option('--tpm <n>', 'enforce a tokens-per-minute limit (answers 429)', positiveNumber)
+  .option('--latency-ms <ms>', 'delay before response headers', nonNegativeInt)
+  .option('--tokens-per-second <n>', 'generation speed (0 = instant)', nonNegativeInt)
+  .option('--fault-rate <p>', 'fraction of requests that get an injected fault', fraction)
+  .option('--seed <n>', 'seed for faults and latency jitter', nonNegativeInt)
+  .option('--api-key-env <name>', 'require this environment variable\'s value as the bearer key')
+  .action(async (flags) => {
+    process.exitCode = await simCommand({
+      port: flags.port,
+      host: flags.host,
+      ...(flags.rpm === undefined ? {} : { rpm: flags.rpm }),
+      ...(flags.tpm === undefined ? {} : { tpm: flags.tpm }),
+      ...(flags.latencyMs === undefined ? {} : { latencyMs: flags.latencyMs }),
+      ...(flags.tokensPerSecond === undefined ? {} : { tokensPerSecond: flags.tokensPerSecond }),
+      ...(flags.faultRate === undefined ? {} : { faultRate: flags.faultRate }),
+      ...(flags.seed === undefined ? {} : { seed: flags.seed }),
+      ...(flags.apiKeyEnv === undefined ? {} : { apiKeyEnv: flags.apiKeyEnv }),
+    });
+  });
+
+function exitCodeFor(error: unknown): number {
+  if (error instanceof CliError) return error.exitCode;
+  if (error instanceof OutputError || error instanceof InputReadError) return ExitCode.USAGE;
+  if (isVolleyError(error) && error.code === 'VOLLEY_ERR_INVALID_OPTIONS') return ExitCode.USAGE;
+  return ExitCode.SOME_FAILED;
+}
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`volley: ${scrubSecrets(message)}\n`);
+  process.exitCode = exitCodeFor(error);
+}

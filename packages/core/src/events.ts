@@ -1,0 +1,71 @@
+/**
+ * Typed events (eventemitter3 tuple maps). Emitting is guarded by `listenerCount` on the hot path,
+ * so a runtime nobody listens to pays nothing for them.
+ */
+import type { VolleyError } from './errors.js';
+import type { Usage } from './protocol/openai.js';
+
+export interface AttemptEvent {
+  /** The call's id (stable across its attempts). */
+  callId: number;
+  attempt: number;
+  endpoint: number;
+}
+
+export interface RetryEvent extends AttemptEvent {
+  delayMs: number;
+  error: VolleyError;
+  ambiguous: boolean;
+}
+
+export interface CompleteEvent extends AttemptEvent {
+  latencyMs: number;
+  ttftMs: number | undefined;
+  usage: Usage | undefined;
+  waitedMs: number;
+}
+
+export interface FailEvent extends AttemptEvent {
+  error: VolleyError;
+}
+
+export interface RuntimeStats {
+  /** Calls accepted so far. */
+  submitted: number;
+  succeeded: number;
+  failed: number;
+  queued: number;
+  /** Attempts on the wire now. */
+  inFlight: number;
+  /** Calls waiting for rate-limit capacity now. */
+  waitingOnRateLimit: number;
+  /** Calls waiting out a retry delay now. */
+  backingOff: number;
+  retries: number;
+  /** Retried attempts that may have been processed and billed (ambiguous, truncated, lost). */
+  extraBilledCalls: number;
+  rateLimited: number;
+  promptTokens: number;
+  completionTokens: number;
+  workerRestarts: number;
+  byEndpoint: Array<{ succeeded: number; failed: number; inFlight: number; stopped: boolean }>;
+}
+
+export interface VolleyEvents {
+  /** An attempt was handed to a worker. */
+  request: [event: AttemptEvent];
+  retry: [event: RetryEvent];
+  /** A 429 arrived; the endpoint cools down for `retryAfterMs`. */
+  rateLimited: [event: AttemptEvent & { retryAfterMs: number | undefined }];
+  complete: [event: CompleteEvent];
+  fail: [event: FailEvent];
+  /** An endpoint was taken out of rotation (auth, quota). */
+  endpointStopped: [event: { endpoint: number; error: VolleyError }];
+  workerCrash: [event: { error: Error; restarts: number }];
+  /** Emitted on an interval while listeners exist. */
+  progress: [stats: RuntimeStats];
+  /** The queue fell below its bound after being full. */
+  drain: [];
+  /** An unrecoverable runtime error (restart budget exhausted): every pending call has been failed. */
+  error: [error: VolleyError];
+}

@@ -1,0 +1,38 @@
+export type { ActorBehavior, ActorOptions, ActorRef, AskOptions } from './actor.js';
+export { createActor } from './actor.js';
+export type { BackoffPolicy } from './backoff.js';
+export { computeBackoffMs, defaultBackoffPolicy, retryDelayMs } from './backoff.js';
+export type { Clock, TimerHandle } from './clock.js';
+export { systemClock } from './clock.js';
+export type { ErrorCodeValue, SerializedError, VolleyErrorDetails } from './errors.js';
+export { deserializeError, ErrorCode, isVolleyError, serializeError, VolleyError } from './errors.js';
+export type {
+  AttemptEvent,
+  CompleteEvent,
+  FailEvent,
+  RetryEvent,
+  RuntimeStats,
+  VolleyEvents,
+} from './events.js';
+export { FixedQueue } from './fixed-queue.js';
+export type { CreateLoggerOptions, Logger } from './logger.js';
+export { createLogger, registerSecret, scrubSecrets } from './logger.js';
+export type { OutcomeClass } from './outcome.js';
+export { classifyFailure, mayHaveBeenBilled } from './outcome.js';
+export type { BatchRequestLine, BatchResponseLine, BatchUrl } from './protocol/batch.js';
+export { BATCH_URLS } from './protocol/batch.js';
+export * from './protocol/openai.js';
+export type * from './protocol/work.js';
+export type { HeaderMap, RateLimitSnapshot } from './rate-limit-headers.js';
+export { parseDurationMs, parseRateLimitHeaders, parseRetryAfterMs } from './rate-limit-headers.js';
+export type { CallResult, CallSpec, RestartBudget, SupervisorOptions, SupervisorRef } from './supervisor.js';
+export { createSupervisor } from './supervisor.js';
+export type { Grant, LaneLimits, LaneStats, TokenBucketOptions, TokenBucketRef } from './token-bucket.js';
+export { createTokenBucket } from './token-bucket.js';
+export type { CountTokens } from './token-estimate.js';
+export {
+  approximateTokens,
+  DEFAULT_OUTPUT_TOKEN_ESTIMATE,
+  estimateRequestTokens,
+  loadTokenCounter,
+} from './token-estimate.js';

@@ -1,0 +1,67 @@
+/**
+ * pino logging with secrets kept out. Two layers: pino's `redact` removes known secret paths from
+ * structured records, and `scrubSecrets` removes registered secret values from any free text
+ * (messages, stacks, server error bodies that echo a key).
+ */
+import { pino } from 'pino';
+import type { Logger, LoggerOptions } from 'pino';
+
+export type { Logger } from 'pino';
+
+const REDACT_PATHS = [
+  'apiKey',
+  '*.apiKey',
+  'endpoints[*].apiKey',
+  'authorization',
+  'headers.authorization',
+  'headers.Authorization',
+  '*.headers.authorization',
+  '*.headers.Authorization',
+];
+
+const secrets = new Set<string>();
+
+/** Registers a value that must never be printed. Short values are ignored (they would match everywhere). */
+export function registerSecret(value: string | undefined): void {
+  if (value !== undefined && value.length >= 8) secrets.add(value);
+}
+
+/** Replaces every registered secret in `text` with `[REDACTED]`. */
+export function scrubSecrets(text: string): string {
+  let out = text;
+  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[REDACTED]');
+  return out;
+}
+
+export interface CreateLoggerOptions {
+  level?: LoggerOptions['level'];
+  name?: string;
+  /** Defaults to stderr: stdout carries data only. */
+  destination?: NodeJS.WritableStream | pino.DestinationStream;
+}
+
+/** A pino logger writing JSON lines to stderr with secrets redacted. */
+export function createLogger(options: CreateLoggerOptions = {}): Logger {
+  return pino(
+    {
+      name: options.name ?? 'volley',
+      level: options.level ?? process.env.VOLLEY_LOG_LEVEL ?? 'warn',
+      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+      hooks: {
+        logMethod(args, method) {
+          const scrubbed = args.map((arg) => (typeof arg === 'string' ? scrubSecrets(arg) : arg));
+          method.apply(this, scrubbed as Parameters<typeof method>);
+        },
+      },
+      serializers: {
+        err: (error: unknown) => {
+          const serialized = pino.stdSerializers.err(error as Error);
+          serialized.message = scrubSecrets(serialized.message);
+          if (serialized.stack) serialized.stack = scrubSecrets(serialized.stack);
+          return serialized;
+        },
+      },
+    },
+    (options.destination ?? pino.destination({ dest: 2, sync: false })) as pino.DestinationStream,
+  );
+}

@@ -1,0 +1,77 @@
+/**
+ * Parsing of the rate-limit hints OpenAI-compatible servers send. Malformed values are ignored
+ * (undefined), never thrown: a bad header must not fail a request that otherwise succeeded.
+ */
+
+/** Header map as undici gives it: lower-case names, string or string[] values. */
+export type HeaderMap = Record<string, string | string[] | undefined>;
+
+function first(headers: HeaderMap, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * `retry-after-ms` (OpenAI, milliseconds) takes precedence over `retry-after`, which is either
+ * delta-seconds or an HTTP date (RFC 9110 §10.2.3). Returns milliseconds from `nowEpochMs`.
+ */
+export function parseRetryAfterMs(headers: HeaderMap, nowEpochMs = Date.now()): number | undefined {
+  const ms = first(headers, 'retry-after-ms');
+  if (ms !== undefined) {
+    const value = Number(ms);
+    if (ms.trim() !== '' && Number.isFinite(value) && value >= 0) return value;
+  }
+  const raw = first(headers, 'retry-after')?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw) * 1000;
+  const date = Date.parse(raw);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, date - nowEpochMs);
+}
+
+const GO_DURATION = /^(\d+(?:\.\d+)?(?:h|m(?!s)|s|ms|us|µs|ns))+$/;
+const GO_PART = /(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g;
+const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+
+/**
+ * Go-style durations as in `x-ratelimit-reset-requests: 6m0s` or `1.5s` or `120ms`. A bare number
+ * is read as seconds (some servers send `x-ratelimit-reset-requests: 1`).
+ */
+export function parseDurationMs(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = raw.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  if (!GO_DURATION.test(text)) return undefined;
+  let total = 0;
+  for (const match of text.matchAll(GO_PART)) total += Number(match[1]) * (UNIT_MS[match[2] as string] ?? 0);
+  return total;
+}
+
+export interface RateLimitSnapshot {
+  limitRequests?: number;
+  remainingRequests?: number;
+  resetRequestsMs?: number;
+  limitTokens?: number;
+  remainingTokens?: number;
+  resetTokensMs?: number;
+}
+
+function nonNegativeInt(raw: string | undefined): number | undefined {
+  if (raw === undefined || !/^\s*\d+\s*$/.test(raw)) return undefined;
+  return Number(raw);
+}
+
+/** The `x-ratelimit-*` family. Returns undefined when none of it is present and well formed. */
+export function parseRateLimitHeaders(headers: HeaderMap): RateLimitSnapshot | undefined {
+  const snapshot: RateLimitSnapshot = {};
+  const set = <K extends keyof RateLimitSnapshot>(key: K, value: number | undefined): void => {
+    if (value !== undefined) snapshot[key] = value;
+  };
+  set('limitRequests', nonNegativeInt(first(headers, 'x-ratelimit-limit-requests')));
+  set('remainingRequests', nonNegativeInt(first(headers, 'x-ratelimit-remaining-requests')));
+  set('resetRequestsMs', parseDurationMs(first(headers, 'x-ratelimit-reset-requests')));
+  set('limitTokens', nonNegativeInt(first(headers, 'x-ratelimit-limit-tokens')));
+  set('remainingTokens', nonNegativeInt(first(headers, 'x-ratelimit-remaining-tokens')));
+  set('resetTokensMs', parseDurationMs(first(headers, 'x-ratelimit-reset-tokens')));
+  return Object.keys(snapshot).length === 0 ? undefined : snapshot;
+}

@@ -1,0 +1,685 @@
+/**
+ * The supervisor actor: the only place that decides what is sent when.
+ *
+ *   call() --> [queue] --admit--> token bucket --grant--> [ready] --flush (once per loop turn)-->
+ *   dispatcher.dispatch(WorkRequest[]) ... sink.outcomes() --> classify --> resolve / retry / fail
+ *
+ * It owns concurrency (attempts in flight), endpoint choice (least outstanding among the live
+ * ones), retries with full-jitter backoff that honours `retry-after`, per-attempt and per-call
+ * deadlines, and worker crashes: attempts a dead worker held are re-dispatched (counted as
+ * possibly billed twice), and past the restart budget the supervisor escalates by failing every
+ * pending call with `VOLLEY_ERR_WORKER_CRASHED` — it never hangs.
+ */
+import type { EventEmitter } from 'eventemitter3';
+import { createActor } from './actor.js';
+import type { BackoffPolicy } from './backoff.js';
+import { retryDelayMs } from './backoff.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { systemClock } from './clock.js';
+import type { SerializedError } from './errors.js';
+import { deserializeError, ErrorCode, VolleyError } from './errors.js';
+import type { RuntimeStats, VolleyEvents } from './events.js';
+import { FixedQueue } from './fixed-queue.js';
+import { classifyFailure, mayHaveBeenBilled } from './outcome.js';
+import type { Usage } from './protocol/openai.js';
+import type {
+  Dispatcher,
+  DispatchSink,
+  EmbeddingDecode,
+  EmbeddingMatrix,
+  StreamDelta,
+  WorkFailure,
+  WorkOutcome,
+  WorkRequest,
+  WorkSuccess,
+} from './protocol/work.js';
+import type { TokenBucketRef } from './token-bucket.js';
+import type { CountTokens } from './token-estimate.js';
+import { estimateRequestTokens } from './token-estimate.js';
+
+/** One logical call. Retries are attempts of the same call. */
+export interface CallSpec {
+  /** Relative to the endpoint's base URL, e.g. `/chat/completions`. */
+  path: string;
+  body: Record<string, unknown>;
+  stream?: boolean;
+  onDelta?: (delta: { choice: number; content: string }) => void;
+  /** Return the body as JSON text (batch writers) instead of parsed. */
+  raw?: boolean;
+  embeddings?: EmbeddingDecode;
+  signal?: AbortSignal;
+  /** Total budget across all attempts; defaults to the runtime's `timeoutMs`. */
+  timeoutMs?: number;
+}
+
+export interface CallResult {
+  status: number;
+  requestId: string;
+  body?: unknown;
+  bodyText?: string;
+  usage?: Usage;
+  embeddings?: EmbeddingMatrix;
+  attempts: number;
+  endpoint: number;
+  latencyMs: number;
+  ttftMs?: number;
+  /** Time spent waiting for rate-limit capacity, summed over attempts. */
+  waitedMs: number;
+}
+
+export interface RestartBudget {
+  /** Worker crashes tolerated within `windowMs` before escalating. */
+  maxRestarts: number;
+  windowMs: number;
+}
+
+export interface SupervisorOptions {
+  createDispatcher: (sink: DispatchSink) => Dispatcher;
+  bucket: TokenBucketRef;
+  endpointCount: number;
+  /** Lanes with a TPM limit need token estimates; the counter is loaded only then. */
+  tokenCounter: CountTokens | undefined;
+  concurrency: number;
+  maxQueue: number;
+  maxRetries: number;
+  /** Separate, small budget for attempts that may have been processed (sent, then lost). */
+  maxAmbiguousRetries: number;
+  backoff: BackoffPolicy;
+  retryAfterCapMs: number;
+  timeoutMs: number;
+  attemptTimeoutMs: number;
+  restartBudget: RestartBudget;
+  events: EventEmitter<VolleyEvents>;
+  clock?: Clock;
+  random?: () => number;
+}
+
+export interface SupervisorRef {
+  call(spec: CallSpec): Promise<CallResult>;
+  stats(): RuntimeStats;
+  /** True while the queue is at its bound; wait for the `drain` event before calling more. */
+  readonly isSaturated: boolean;
+  close(): Promise<void>;
+  destroy(error?: Error): Promise<void>;
+}
+
+type JobState = 'queued' | 'admitting' | 'ready' | 'inflight' | 'backoff' | 'done';
+
+interface Job {
+  callId: number;
+  spec: CallSpec;
+  resolve: (result: CallResult) => void;
+  reject: (error: Error) => void;
+  state: JobState;
+  attempts: number;
+  ambiguousAttempts: number;
+  deadlineAt: number;
+  endpoint: number;
+  attemptId: number;
+  dispatchedAt: number;
+  attemptTimeoutMs: number;
+  reservedTokens: number;
+  waitedMs: number;
+  admitAbort: AbortController | undefined;
+  retryTimer: TimerHandle | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+type Message =
+  | { type: 'call'; job: Job }
+  | { type: 'granted'; job: Job; waitedMs: number }
+  | { type: 'denied'; job: Job; error: Error }
+  | { type: 'flush' }
+  | { type: 'outcomes'; outcomes: WorkOutcome[] }
+  | { type: 'deltas'; deltas: StreamDelta[] }
+  | { type: 'lost'; ids: number[]; error: SerializedError }
+  | { type: 'workerCrashed'; error: SerializedError }
+  | { type: 'retryDue'; job: Job }
+  | { type: 'abort'; job: Job }
+  | { type: 'sweep' };
+
+/** How often deadlines of queued, waiting and in-flight calls are checked. One timer, not one per call. */
+const SWEEP_INTERVAL_MS = 250;
+/** A worker gets this long past an attempt's deadline to report before the attempt is written off. */
+const LOST_ATTEMPT_GRACE_MS = 5_000;
+
+export function createSupervisor(options: SupervisorOptions): SupervisorRef {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const { events, bucket } = options;
+
+  const queue = new FixedQueue<Job>();
+  /** Retries go ahead of new work: they are older, and their callers have waited longest. */
+  const retryQueue = new FixedQueue<Job>();
+  const ready: Job[] = [];
+  const inflight = new Map<number, Job>();
+  const admitting = new Set<Job>();
+  const backingOff = new Set<Job>();
+  const endpointOutstanding = new Array<number>(options.endpointCount).fill(0);
+  const endpointStopped: Array<VolleyError | undefined> = new Array(options.endpointCount).fill(undefined);
+  const crashTimes: number[] = [];
+  const stats: RuntimeStats = {
+    submitted: 0,
+    succeeded: 0,
+    failed: 0,
+    queued: 0,
+    inFlight: 0,
+    waitingOnRateLimit: 0,
+    backingOff: 0,
+    retries: 0,
+    extraBilledCalls: 0,
+    rateLimited: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    workerRestarts: 0,
+    byEndpoint: Array.from({ length: options.endpointCount }, () => ({
+      succeeded: 0,
+      failed: 0,
+      inFlight: 0,
+      stopped: false,
+    })),
+  };
+
+  let nextCallId = 0;
+  let nextAttemptId = 0;
+  let flushScheduled = false;
+  let saturated = false;
+  let closing: Promise<void> | undefined;
+  let fatal: VolleyError | undefined;
+  const idleWaiters: Array<() => void> = [];
+
+  const self = createActor<Message, unknown>(
+    { receive: (message) => receive(message) },
+    { name: 'supervisor', mailboxCapacity: Number.MAX_SAFE_INTEGER },
+  );
+  const post = (message: Message): void => {
+    self.send(message);
+  };
+
+  const dispatcher = options.createDispatcher({
+    outcomes: (outcomes) => post({ type: 'outcomes', outcomes }),
+    deltas: (deltas) => post({ type: 'deltas', deltas }),
+    lost: (ids, error) => post({ type: 'lost', ids, error }),
+    workerCrashed: (error) => post({ type: 'workerCrashed', error }),
+  });
+
+  const sweepTimer = setInterval(() => post({ type: 'sweep' }), SWEEP_INTERVAL_MS);
+  sweepTimer.unref();
+
+  function receive(message: Message): unknown {
+    switch (message.type) {
+      case 'call':
+        return accept(message.job);
+      case 'granted':
+        return onGranted(message.job, message.waitedMs);
+      case 'denied':
+        admitting.delete(message.job);
+        stats.waitingOnRateLimit = admitting.size;
+        endpointOutstanding[message.job.endpoint]!--;
+        finish(message.job, message.error);
+        return pump();
+      case 'flush':
+        return flush();
+      case 'outcomes':
+        for (const outcome of message.outcomes) onOutcome(outcome);
+        return pump();
+      case 'deltas':
+        for (const delta of message.deltas) inflight.get(delta.id)?.spec.onDelta?.(delta);
+        return undefined;
+      case 'lost':
+        for (const id of message.ids) {
+          onOutcome({ id, ok: false, error: { ...message.error, code: ErrorCode.WORKER_CRASHED } });
+        }
+        return pump();
+      case 'workerCrashed':
+        return onWorkerCrashed(message.error);
+      case 'retryDue':
+        backingOff.delete(message.job);
+        stats.backingOff = backingOff.size;
+        if (message.job.state !== 'backoff') return undefined;
+        message.job.state = 'queued';
+        retryQueue.push(message.job);
+        return pump();
+      case 'abort':
+        return onAbort(message.job);
+      case 'sweep':
+        return sweep();
+    }
+  }
+
+  function accept(job: Job): Promise<CallResult> | undefined {
+    stats.submitted++;
+    queue.push(job);
+    stats.queued = queue.length + retryQueue.length;
+    if (queue.length >= options.maxQueue) saturated = true;
+    pump();
+    return undefined;
+  }
+
+  /** Admits queued calls while attempts are below the concurrency bound. */
+  function pump(): undefined {
+    while (inflight.size + admitting.size + ready.length < options.concurrency) {
+      const job = retryQueue.shift() ?? queue.shift();
+      if (job === undefined) break;
+      if (job.state === 'done') continue;
+      admit(job);
+    }
+    stats.queued = queue.length + retryQueue.length;
+    if (saturated && queue.length < options.maxQueue / 2) {
+      saturated = false;
+      events.emit('drain');
+    }
+    if (closing !== undefined && isIdle()) for (const wake of idleWaiters.splice(0)) wake();
+    return undefined;
+  }
+
+  function admit(job: Job): void {
+    const now = clock.now();
+    if (now >= job.deadlineAt) return finish(job, timeoutError(job));
+    const endpoint = chooseEndpoint();
+    if (endpoint === undefined) return finish(job, noEndpointError());
+    job.endpoint = endpoint;
+    job.reservedTokens =
+      options.tokenCounter === undefined ? 0 : estimateRequestTokens(job.spec.body, options.tokenCounter);
+    job.state = 'admitting';
+    admitting.add(job);
+    stats.waitingOnRateLimit = admitting.size;
+    endpointOutstanding[endpoint]!++;
+    job.admitAbort = new AbortController();
+    bucket.acquire(endpoint, job.reservedTokens, job.admitAbort.signal).then(
+      (grant) => post({ type: 'granted', job, waitedMs: grant.waitedMs }),
+      (error: unknown) => post({ type: 'denied', job, error: toError(error) }),
+    );
+  }
+
+  /** Least outstanding requests among endpoints still in rotation. */
+  function chooseEndpoint(): number | undefined {
+    let best: number | undefined;
+    for (let i = 0; i < endpointOutstanding.length; i++) {
+      if (endpointStopped[i] !== undefined) continue;
+      if (best === undefined || endpointOutstanding[i]! < endpointOutstanding[best]!) best = i;
+    }
+    return best;
+  }
+
+  function onGranted(job: Job, waitedMs: number): undefined {
+    admitting.delete(job);
+    stats.waitingOnRateLimit = admitting.size;
+    job.admitAbort = undefined;
+    if (job.state !== 'admitting') {
+      // Aborted while waiting: hand the capacity back untouched.
+      bucket.settle(job.endpoint, job.reservedTokens, 0);
+      endpointOutstanding[job.endpoint]!--;
+      return pump();
+    }
+    job.waitedMs += waitedMs;
+    job.state = 'ready';
+    ready.push(job);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      // One dispatch per loop turn: grants that land together go to the workers as one batch,
+      // which is what makes the per-message cost of the thread hop affordable.
+      setImmediate(() => post({ type: 'flush' }));
+    }
+    return undefined;
+  }
+
+  function flush(): undefined {
+    flushScheduled = false;
+    if (ready.length === 0) return undefined;
+    const now = clock.now();
+    const requests: WorkRequest[] = [];
+    for (const job of ready.splice(0)) {
+      if (job.state !== 'ready') continue;
+      const attemptTimeoutMs = Math.max(1, Math.min(options.attemptTimeoutMs, job.deadlineAt - now));
+      job.attemptId = ++nextAttemptId;
+      job.attempts++;
+      job.state = 'inflight';
+      job.dispatchedAt = now;
+      job.attemptTimeoutMs = attemptTimeoutMs;
+      inflight.set(job.attemptId, job);
+      stats.byEndpoint[job.endpoint]!.inFlight++;
+      requests.push({
+        id: job.attemptId,
+        endpoint: job.endpoint,
+        path: job.spec.path,
+        body: job.spec.body,
+        stream: job.spec.stream === true,
+        deltas: job.spec.onDelta !== undefined,
+        raw: job.spec.raw === true,
+        embeddings: job.spec.embeddings ?? 'none',
+        timeoutMs: attemptTimeoutMs,
+      });
+      if (events.listenerCount('request') > 0) {
+        events.emit('request', { callId: job.callId, attempt: job.attempts, endpoint: job.endpoint });
+      }
+    }
+    stats.inFlight = inflight.size;
+    if (requests.length > 0) dispatcher.dispatch(requests);
+    return undefined;
+  }
+
+  function onOutcome(outcome: WorkOutcome): void {
+    const job = inflight.get(outcome.id);
+    if (job === undefined) {
+      // An attempt we already wrote off (its worker was declared dead, or it was swept): if it
+      // succeeded after all, the server did the work twice.
+      if (outcome.ok) stats.extraBilledCalls++;
+      return;
+    }
+    inflight.delete(outcome.id);
+    stats.inFlight = inflight.size;
+    endpointOutstanding[job.endpoint]!--;
+    stats.byEndpoint[job.endpoint]!.inFlight--;
+    if (outcome.rateLimit !== undefined) bucket.observe(job.endpoint, outcome.rateLimit);
+    if (outcome.ok) onSuccess(job, outcome);
+    else onFailure(job, outcome);
+  }
+
+  function onSuccess(job: Job, outcome: WorkSuccess): void {
+    const usage = outcome.usage;
+    bucket.settle(job.endpoint, job.reservedTokens, usage?.total_tokens ?? job.reservedTokens);
+    if (job.state !== 'inflight') return;
+    if (usage !== undefined) {
+      stats.promptTokens += usage.prompt_tokens ?? 0;
+      stats.completionTokens += usage.completion_tokens ?? 0;
+    }
+    stats.succeeded++;
+    stats.byEndpoint[job.endpoint]!.succeeded++;
+    const result: CallResult = {
+      status: outcome.status,
+      requestId: outcome.requestId,
+      attempts: job.attempts,
+      endpoint: job.endpoint,
+      latencyMs: outcome.timing.latencyMs,
+      waitedMs: job.waitedMs,
+    };
+    if (outcome.body !== undefined) result.body = outcome.body;
+    if (outcome.bodyText !== undefined) result.bodyText = outcome.bodyText;
+    if (usage !== undefined) result.usage = usage;
+    if (outcome.embeddings !== undefined) result.embeddings = outcome.embeddings;
+    if (outcome.timing.ttftMs !== undefined) result.ttftMs = outcome.timing.ttftMs;
+    if (events.listenerCount('complete') > 0) {
+      events.emit('complete', {
+        callId: job.callId,
+        attempt: job.attempts,
+        endpoint: job.endpoint,
+        latencyMs: outcome.timing.latencyMs,
+        ttftMs: outcome.timing.ttftMs,
+        usage,
+        waitedMs: job.waitedMs,
+      });
+    }
+    settle(job);
+    job.resolve(result);
+  }
+
+  function onFailure(job: Job, outcome: WorkFailure): void {
+    const failure = outcome.error;
+    const sent = failure.sent !== false;
+    // Unsent attempts hand their reservation back; sent ones may have been counted by the server.
+    bucket.settle(job.endpoint, job.reservedTokens, sent ? job.reservedTokens : 0);
+    if (job.state !== 'inflight') return;
+    const error = deserializeError({ ...failure, endpoint: job.endpoint }) as VolleyError;
+    const verdict = classifyFailure(failure);
+
+    if (failure.code === ErrorCode.RATE_LIMITED) {
+      stats.rateLimited++;
+      const cooldownMs = Math.min(failure.retryAfterMs ?? options.backoff.baseDelayMs, options.retryAfterCapMs);
+      bucket.cooldown(job.endpoint, cooldownMs);
+      if (events.listenerCount('rateLimited') > 0) {
+        events.emit('rateLimited', {
+          callId: job.callId,
+          attempt: job.attempts,
+          endpoint: job.endpoint,
+          retryAfterMs: failure.retryAfterMs,
+        });
+      }
+    }
+
+    switch (verdict) {
+      case 'fatal':
+        return finish(job, error);
+      case 'stop-endpoint':
+        stopEndpoint(job.endpoint, error);
+        // The call itself is not at fault: it goes back to wait for another endpoint.
+        job.attempts--;
+        job.state = 'queued';
+        retryQueue.push(job);
+        return;
+      case 'retry':
+      case 'ambiguous': {
+        const ambiguous = verdict === 'ambiguous';
+        if (mayHaveBeenBilled(failure)) stats.extraBilledCalls++;
+        if (ambiguous && ++job.ambiguousAttempts > options.maxAmbiguousRetries) return finish(job, exhausted(job, error));
+        if (job.attempts > options.maxRetries) return finish(job, exhausted(job, error));
+        const delayMs = retryDelayMs(
+          job.attempts - 1,
+          options.backoff,
+          random(),
+          failure.retryAfterMs,
+          options.retryAfterCapMs,
+        );
+        if (clock.now() + delayMs >= job.deadlineAt) return finish(job, timeoutError(job, error));
+        stats.retries++;
+        if (events.listenerCount('retry') > 0) {
+          events.emit('retry', { callId: job.callId, attempt: job.attempts, endpoint: job.endpoint, delayMs, error, ambiguous });
+        }
+        job.state = 'backoff';
+        backingOff.add(job);
+        stats.backingOff = backingOff.size;
+        job.retryTimer = clock.setTimeout(() => post({ type: 'retryDue', job }), delayMs);
+        return;
+      }
+    }
+  }
+
+  function stopEndpoint(endpoint: number, error: VolleyError): void {
+    if (endpointStopped[endpoint] !== undefined) return;
+    endpointStopped[endpoint] = error;
+    stats.byEndpoint[endpoint]!.stopped = true;
+    events.emit('endpointStopped', { endpoint, error });
+  }
+
+  function onWorkerCrashed(failure: SerializedError): undefined {
+    const now = clock.now();
+    crashTimes.push(now);
+    while (crashTimes.length > 0 && crashTimes[0]! < now - options.restartBudget.windowMs) crashTimes.shift();
+    stats.workerRestarts++;
+    const error = deserializeError(failure);
+    events.emit('workerCrash', { error, restarts: stats.workerRestarts });
+    if (crashTimes.length > options.restartBudget.maxRestarts) {
+      escalate(
+        new VolleyError(
+          ErrorCode.WORKER_CRASHED,
+          `worker threads crashed ${crashTimes.length} times within ${options.restartBudget.windowMs} ms; giving up`,
+          { cause: error },
+        ),
+      );
+    }
+    return undefined;
+  }
+
+  /** Past the restart budget: fail everything pending, loudly, and take no more work. */
+  function escalate(error: VolleyError): void {
+    if (fatal !== undefined) return;
+    fatal = error;
+    abandonAll(error);
+    events.emit('error', error);
+    void dispatcher.destroy();
+  }
+
+  function onAbort(job: Job): undefined {
+    const error = new VolleyError(ErrorCode.ABORTED, 'call aborted by the caller', { cause: job.spec.signal?.reason });
+    switch (job.state) {
+      case 'inflight':
+        // The worker aborts the HTTP request; its outcome (aborted) settles the bucket.
+        dispatcher.cancel([job.attemptId]);
+        finish(job, error);
+        return undefined;
+      case 'admitting':
+        job.admitAbort?.abort();
+        finish(job, error);
+        return undefined;
+      case 'queued':
+      case 'ready':
+      case 'backoff':
+        finish(job, error);
+        return pump();
+      case 'done':
+        return undefined;
+    }
+  }
+
+  function sweep(): undefined {
+    const now = clock.now();
+    for (const [attemptId, job] of inflight) {
+      if (now > job.dispatchedAt + job.attemptTimeoutMs + LOST_ATTEMPT_GRACE_MS) {
+        // The worker never reported: treat the attempt as lost in flight.
+        dispatcher.cancel([attemptId]);
+        onOutcome({
+          id: attemptId,
+          ok: false,
+          error: { name: 'VolleyError', code: ErrorCode.TIMEOUT, message: 'worker did not report the attempt', sent: true },
+        });
+      }
+    }
+    for (const job of admitting) {
+      if (now >= job.deadlineAt) {
+        job.admitAbort?.abort();
+        finish(job, timeoutError(job));
+      }
+    }
+    return pump();
+  }
+
+  function* allPendingJobs(): Iterable<Job> {
+    yield* queue.drain();
+    yield* retryQueue.drain();
+    yield* ready.splice(0);
+    yield* admitting;
+    yield* backingOff;
+    yield* inflight.values();
+  }
+
+  /** Fails every pending call and forgets attempts on the wire: their workers are being torn down. */
+  function abandonAll(error: Error): void {
+    for (const job of allPendingJobs()) finish(job, error);
+    inflight.clear();
+    stats.inFlight = 0;
+    for (const wake of idleWaiters.splice(0)) wake();
+  }
+
+  function settle(job: Job): void {
+    job.state = 'done';
+    if (job.retryTimer !== undefined) clock.clearTimeout(job.retryTimer);
+    if (job.onAbort !== undefined) job.spec.signal?.removeEventListener('abort', job.onAbort);
+  }
+
+  function finish(job: Job, error: Error): void {
+    if (job.state === 'done') return;
+    // An attempt still on the wire stays in `inflight` until its outcome arrives: it holds a
+    // connection and a concurrency slot, and its outcome settles the bucket.
+    if (job.state === 'backoff') backingOff.delete(job);
+    if (job.state === 'admitting') admitting.delete(job);
+    stats.backingOff = backingOff.size;
+    stats.waitingOnRateLimit = admitting.size;
+    stats.failed++;
+    if (job.attempts > 0) stats.byEndpoint[job.endpoint]!.failed++;
+    if (events.listenerCount('fail') > 0 && error instanceof VolleyError) {
+      events.emit('fail', { callId: job.callId, attempt: job.attempts, endpoint: job.endpoint, error });
+    }
+    settle(job);
+    job.reject(error);
+  }
+
+  function exhausted(job: Job, cause: VolleyError): VolleyError {
+    return new VolleyError(ErrorCode.RETRIES_EXHAUSTED, `gave up after ${job.attempts} attempts: ${cause.message}`, {
+      cause,
+      ...(cause.status === undefined ? {} : { status: cause.status }),
+    });
+  }
+
+  function timeoutError(job: Job, cause?: Error): VolleyError {
+    const budget = job.spec.timeoutMs ?? options.timeoutMs;
+    return new VolleyError(ErrorCode.TIMEOUT, `call did not complete within ${budget} ms`, cause ? { cause } : {});
+  }
+
+  function noEndpointError(): VolleyError {
+    const cause = endpointStopped.find((error) => error !== undefined);
+    return new VolleyError(
+      ErrorCode.NO_ENDPOINT,
+      `no endpoint can take the call: ${cause?.message ?? 'all endpoints stopped'}`,
+      cause ? { cause } : {},
+    );
+  }
+
+  function isIdle(): boolean {
+    return queue.length + retryQueue.length + ready.length + admitting.size + backingOff.size + inflight.size === 0;
+  }
+
+  return {
+    call(spec) {
+      if (fatal !== undefined) return Promise.reject(fatal);
+      if (closing !== undefined) return Promise.reject(new VolleyError(ErrorCode.STOPPED, 'runtime is closing'));
+      if (spec.signal?.aborted) {
+        return Promise.reject(new VolleyError(ErrorCode.ABORTED, 'call aborted by the caller', { cause: spec.signal.reason }));
+      }
+      return new Promise<CallResult>((resolve, reject) => {
+        const job: Job = {
+          callId: ++nextCallId,
+          spec,
+          resolve,
+          reject,
+          state: 'queued',
+          attempts: 0,
+          ambiguousAttempts: 0,
+          deadlineAt: clock.now() + (spec.timeoutMs ?? options.timeoutMs),
+          endpoint: 0,
+          attemptId: 0,
+          dispatchedAt: 0,
+          attemptTimeoutMs: 0,
+          reservedTokens: 0,
+          waitedMs: 0,
+          admitAbort: undefined,
+          retryTimer: undefined,
+          onAbort: undefined,
+        };
+        if (spec.signal !== undefined) {
+          job.onAbort = () => post({ type: 'abort', job });
+          spec.signal.addEventListener('abort', job.onAbort, { once: true });
+        }
+        post({ type: 'call', job });
+      });
+    },
+    stats: () => stats,
+    get isSaturated() {
+      return saturated;
+    },
+    close() {
+      closing ??= (async () => {
+        if (!isIdle()) await new Promise<void>((resolve) => idleWaiters.push(resolve));
+        clearInterval(sweepTimer);
+        await dispatcher.close();
+        await bucket.stop();
+        await self.stop();
+      })();
+      return closing;
+    },
+    async destroy(error) {
+      const reason = new VolleyError(ErrorCode.ABORTED, 'runtime destroyed', error ? { cause: error } : {});
+      const wasClosing = closing;
+      closing ??= Promise.resolve();
+      abandonAll(reason);
+      clearInterval(sweepTimer);
+      await dispatcher.destroy();
+      await bucket.stop();
+      await self.stop();
+      await wasClosing;
+    },
+  };
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

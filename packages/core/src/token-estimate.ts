@@ -1,0 +1,81 @@
+/**
+ * Token estimates for TPM admission: prompt tokens counted with a real BPE tokenizer
+ * (gpt-tokenizer, o200k; ships its encodings, so nothing is downloaded at run time) plus the
+ * output the request may produce. The estimate is only a reservation: the token bucket settles
+ * it against the response's `usage`, so the error here costs throughput, never a limit breach.
+ *
+ * The tokenizer is loaded lazily (about 150 ms and tens of MB) and only when a TPM limit exists.
+ */
+
+/** Output tokens assumed when a request sets no `max_tokens`. */
+export const DEFAULT_OUTPUT_TOKEN_ESTIMATE = 256;
+/** Per-message framing tokens in the chat format. */
+const TOKENS_PER_MESSAGE = 4;
+
+export type CountTokens = (text: string) => number;
+
+let loaded: Promise<CountTokens> | undefined;
+
+/** A token counter, loaded once. Falls back to a character heuristic if the tokenizer fails. */
+export function loadTokenCounter(): Promise<CountTokens> {
+  loaded ??= import('gpt-tokenizer').then(
+    (tokenizer): CountTokens =>
+      (text) => {
+        try {
+          // No special tokens: a prompt containing "<|endoftext|>" is text, not a control token.
+          return tokenizer.countTokens(text, { disallowedSpecial: new Set(), allowedSpecial: new Set() });
+        } catch {
+          return approximateTokens(text);
+        }
+      },
+    () => approximateTokens,
+  );
+  return loaded;
+}
+
+/** About four characters per token for English; used only when the tokenizer is unavailable. */
+export function approximateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    let text = '';
+    for (const part of content) {
+      if (typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string') {
+        text += (part as { text: string }).text;
+      }
+    }
+    return text;
+  }
+  return '';
+}
+
+function positiveInt(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
+}
+
+/** Prompt tokens plus `max_tokens × n` (or the default output estimate) for one request body. */
+export function estimateRequestTokens(
+  body: Record<string, unknown>,
+  count: CountTokens,
+  defaultOutputTokens = DEFAULT_OUTPUT_TOKEN_ESTIMATE,
+): number {
+  let prompt = 0;
+  if (Array.isArray(body.messages)) {
+    for (const message of body.messages as Array<{ content?: unknown }>) {
+      prompt += TOKENS_PER_MESSAGE + count(textOf(message?.content));
+    }
+  } else if (body.prompt !== undefined) {
+    const prompts = Array.isArray(body.prompt) ? body.prompt : [body.prompt];
+    for (const p of prompts) prompt += count(textOf(p));
+  } else if (body.input !== undefined) {
+    // Embeddings: no output tokens.
+    const inputs = Array.isArray(body.input) ? body.input : [body.input];
+    for (const input of inputs) prompt += count(textOf(input));
+    return prompt;
+  }
+  const maxOutput = positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens) ?? defaultOutputTokens;
+  return prompt + maxOutput * (positiveInt(body.n) ?? 1);
+}

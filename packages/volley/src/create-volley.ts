@@ -1,0 +1,325 @@
+/**
+ * The facade: one object over the supervisor, the token bucket and the worker actors.
+ *
+ *   createVolley(options) --> supervisor actor --asks--> token-bucket actor
+ *                                   |
+ *                                   v
+ *                  Piscina worker threads (threads) | the same actor on this loop (async)
+ */
+import type {
+  CallResult,
+  CallSpec,
+  ChatCompletion,
+  ChatCompletionRequest,
+  Completion,
+  CompletionRequest,
+  CountTokens,
+  Dispatcher,
+  DispatchSink,
+  EmbeddingMatrix,
+  RuntimeStats,
+  Usage,
+  VolleyEvents,
+  WorkerStats,
+} from '@volley/core';
+import {
+  createSupervisor,
+  createTokenBucket,
+  ENDPOINT_PATHS,
+  ErrorCode,
+  loadTokenCounter,
+  VolleyError,
+} from '@volley/core';
+import type { Simulator } from '@volley/sim';
+import { createSimulator } from '@volley/sim';
+import { createInlineDispatcher, createThreadDispatcher } from '@volley/workers';
+import { EventEmitter } from 'eventemitter3';
+import type { EndpointOptions, ResolvedOptions, VolleyOptions } from './options.js';
+import { resolveOptions } from './options.js';
+
+/** Options every single call accepts. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Total budget of this call across its attempts. */
+  timeoutMs?: number;
+}
+
+export interface ChatOptions extends CallOptions {
+  /** Stream the response (SSE) and report each content delta as it arrives. */
+  onDelta?: (delta: { choice: number; content: string }) => void;
+  /** Stream on the wire without a callback (to measure time to first token, or to keep idle timeouts short). */
+  stream?: boolean;
+}
+
+/** A chat request whose `model` may be left to the runtime's default. */
+export type ChatInput = Omit<ChatCompletionRequest, 'model' | 'stream'> & { model?: string };
+export type CompletionInput = Omit<CompletionRequest, 'model' | 'stream'> & { model?: string };
+
+export interface EmbedOptions extends CallOptions {
+  model?: string;
+  dimensions?: number;
+}
+
+export interface EmbedResult {
+  /** One vector per input, in input order: views into `matrix.data`, no copies. */
+  vectors: Float32Array[];
+  matrix: EmbeddingMatrix;
+  model: string;
+  usage: Usage | undefined;
+}
+
+/** A low-level call: any OpenAI-compatible path and body. */
+export interface RequestOptions extends CallOptions {
+  /** Path relative to the base URL (`/chat/completions`), or a batch `url` (`/v1/chat/completions`). */
+  path: string;
+  body: Record<string, unknown>;
+  /** Return the body as JSON text, unparsed (how batch output files embed it). */
+  raw?: boolean;
+  stream?: boolean;
+  onDelta?: ChatOptions['onDelta'];
+}
+
+export type Settled<T> = { ok: true; index: number; value: T } | { ok: false; index: number; error: Error };
+
+export interface MapOptions {
+  /** Items in progress at once; defaults to the runtime's concurrency. */
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+export interface Volley {
+  readonly mode: 'threads' | 'async';
+  /** Base URLs in use, in endpoint order. */
+  readonly endpoints: readonly string[];
+  /** The embedded simulator, when no endpoint was configured. */
+  readonly simulator: Simulator | undefined;
+  chat(request: ChatInput, options?: ChatOptions): Promise<ChatCompletion>;
+  complete(request: CompletionInput, options?: ChatOptions): Promise<Completion>;
+  embed(input: string | readonly string[], options?: EmbedOptions): Promise<EmbedResult>;
+  request(options: RequestOptions): Promise<CallResult>;
+  /**
+   * Runs `fn` over every item with bounded concurrency. Results come back in input order, each
+   * settled on its own: one failure never rejects the whole.
+   */
+  map<T, R>(
+    items: Iterable<T> | AsyncIterable<T>,
+    fn: (item: T, index: number) => Promise<R>,
+    options?: MapOptions,
+  ): Promise<Array<Settled<R>>>;
+  stats(): RuntimeStats;
+  workerStats(): Promise<WorkerStats[]>;
+  /** True while the call queue is full: wait for `drain` before adding more. */
+  readonly isSaturated: boolean;
+  on<E extends keyof VolleyEvents>(event: E, listener: (...args: VolleyEvents[E]) => void): this;
+  once<E extends keyof VolleyEvents>(event: E, listener: (...args: VolleyEvents[E]) => void): this;
+  off<E extends keyof VolleyEvents>(event: E, listener: (...args: VolleyEvents[E]) => void): this;
+  /** Stops intake, lets every accepted call finish, releases threads and sockets. Idempotent. */
+  close(): Promise<void>;
+  /** Aborts everything now; pending calls reject with `VOLLEY_ERR_ABORTED`. */
+  destroy(error?: Error): Promise<void>;
+}
+
+/** Default model of the embedded simulator. */
+const SIMULATOR_CHAT_MODEL = 'volley-sim-1';
+const SIMULATOR_EMBEDDING_MODEL = 'volley-sim-embed-1';
+
+/**
+ * Creates a Volley runtime. With no endpoint and no `OPENAI_BASE_URL`, it starts the embedded
+ * OpenAI-compatible simulator on a loopback port, so everything works out of the box.
+ *
+ * @example
+ * const volley = await createVolley({ endpoints: [{ baseUrl: 'http://localhost:11434/v1' }], model: 'llama3.2' });
+ * const reply = await volley.chat({ messages: [{ role: 'user', content: 'Hello' }] });
+ * await volley.close();
+ */
+export async function createVolley(options: VolleyOptions = {}): Promise<Volley> {
+  let simulator: Simulator | undefined;
+  let endpoints: EndpointOptions[] | undefined = options.endpoints;
+  if (endpoints === undefined && process.env.OPENAI_BASE_URL) endpoints = [{ baseUrl: process.env.OPENAI_BASE_URL }];
+  if (endpoints === undefined) {
+    simulator = await createSimulator();
+    endpoints = [{ baseUrl: simulator.url }];
+  }
+  let resolved: ResolvedOptions;
+  try {
+    resolved = resolveOptions(options, endpoints);
+  } catch (error) {
+    await simulator?.close();
+    throw error;
+  }
+  if (simulator !== undefined) resolved.model ??= SIMULATOR_CHAT_MODEL;
+  const tokenCounter: CountTokens | undefined = resolved.limits.some((lane) => lane.tpm !== undefined)
+    ? await loadTokenCounter()
+    : undefined;
+  return new VolleyRuntime(resolved, tokenCounter, simulator);
+}
+
+class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
+  readonly mode: 'threads' | 'async';
+  readonly endpoints: readonly string[];
+  readonly simulator: Simulator | undefined;
+  readonly #options: ResolvedOptions;
+  readonly #supervisor: ReturnType<typeof createSupervisor>;
+  readonly #progressTimer: ReturnType<typeof setInterval>;
+  #dispatcher: Dispatcher | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: ResolvedOptions, tokenCounter: CountTokens | undefined, simulator: Simulator | undefined) {
+    super();
+    this.mode = options.mode;
+    this.endpoints = options.endpoints.map((endpoint) => endpoint.baseUrl);
+    this.simulator = simulator;
+    this.#options = options;
+    const config = { endpoints: options.endpoints };
+    this.#supervisor = createSupervisor({
+      createDispatcher: (sink: DispatchSink) => {
+        this.#dispatcher =
+          options.mode === 'threads'
+            ? createThreadDispatcher({ sink, config, threads: options.threads })
+            : createInlineDispatcher({ sink, config });
+        return this.#dispatcher;
+      },
+      bucket: createTokenBucket({ lanes: options.limits }),
+      endpointCount: options.endpoints.length,
+      tokenCounter,
+      concurrency: options.concurrency,
+      maxQueue: options.maxQueue,
+      maxRetries: options.maxRetries,
+      maxAmbiguousRetries: options.maxAmbiguousRetries,
+      backoff: options.backoff,
+      retryAfterCapMs: options.retryAfterCapMs,
+      timeoutMs: options.timeoutMs,
+      attemptTimeoutMs: options.attemptTimeoutMs,
+      restartBudget: options.restartBudget,
+      events: this,
+    });
+    this.#progressTimer = setInterval(() => {
+      if (this.listenerCount('progress') > 0) this.emit('progress', this.stats());
+    }, options.progressIntervalMs);
+    this.#progressTimer.unref();
+  }
+
+  get isSaturated(): boolean {
+    return this.#supervisor.isSaturated;
+  }
+
+  async chat(request: ChatInput, options: ChatOptions = {}): Promise<ChatCompletion> {
+    const stream = options.stream === true || options.onDelta !== undefined;
+    const result = await this.#supervisor.call(
+      this.#spec(ENDPOINT_PATHS.chat, this.#withModel(request), options, stream, options.onDelta),
+    );
+    return result.body as ChatCompletion;
+  }
+
+  async complete(request: CompletionInput, options: ChatOptions = {}): Promise<Completion> {
+    const stream = options.stream === true || options.onDelta !== undefined;
+    const result = await this.#supervisor.call(
+      this.#spec(ENDPOINT_PATHS.completion, this.#withModel(request), options, stream, options.onDelta),
+    );
+    return result.body as Completion;
+  }
+
+  async embed(input: string | readonly string[], options: EmbedOptions = {}): Promise<EmbedResult> {
+    const model = options.model ?? (this.simulator ? SIMULATOR_EMBEDDING_MODEL : this.#options.model);
+    if (model === undefined) throw new VolleyError(ErrorCode.INVALID_OPTIONS, 'embed: no model given and no default model');
+    const body: Record<string, unknown> = { model, input: typeof input === 'string' ? input : [...input] };
+    if (options.dimensions !== undefined) body.dimensions = options.dimensions;
+    const spec = this.#spec(ENDPOINT_PATHS.embedding, body, options, false, undefined);
+    spec.embeddings = 'vectors';
+    const result = await this.#supervisor.call(spec);
+    const matrix = result.embeddings as EmbeddingMatrix;
+    const vectors: Float32Array[] = [];
+    for (let i = 0; i < matrix.count; i++) {
+      vectors.push(matrix.data.subarray(i * matrix.dimensions, (i + 1) * matrix.dimensions));
+    }
+    const responseModel = (result.body as { model?: unknown } | undefined)?.model;
+    return { vectors, matrix, model: typeof responseModel === 'string' ? responseModel : model, usage: result.usage };
+  }
+
+  request(options: RequestOptions): Promise<CallResult> {
+    // A batch line's url (`/v1/chat/completions`) joins a base URL that already ends in `/v1`.
+    const path = options.path.startsWith('/v1/') ? options.path.slice(3) : options.path;
+    const stream = options.stream === true || options.onDelta !== undefined;
+    const spec = this.#spec(path, this.#withModel(options.body), options, stream, options.onDelta);
+    if (options.raw === true) spec.raw = true;
+    return this.#supervisor.call(spec);
+  }
+
+  async map<T, R>(
+    items: Iterable<T> | AsyncIterable<T>,
+    fn: (item: T, index: number) => Promise<R>,
+    options: MapOptions = {},
+  ): Promise<Array<Settled<R>>> {
+    const limit = options.concurrency ?? this.#options.concurrency;
+    const results: Array<Settled<R>> = [];
+    const running = new Set<Promise<void>>();
+    let index = 0;
+    for await (const item of items) {
+      if (options.signal?.aborted) break;
+      const i = index++;
+      const task = fn(item, i).then(
+        (value) => {
+          results[i] = { ok: true, index: i, value };
+        },
+        (error: unknown) => {
+          results[i] = { ok: false, index: i, error: error instanceof Error ? error : new Error(String(error)) };
+        },
+      );
+      const tracked = task.finally(() => running.delete(tracked));
+      running.add(tracked);
+      if (running.size >= limit) await Promise.race(running);
+    }
+    await Promise.all(running);
+    if (options.signal?.aborted) {
+      const aborted = new VolleyError(ErrorCode.ABORTED, 'map aborted before this item started');
+      for (let i = 0; i < index; i++) results[i] ??= { ok: false, index: i, error: aborted };
+    }
+    return results;
+  }
+
+  stats(): RuntimeStats {
+    return this.#supervisor.stats();
+  }
+
+  workerStats(): Promise<WorkerStats[]> {
+    return this.#dispatcher?.stats() ?? Promise.resolve([]);
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      clearInterval(this.#progressTimer);
+      await this.#supervisor.close();
+      await this.simulator?.close();
+    })();
+    return this.#closed;
+  }
+
+  async destroy(error?: Error): Promise<void> {
+    clearInterval(this.#progressTimer);
+    await this.#supervisor.destroy(error);
+    await this.simulator?.close();
+    this.#closed ??= Promise.resolve();
+  }
+
+  #withModel<T extends { model?: string }>(body: T): T & { model: string } {
+    if (typeof body.model === 'string') return body as T & { model: string };
+    if (this.#options.model === undefined) {
+      throw new VolleyError(ErrorCode.INVALID_OPTIONS, 'request has no "model" and no default model is configured');
+    }
+    return { ...body, model: this.#options.model };
+  }
+
+  #spec(
+    path: string,
+    body: object,
+    options: CallOptions,
+    stream: boolean,
+    onDelta: ChatOptions['onDelta'],
+  ): CallSpec {
+    const spec: CallSpec = { path, body: body as Record<string, unknown>, stream };
+    if (onDelta !== undefined) spec.onDelta = onDelta;
+    if (options.signal !== undefined) spec.signal = options.signal;
+    if (options.timeoutMs !== undefined) spec.timeoutMs = options.timeoutMs;
+    return spec;
+  }
+}

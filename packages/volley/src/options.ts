@@ -1,0 +1,206 @@
+/**
+ * Options for `createVolley`, validated once here at the edge: nothing downstream re-checks them.
+ * Every error names the option path, e.g. `options.endpoints[1].rpm must be a positive number`.
+ */
+import type { BackoffPolicy, EndpointConfig, LaneLimits, RestartBudget } from '@volley/core';
+import { defaultBackoffPolicy, ErrorCode, registerSecret, VolleyError } from '@volley/core';
+import { availableParallelism } from 'node:os';
+
+export type VolleyMode = 'threads' | 'async';
+
+export interface EndpointOptions {
+  /** OpenAI SDK convention, e.g. `http://localhost:11434/v1` or `https://api.openai.com/v1`. */
+  baseUrl: string;
+  /** The key itself. Prefer `apiKeyEnv`, so keys stay out of code. */
+  apiKey?: string;
+  /** Environment variable holding the key. Defaults to `OPENAI_API_KEY` when that is set. */
+  apiKeyEnv?: string;
+  headers?: Record<string, string>;
+  /** Requests per minute this endpoint allows. */
+  rpm?: number;
+  /** Tokens per minute this endpoint allows (prompt + completion). */
+  tpm?: number;
+  /** Requests in flight at once: slot capacity of a local server (vLLM, llama.cpp, Ollama). */
+  maxInFlight?: number;
+  /** Plain http is refused for hosts other than loopback unless this is set (keys would travel in clear). */
+  allowInsecureHttp?: boolean;
+}
+
+export interface VolleyOptions {
+  /**
+   * `async` runs the worker actor on the main event loop; `threads` runs a Piscina pool of worker
+   * threads. Results are identical; which is faster depends on the workload (see benchmarks/).
+   */
+  mode?: VolleyMode;
+  /** Endpoints to spread calls over. Default: `OPENAI_BASE_URL`, else the embedded simulator. */
+  endpoints?: EndpointOptions[];
+  /** Model used when a request names none. */
+  model?: string;
+  /** Attempts in flight at once, across all endpoints. */
+  concurrency?: number;
+  /** Worker threads in `threads` mode. More than the cores never helped (research/perf-lab.md). */
+  threads?: number;
+  /** Retries per call after the first attempt. */
+  maxRetries?: number;
+  /** Retries of attempts that may have been processed already (sent, then the connection died). */
+  maxAmbiguousRetries?: number;
+  /** Total budget of one call across all its attempts. */
+  timeoutMs?: number;
+  /** Budget of one attempt. Defaults to `timeoutMs`. */
+  attemptTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Longest wait for response headers. Defaults to the attempt budget (not undici's 300 s). */
+  headersTimeoutMs?: number;
+  /** Longest silence between body chunks or stream events. */
+  idleTimeoutMs?: number;
+  /** Longest `retry-after` honoured; longer hints are cut to this. */
+  retryAfterCapMs?: number;
+  backoff?: Partial<BackoffPolicy>;
+  /** Calls waiting for a slot before `isSaturated` turns true. */
+  maxQueue?: number;
+  /** Cap on one response body (JSON) or one stream (SSE). */
+  maxResponseBytes?: number;
+  restartBudget?: Partial<RestartBudget>;
+  /** How often `progress` events fire while someone listens. */
+  progressIntervalMs?: number;
+}
+
+export interface ResolvedOptions {
+  mode: VolleyMode;
+  endpoints: EndpointConfig[];
+  limits: LaneLimits[];
+  model: string | undefined;
+  concurrency: number;
+  threads: number;
+  maxRetries: number;
+  maxAmbiguousRetries: number;
+  timeoutMs: number;
+  attemptTimeoutMs: number;
+  retryAfterCapMs: number;
+  backoff: BackoffPolicy;
+  maxQueue: number;
+  restartBudget: RestartBudget;
+  progressIntervalMs: number;
+}
+
+const DEFAULTS = {
+  concurrency: 64,
+  maxRetries: 5,
+  maxAmbiguousRetries: 2,
+  timeoutMs: 600_000,
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 120_000,
+  retryAfterCapMs: 60_000,
+  maxQueue: 100_000,
+  maxResponseBytes: 64 * 1024 * 1024,
+  restartBudget: { maxRestarts: 5, windowMs: 60_000 },
+  progressIntervalMs: 1000,
+} as const;
+
+function invalid(message: string): VolleyError {
+  return new VolleyError(ErrorCode.INVALID_OPTIONS, message);
+}
+
+function positive(name: string, value: number | undefined, fallback: number, integer = true): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0) || (integer && !Number.isInteger(value))) {
+    throw invalid(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeInt(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 0) throw invalid(`${name} must be a non-negative integer, got ${String(value)}`);
+  return value;
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+function checkBaseUrl(name: string, raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalid(`${name} is not a URL: ${JSON.stringify(raw)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`${name} must be http(s), got ${url.protocol}`);
+  if (url.username !== '' || url.password !== '') throw invalid(`${name} must not carry credentials; use apiKeyEnv`);
+  return url;
+}
+
+/** True for loopback hosts, where plain http is expected (local model servers, the simulator). */
+export function isLoopback(url: URL): boolean {
+  return LOOPBACK.has(url.hostname) || url.hostname.startsWith('127.');
+}
+
+export function resolveOptions(options: VolleyOptions, endpoints: EndpointOptions[]): ResolvedOptions {
+  const mode = options.mode ?? 'async';
+  if (mode !== 'threads' && mode !== 'async') throw invalid(`options.mode must be 'threads' or 'async', got ${String(mode)}`);
+  if (endpoints.length === 0) throw invalid('options.endpoints must not be empty');
+  const concurrency = positive('options.concurrency', options.concurrency, DEFAULTS.concurrency);
+  const threads = positive('options.threads', options.threads, Math.max(1, Math.min(2, availableParallelism())));
+  const timeoutMs = positive('options.timeoutMs', options.timeoutMs, DEFAULTS.timeoutMs);
+  const attemptTimeoutMs = positive('options.attemptTimeoutMs', options.attemptTimeoutMs, timeoutMs);
+  const connectTimeoutMs = positive('options.connectTimeoutMs', options.connectTimeoutMs, DEFAULTS.connectTimeoutMs);
+  const headersTimeoutMs = positive('options.headersTimeoutMs', options.headersTimeoutMs, attemptTimeoutMs);
+  const idleTimeoutMs = positive('options.idleTimeoutMs', options.idleTimeoutMs, DEFAULTS.idleTimeoutMs);
+  const maxResponseBytes = positive('options.maxResponseBytes', options.maxResponseBytes, DEFAULTS.maxResponseBytes);
+  // Spread each endpoint's sockets over the threads that use it, with slack for reconnects.
+  const connectionsPerWorker = Math.ceil(concurrency / (mode === 'threads' ? threads : 1)) + 4;
+
+  const limits: LaneLimits[] = [];
+  const configs = endpoints.map((endpoint, i): EndpointConfig => {
+    const name = `options.endpoints[${i}]`;
+    const url = checkBaseUrl(`${name}.baseUrl`, endpoint.baseUrl);
+    if (url.protocol === 'http:' && !isLoopback(url) && endpoint.allowInsecureHttp !== true) {
+      throw invalid(`${name}.baseUrl uses plain http to a non-loopback host; set allowInsecureHttp to allow it`);
+    }
+    const lane: LaneLimits = {};
+    if (endpoint.rpm !== undefined) lane.rpm = positive(`${name}.rpm`, endpoint.rpm, 0, false);
+    if (endpoint.tpm !== undefined) lane.tpm = positive(`${name}.tpm`, endpoint.tpm, 0, false);
+    if (endpoint.maxInFlight !== undefined) lane.maxInFlight = positive(`${name}.maxInFlight`, endpoint.maxInFlight, 0);
+    limits.push(lane);
+    const apiKey = endpoint.apiKey ?? process.env[endpoint.apiKeyEnv ?? 'OPENAI_API_KEY'];
+    if (endpoint.apiKeyEnv !== undefined && apiKey === undefined) {
+      throw invalid(`${name}.apiKeyEnv names ${endpoint.apiKeyEnv}, which is not set`);
+    }
+    registerSecret(apiKey);
+    const config: EndpointConfig = {
+      baseUrl: endpoint.baseUrl,
+      connections: connectionsPerWorker,
+      connectTimeoutMs,
+      headersTimeoutMs,
+      idleTimeoutMs,
+      maxResponseBytes,
+    };
+    if (apiKey !== undefined && apiKey !== '') config.apiKey = apiKey;
+    if (endpoint.headers !== undefined) config.headers = { ...endpoint.headers };
+    return config;
+  });
+
+  const backoff = { ...defaultBackoffPolicy, ...options.backoff };
+  positive('options.backoff.baseDelayMs', backoff.baseDelayMs, 1, false);
+  positive('options.backoff.maxDelayMs', backoff.maxDelayMs, 1, false);
+
+  return {
+    mode,
+    endpoints: configs,
+    limits,
+    model: options.model,
+    concurrency,
+    threads,
+    maxRetries: nonNegativeInt('options.maxRetries', options.maxRetries, DEFAULTS.maxRetries),
+    maxAmbiguousRetries: nonNegativeInt('options.maxAmbiguousRetries', options.maxAmbiguousRetries, DEFAULTS.maxAmbiguousRetries),
+    timeoutMs,
+    attemptTimeoutMs,
+    retryAfterCapMs: positive('options.retryAfterCapMs', options.retryAfterCapMs, DEFAULTS.retryAfterCapMs),
+    backoff,
+    maxQueue: positive('options.maxQueue', options.maxQueue, DEFAULTS.maxQueue),
+    restartBudget: {
+      maxRestarts: nonNegativeInt('options.restartBudget.maxRestarts', options.restartBudget?.maxRestarts, DEFAULTS.restartBudget.maxRestarts),
+      windowMs: positive('options.restartBudget.windowMs', options.restartBudget?.windowMs, DEFAULTS.restartBudget.windowMs),
+    },
+    progressIntervalMs: positive('options.progressIntervalMs', options.progressIntervalMs, DEFAULTS.progressIntervalMs),
+  };
+}

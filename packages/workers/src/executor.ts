@@ -1,0 +1,337 @@
+/**
+ * The worker actor's engine: runs WorkRequests over keep-alive connections and reports one
+ * WorkOutcome for each, never throwing. The same code runs inside each worker thread
+ * (`threads` mode) and on the main loop (`async` mode), which is what makes the two modes give
+ * identical results.
+ *
+ * Per attempt it enforces the timeouts that undici does not know about: the attempt's total
+ * budget, and an SSE idle timer that only real events reset (keep-alive comments do not).
+ */
+import type {
+  EndpointConfig,
+  SerializedError,
+  StreamDelta,
+  Usage,
+  WorkerConfig,
+  WorkOutcome,
+  WorkRequest,
+  WorkSuccess,
+} from '@volley/core';
+import { ErrorCode, parseRateLimitHeaders, registerSecret } from '@volley/core';
+import type { Dispatcher } from 'undici';
+import { decodeEmbeddings, EmbeddingShapeError } from './embeddings.js';
+import type { EndpointClient } from './endpoint-client.js';
+import { createEndpointClient } from './endpoint-client.js';
+import { badResponse, failure, httpFailure, transportFailure } from './failures.js';
+import { SseLimitError, SseParser } from './sse.js';
+import { isUsage, StreamAssembler } from './stream-assembler.js';
+
+export interface ExecutorStats {
+  inFlight: number;
+  completed: number;
+  failed: number;
+}
+
+export interface Executor {
+  execute(request: WorkRequest, onDelta?: (delta: StreamDelta) => void): Promise<WorkOutcome>;
+  cancel(ids: readonly number[]): void;
+  stats(): ExecutorStats;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** Thrown inside an attempt to end it with a specific outcome. */
+class AttemptFailure extends Error {
+  readonly failure: SerializedError;
+  constructor(failure: SerializedError) {
+    super(failure.message);
+    this.failure = failure;
+  }
+}
+
+type Headers = Dispatcher.ResponseData['headers'];
+
+interface Attempt {
+  controller: AbortController;
+  /** Why we aborted, if we did: distinguishes our timeout from the caller's cancel. */
+  reason: SerializedError | undefined;
+  headersAt: number;
+}
+
+export function createExecutor(config: WorkerConfig): Executor {
+  const clients = config.endpoints.map((endpoint) => {
+    registerSecret(endpoint.apiKey);
+    return createEndpointClient(endpoint);
+  });
+  const attempts = new Map<number, Attempt>();
+  const counters: ExecutorStats = { inFlight: 0, completed: 0, failed: 0 };
+
+  async function execute(request: WorkRequest, onDelta?: (delta: StreamDelta) => void): Promise<WorkOutcome> {
+    const client = clients[request.endpoint];
+    if (client === undefined) {
+      return { id: request.id, ok: false, error: failure(ErrorCode.INVALID_OPTIONS, `no endpoint ${request.endpoint}`, false) };
+    }
+    const attempt: Attempt = { controller: new AbortController(), reason: undefined, headersAt: 0 };
+    attempts.set(request.id, attempt);
+    counters.inFlight++;
+    const timer = setTimeout(() => {
+      abort(attempt, failure(ErrorCode.TIMEOUT, `attempt exceeded its ${request.timeoutMs} ms budget`, true));
+    }, request.timeoutMs);
+    let outcome: WorkOutcome;
+    try {
+      outcome = await run(client, request, attempt, onDelta);
+    } catch (error) {
+      outcome = { id: request.id, ok: false, error: toFailure(error, attempt) };
+    } finally {
+      clearTimeout(timer);
+      attempts.delete(request.id);
+      counters.inFlight--;
+    }
+    if (outcome.ok) counters.completed++;
+    else counters.failed++;
+    return outcome;
+  }
+
+  return {
+    execute,
+    cancel(ids) {
+      for (const id of ids) {
+        const attempt = attempts.get(id);
+        if (attempt) abort(attempt, failure(ErrorCode.ABORTED, 'attempt cancelled', true));
+      }
+    },
+    stats: () => ({ ...counters }),
+    async close() {
+      await Promise.all(clients.map((client) => client.pool.close()));
+    },
+    async destroy() {
+      await Promise.all(clients.map((client) => client.pool.destroy()));
+    },
+  };
+}
+
+function abort(attempt: Attempt, reason: SerializedError): void {
+  if (attempt.reason !== undefined) return;
+  attempt.reason = reason;
+  attempt.controller.abort();
+}
+
+function toFailure(error: unknown, attempt: Attempt): SerializedError {
+  if (attempt.reason !== undefined) return attempt.reason;
+  if (error instanceof AttemptFailure) return error.failure;
+  return transportFailure(error, attempt.headersAt === 0 ? 'headers' : 'body');
+}
+
+async function run(
+  client: EndpointClient,
+  request: WorkRequest,
+  attempt: Attempt,
+  onDelta: ((delta: StreamDelta) => void) | undefined,
+): Promise<WorkOutcome> {
+  const started = performance.now();
+  const response = await client.pool.request({
+    method: 'POST',
+    path: client.basePath + request.path,
+    headers: client.headers,
+    body: JSON.stringify(wireBody(request)),
+    signal: attempt.controller.signal,
+    headersTimeout: Math.min(client.config.headersTimeoutMs, request.timeoutMs),
+    // SSE idleness is judged by our own timer (comments must not count); JSON by undici's.
+    bodyTimeout: request.stream ? 0 : client.config.idleTimeoutMs,
+  });
+  attempt.headersAt = performance.now();
+  const { statusCode, headers } = response;
+  const rateLimit = parseRateLimitHeaders(headers);
+  const base = rateLimit === undefined ? {} : { rateLimit };
+
+  if (statusCode < 200 || statusCode >= 300) {
+    // Redirects land here too: they are never followed, credentials must not travel elsewhere.
+    const text = await readText(response.body, client.config.maxResponseBytes, true);
+    return { id: request.id, ok: false, error: httpFailure(statusCode, headers, text), ...base };
+  }
+
+  const contentType = headerValue(headers, 'content-type') ?? '';
+  if (request.stream && contentType.includes('text/event-stream')) {
+    const streamed = await readStream(client.config, request, response.body, attempt, onDelta);
+    return {
+      id: request.id,
+      ok: true,
+      status: statusCode,
+      requestId: headerValue(headers, 'x-request-id') ?? streamed.id,
+      ...(request.raw ? { bodyText: JSON.stringify(streamed.body) } : { body: streamed.body }),
+      ...(streamed.usage === undefined ? {} : { usage: streamed.usage }),
+      ...base,
+      timing: {
+        latencyMs: performance.now() - started,
+        headersMs: attempt.headersAt - started,
+        ...(streamed.ttftAt === undefined ? {} : { ttftMs: streamed.ttftAt - started }),
+      },
+    };
+  }
+
+  const text = await readText(response.body, client.config.maxResponseBytes, false);
+  const body = parseJsonBody(text, request.path);
+  const success: WorkSuccess = {
+    id: request.id,
+    ok: true,
+    status: statusCode,
+    requestId: headerValue(headers, 'x-request-id') ?? (typeof body.id === 'string' ? body.id : ''),
+    ...base,
+    timing: { latencyMs: performance.now() - started, headersMs: attempt.headersAt - started },
+  };
+  if (isUsage(body.usage)) success.usage = body.usage;
+  if (request.embeddings === 'vectors') {
+    try {
+      success.embeddings = decodeEmbeddings(body.data);
+    } catch (error) {
+      if (error instanceof EmbeddingShapeError) throw new AttemptFailure(badResponse(error.message));
+      throw error;
+    }
+    // The vectors are the result; the base64 strings would only double what crosses the thread.
+    delete body.data;
+  }
+  if (request.raw) success.bodyText = text;
+  else success.body = body;
+  return success;
+}
+
+/** The body on the wire: streams ask for a usage chunk, decoded embeddings ask for base64. */
+function wireBody(request: WorkRequest): Record<string, unknown> {
+  let body = request.body;
+  if (request.stream && body.stream !== true) {
+    body = { ...body, stream: true, stream_options: { include_usage: true, ...(body.stream_options as object) } };
+  }
+  if (request.embeddings === 'vectors' && body.encoding_format === undefined) {
+    body = { ...body, encoding_format: 'base64' };
+  }
+  return body;
+}
+
+function headerValue(headers: Headers, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Reads a body up to `maxBytes`. Error bodies are truncated quietly; results over the cap fail. */
+async function readText(body: Dispatcher.ResponseData['body'], maxBytes: number, truncate: boolean): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      body.destroy();
+      if (truncate) break;
+      throw new AttemptFailure(
+        failure(ErrorCode.RESPONSE_TOO_LARGE, `response body exceeded ${maxBytes} bytes`, true),
+      );
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+}
+
+const PATH_SHAPE: Record<string, string> = {
+  '/chat/completions': 'choices',
+  '/completions': 'choices',
+  '/embeddings': 'data',
+};
+
+/** A 200 counts only if it is the JSON object the endpoint promises (not HTML, not `{"error":..}`). */
+function parseJsonBody(text: string, path: string): Record<string, unknown> {
+  if (text.trim() === '') throw new AttemptFailure(badResponse('empty response body with status 200'));
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    const excerpt = text.slice(0, 80).replace(/\s+/g, ' ');
+    throw new AttemptFailure(badResponse(`response body is not JSON: ${JSON.stringify(excerpt)}`));
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new AttemptFailure(badResponse('response body is not a JSON object'));
+  }
+  const record = body as Record<string, unknown>;
+  const expected = PATH_SHAPE[path];
+  if (expected !== undefined && !Array.isArray(record[expected])) {
+    const reason = record.error === undefined ? `has no "${expected}" array` : `carries an error: ${JSON.stringify(record.error).slice(0, 200)}`;
+    throw new AttemptFailure(badResponse(`status 200 but the body ${reason}`));
+  }
+  return record;
+}
+
+interface StreamedResult {
+  id: string;
+  body: unknown;
+  usage: Usage | undefined;
+  ttftAt: number | undefined;
+}
+
+async function readStream(
+  config: EndpointConfig,
+  request: WorkRequest,
+  body: Dispatcher.ResponseData['body'],
+  attempt: Attempt,
+  onDelta: ((delta: StreamDelta) => void) | undefined,
+): Promise<StreamedResult> {
+  const assembler = new StreamAssembler(request.path === '/completions' ? 'completion' : 'chat');
+  let ttftAt: number | undefined;
+  let size = 0;
+  const idle = setTimeout(() => {
+    abort(attempt, failure(ErrorCode.TIMEOUT, `stream idle for more than ${config.idleTimeoutMs} ms`, true));
+  }, config.idleTimeoutMs);
+  const parser = new SseParser(
+    {
+      onData(data) {
+        idle.refresh();
+        if (data === '[DONE]') {
+          assembler.sawDone = true;
+          return;
+        }
+        let chunk: unknown;
+        try {
+          chunk = JSON.parse(data);
+        } catch {
+          throw new AttemptFailure(badResponse(`stream event is not JSON: ${JSON.stringify(data.slice(0, 80))}`));
+        }
+        if (typeof chunk !== 'object' || chunk === null) {
+          throw new AttemptFailure(badResponse('stream event is not a JSON object'));
+        }
+        if ('error' in chunk && !('choices' in chunk)) {
+          const error = (chunk as { error: unknown }).error;
+          throw new AttemptFailure(badResponse(`stream carried an error: ${JSON.stringify(error).slice(0, 200)}`));
+        }
+        const deltas = assembler.accept(chunk as Record<string, unknown>);
+        if (deltas.length > 0) {
+          ttftAt ??= performance.now();
+          if (onDelta !== undefined) for (const delta of deltas) onDelta({ id: request.id, ...delta });
+        }
+      },
+    },
+    config.maxResponseBytes,
+  );
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > config.maxResponseBytes) {
+        throw new AttemptFailure(failure(ErrorCode.RESPONSE_TOO_LARGE, `stream exceeded ${config.maxResponseBytes} bytes`, true));
+      }
+      parser.push(chunk);
+      if (assembler.sawDone) break;
+    }
+    parser.end();
+  } catch (error) {
+    body.destroy();
+    if (error instanceof SseLimitError) {
+      throw new AttemptFailure(failure(ErrorCode.RESPONSE_TOO_LARGE, error.message, true));
+    }
+    throw error;
+  } finally {
+    clearTimeout(idle);
+  }
+  if (!assembler.isComplete) {
+    throw new AttemptFailure(
+      failure(ErrorCode.TRUNCATED_STREAM, 'stream ended without [DONE] or a final finish_reason', true),
+    );
+  }
+  const result = assembler.result();
+  return { id: result.id, body: result, usage: assembler.usage, ttftAt };
+}

@@ -1,0 +1,132 @@
+/**
+ * `threads` mode: a Piscina pool of long-lived worker actors.
+ *
+ *   dispatch(requests) --split into one batch per thread--> piscina.run({ requests })
+ *   worker events port --{ outcomes, deltas }--> sink        (per request, as each settles)
+ *   worker exits mid-batch --> the batch's task rejects --> sink.lost(ids still open)
+ *
+ * Piscina owns the threads (spawn, replace the dead, tear down); the dispatcher only tracks which
+ * attempts are still open so a dead thread's work can be handed back to the supervisor, which
+ * re-dispatches it and counts it. Threads are never parked between tasks (`atomics: 'disabled'`):
+ * each holds open sockets and timers that must keep running.
+ */
+import type { Dispatcher, DispatchSink, WorkerConfig, WorkerStats, WorkRequest } from '@volley/core';
+import { ErrorCode, serializeError, VolleyError } from '@volley/core';
+import type { Remote } from 'comlink';
+import type { MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { wrapControl } from './control-channel.js';
+import type { BatchTask, EventBatch, WorkerControl, WorkerInit } from './protocol.js';
+import { isHello } from './protocol.js';
+
+export interface ThreadDispatcherOptions {
+  sink: DispatchSink;
+  config: WorkerConfig;
+  threads: number;
+  /** Override the worker entry (tests use a worker that crashes on purpose). */
+  workerUrl?: URL;
+}
+
+interface WorkerLink {
+  threadId: number;
+  events: MessagePort;
+  control: Remote<WorkerControl>;
+  controlPort: MessagePort;
+}
+
+/** Piscina's per-thread task cap; the supervisor's concurrency bound is the real limit. */
+const TASKS_PER_THREAD = 1 << 20;
+
+export function defaultWorkerUrl(): URL {
+  return new URL('./worker.js', import.meta.url);
+}
+
+export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispatcher {
+  const { sink } = options;
+  const open = new Set<number>();
+  const links = new Map<number, WorkerLink>();
+  let stopping = false;
+
+  const init: WorkerInit = { config: options.config };
+  const pool = new Piscina<BatchTask, number>({
+    filename: (options.workerUrl ?? defaultWorkerUrl()).href,
+    minThreads: options.threads,
+    maxThreads: options.threads,
+    concurrentTasksPerWorker: TASKS_PER_THREAD,
+    idleTimeout: Number.MAX_SAFE_INTEGER,
+    atomics: 'disabled',
+    workerData: init,
+  });
+
+  pool.on('message', (message: unknown) => {
+    if (!isHello(message)) return;
+    const link: WorkerLink = {
+      threadId: message.threadId,
+      events: message.events,
+      controlPort: message.control,
+      control: wrapControl<WorkerControl>(message.control),
+    };
+    links.set(link.threadId, link);
+    link.events.on('message', (batch: EventBatch) => {
+      for (const outcome of batch.outcomes) open.delete(outcome.id);
+      if (batch.deltas.length > 0) sink.deltas(batch.deltas);
+      if (batch.outcomes.length > 0) sink.outcomes(batch.outcomes);
+    });
+    // A port closes when its thread exits: the one signal per death, however many batches it held.
+    link.events.once('close', () => {
+      links.delete(link.threadId);
+      if (stopping) return;
+      sink.workerCrashed(
+        serializeError(new VolleyError(ErrorCode.WORKER_CRASHED, `worker thread ${link.threadId} exited`)),
+      );
+    });
+    // The main thread must be free to exit while idle; Piscina keeps busy threads referenced.
+    link.events.unref();
+    link.controlPort.unref();
+  });
+  pool.on('error', (error: unknown) => {
+    if (stopping) return;
+    sink.workerCrashed(serializeError(error));
+  });
+
+  function runBatch(requests: WorkRequest[]): void {
+    for (const request of requests) open.add(request.id);
+    pool.run({ requests }).then(
+      () => undefined,
+      (error: unknown) => {
+        if (stopping) return;
+        const lost = requests.filter((request) => open.delete(request.id)).map((request) => request.id);
+        if (lost.length > 0) {
+          sink.lost(lost, serializeError(new VolleyError(ErrorCode.WORKER_CRASHED, 'worker thread died mid-request', { cause: error })));
+        }
+      },
+    );
+  }
+
+  return {
+    kind: 'threads',
+    dispatch(requests) {
+      // One task per thread per flush: the per-task cost of the hop is paid once per batch.
+      const perThread = Math.ceil(requests.length / options.threads);
+      for (let start = 0; start < requests.length; start += perThread) {
+        runBatch(requests.slice(start, start + perThread));
+      }
+    },
+    cancel(ids) {
+      for (const link of links.values()) link.control.cancel(ids).catch(() => undefined);
+    },
+    async stats(): Promise<WorkerStats[]> {
+      const all = await Promise.allSettled([...links.values()].map((link) => link.control.stats()));
+      return all.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    },
+    async close() {
+      stopping = true;
+      await pool.close();
+      await pool.destroy();
+    },
+    async destroy() {
+      stopping = true;
+      await pool.destroy();
+    },
+  };
+}
