@@ -184,6 +184,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   let nextAttemptId = 0;
   let flushScheduled = false;
   let saturated = false;
+  let wasIdle = true;
   let closing: Promise<void> | undefined;
   let fatal: VolleyError | undefined;
   const idleWaiters: Array<() => void> = [];
@@ -269,7 +270,15 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
       saturated = false;
       events.emit('drain');
     }
-    if (closing !== undefined && isIdle()) for (const wake of idleWaiters.splice(0)) wake();
+    const idle = isIdle();
+    if (idle !== wasIdle) {
+      wasIdle = idle;
+      // While calls are pending the sweep keeps the process alive, so a call whose worker was
+      // lost still ends (by its deadline) instead of the process exiting under the caller.
+      if (idle) sweepTimer.unref();
+      else sweepTimer.ref();
+    }
+    if (closing !== undefined && idle) for (const wake of idleWaiters.splice(0)) wake();
     return undefined;
   }
 
@@ -567,6 +576,9 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     for (const job of allPendingJobs()) finish(job, error);
     inflight.clear();
     stats.inFlight = 0;
+    stats.queued = 0;
+    endpointOutstanding.fill(0);
+    for (const endpoint of stats.byEndpoint) endpoint.inFlight = 0;
     for (const wake of idleWaiters.splice(0)) wake();
   }
 

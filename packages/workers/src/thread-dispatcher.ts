@@ -46,19 +46,42 @@ export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispat
   const open = new Set<number>();
   const links = new Map<number, WorkerLink>();
   let stopping = false;
+  let pool = createPool();
 
-  const init: WorkerInit = { config: options.config };
-  const pool = new Piscina<BatchTask, number>({
-    filename: (options.workerUrl ?? defaultWorkerUrl()).href,
-    minThreads: options.threads,
-    maxThreads: options.threads,
-    concurrentTasksPerWorker: TASKS_PER_THREAD,
-    idleTimeout: Number.MAX_SAFE_INTEGER,
-    atomics: 'disabled',
-    workerData: init,
-  });
+  function createPool(): Piscina<BatchTask, number> {
+    const init: WorkerInit = { config: options.config };
+    const created = new Piscina<BatchTask, number>({
+      filename: (options.workerUrl ?? defaultWorkerUrl()).href,
+      minThreads: options.threads,
+      maxThreads: options.threads,
+      concurrentTasksPerWorker: TASKS_PER_THREAD,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+      atomics: 'disabled',
+      workerData: init,
+    });
+    created.on('message', onHello);
+    // Every thread death, including one before its hello (start-up), is seen here exactly once.
+    created.on('workerDestroy', () => {
+      if (stopping || created !== pool) return;
+      sink.workerCrashed(serializeError(new VolleyError(ErrorCode.WORKER_CRASHED, 'a worker thread exited')));
+      setImmediate(() => replaceIfAbandoned(created));
+    });
+    created.on('error', () => undefined /* every thread death is reported through workerDestroy */);
+    return created;
+  }
 
-  pool.on('message', (message: unknown) => {
+  /**
+   * Piscina stops replacing threads that die while starting up and then leaves queued tasks
+   * unsettled. When it has given up, the whole pool is rebuilt: the old pool's queued batches
+   * reject, come back as `lost`, and the supervisor re-dispatches them to the new one.
+   */
+  function replaceIfAbandoned(current: Piscina<BatchTask, number>): void {
+    if (stopping || current !== pool || current.threads.length >= options.threads) return;
+    pool = createPool();
+    void current.destroy();
+  }
+
+  function onHello(message: unknown): void {
     if (!isHello(message)) return;
     const link: WorkerLink = {
       threadId: message.threadId,
@@ -72,22 +95,11 @@ export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispat
       if (batch.deltas.length > 0) sink.deltas(batch.deltas);
       if (batch.outcomes.length > 0) sink.outcomes(batch.outcomes);
     });
-    // A port closes when its thread exits: the one signal per death, however many batches it held.
-    link.events.once('close', () => {
-      links.delete(link.threadId);
-      if (stopping) return;
-      sink.workerCrashed(
-        serializeError(new VolleyError(ErrorCode.WORKER_CRASHED, `worker thread ${link.threadId} exited`)),
-      );
-    });
+    link.events.once('close', () => links.delete(link.threadId));
     // The main thread must be free to exit while idle; Piscina keeps busy threads referenced.
     link.events.unref();
     link.controlPort.unref();
-  });
-  pool.on('error', (error: unknown) => {
-    if (stopping) return;
-    sink.workerCrashed(serializeError(error));
-  });
+  }
 
   function runBatch(requests: WorkRequest[]): void {
     for (const request of requests) open.add(request.id);
