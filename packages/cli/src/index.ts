@@ -1,3 +1,3 @@
-export { runCommand, successRecord, errorRecord } from './commands/run.js';
 export type { RunCommandOptions } from './commands/run.js';
-export { ExitCode, CliError } from './exit-codes.js';
+export { errorRecord, runCommand, successRecord } from './commands/run.js';
+export { CliError, ExitCode } from './exit-codes.js';

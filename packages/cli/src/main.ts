@@ -7,8 +7,8 @@ import { isVolleyError, scrubSecrets } from '@volley/core';
 import { runCommand } from './commands/run.js';
 import { simCommand } from './commands/sim.js';
 import { CliError, ExitCode } from './exit-codes.js';
-import { OutputError } from './jsonl/writer.js';
 import { InputReadError } from './jsonl/reader.js';
+import { OutputError } from './jsonl/writer.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -18,7 +18,8 @@ function positiveInt(value: string): number {
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError('must be a non-negative integer');
   return n;
 }
 
@@ -40,18 +41,28 @@ function collect(value: string, previous: string[] | undefined): string[] {
 
 const program = new Command()
   .name('volley')
-  .description('Run very large numbers of LLM calls in parallel, inside rate limits, losing and duplicating nothing.')
+  .description(
+    'Run very large numbers of LLM calls in parallel, inside rate limits, losing and duplicating nothing.',
+  )
   .version('0.1.0')
   .showHelpAfterError();
 
 program
   .command('run')
-  .description('Send an OpenAI Batch JSONL file (or lines with just "prompt"/"messages"/"input") and write one result per custom_id.')
+  .description(
+    'Send an OpenAI Batch JSONL file (or lines with just "prompt"/"messages"/"input") and write one result per custom_id.',
+  )
   .argument('<input>', 'input JSONL file, or - for standard input')
-  .requiredOption('-o, --output <file>', 'results file (OpenAI Batch output lines), or - for standard output')
+  .requiredOption(
+    '-o, --output <file>',
+    'results file (OpenAI Batch output lines), or - for standard output',
+  )
   .option('-e, --errors <file>', 'write failed lines here instead of into the output')
   .addOption(
-    new Option('--base-url <url>', 'OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeatable)')
+    new Option(
+      '--base-url <url>',
+      'OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeatable)',
+    )
       .argParser(collect)
       .env('OPENAI_BASE_URL'),
   )
@@ -59,7 +70,12 @@ program
   .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 64)
   .option('--rpm <n>', 'requests-per-minute limit of each endpoint', positiveNumber)
   .option('--tpm <n>', 'tokens-per-minute limit of each endpoint', positiveNumber)
-  .addOption(new Option('--mode <mode>', 'where HTTP runs: one event loop, or worker threads').choices(['async', 'threads'] as const))
+  .addOption(
+    new Option('--mode <mode>', 'where HTTP runs: one event loop, or worker threads').choices([
+      'async',
+      'threads',
+    ] as const),
+  )
   .option('--threads <n>', 'worker threads in threads mode', positiveInt)
   .option('--max-retries <n>', 'retries per line after the first attempt', nonNegativeInt)
   .option('--timeout-ms <ms>', 'total time allowed per line, across retries', positiveInt)
@@ -71,7 +87,12 @@ program
   .option('--json', 'print the final summary as JSON on stdout', false)
   .option('--overwrite', 'replace existing output files', false)
   .option('--max-line-bytes <n>', 'skip input lines longer than this', positiveInt)
-  .option('--grace-ms <ms>', 'how long the first Ctrl-C waits for in-flight lines', positiveInt, 30_000)
+  .option(
+    '--grace-ms <ms>',
+    'how long the first Ctrl-C waits for in-flight lines',
+    positiveInt,
+    30_000,
+  )
   .action(async (input, flags) => {
     process.exitCode = await runCommand({
       input,
@@ -81,7 +102,9 @@ program
       overwrite: flags.overwrite,
       graceMs: flags.graceMs,
       ...(flags.errors === undefined ? {} : { errors: flags.errors }),
-      ...(flags.baseUrl === undefined ? {} : { baseUrl: Array.isArray(flags.baseUrl) ? flags.baseUrl : [flags.baseUrl] }),
+      ...(flags.baseUrl === undefined
+        ? {}
+        : { baseUrl: Array.isArray(flags.baseUrl) ? flags.baseUrl : [flags.baseUrl] }),
       ...(flags.model === undefined ? {} : { model: flags.model }),
       concurrency: flags.concurrency,
       ...(flags.rpm === undefined ? {} : { rpm: flags.rpm }),
@@ -105,7 +128,7 @@ program
   .option('--tokens-per-second <n>', 'generation speed (0 = instant)', nonNegativeInt)
   .option('--fault-rate <p>', 'fraction of requests that get an injected fault', fraction)
   .option('--seed <n>', 'seed for faults and latency jitter', nonNegativeInt)
-  .option('--api-key-env <name>', 'require this environment variable\'s value as the bearer key')
+  .option('--api-key-env <name>', "require this environment variable's value as the bearer key")
   .action(async (flags) => {
     process.exitCode = await simCommand({
       port: flags.port,

@@ -9,15 +9,20 @@
  * The reader is pulled only while the window has room, so a million-line file never sits in
  * memory. Lines stopped by an auth or quota failure are not written at all: they stay pending.
  */
-import type { CallResult, RuntimeStats, Volley, VolleyMode } from 'volley';
-import { createVolley, ErrorCode, isVolleyError } from 'volley';
+
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createHistogram } from 'node:perf_hooks';
+import type { CallResult, RuntimeStats, Volley, VolleyMode } from 'volley';
+import { createVolley, ErrorCode, isVolleyError } from 'volley';
 import { CliError, ExitCode } from '../exit-codes.js';
+import {
+  createDuplicateTracker,
+  duplicateCustomIdIssue,
+  parseBatchLine,
+} from '../jsonl/batch-line.js';
 import type { InputIssue } from '../jsonl/reader.js';
 import { inspectInputFile, readJsonlLines } from '../jsonl/reader.js';
-import { createDuplicateTracker, duplicateCustomIdIssue, parseBatchLine } from '../jsonl/batch-line.js';
 import type { JsonlWriter } from '../jsonl/writer.js';
 import { assertDistinctPaths, openJsonlWriter } from '../jsonl/writer.js';
 import type { ProgressMode, ProgressReporter, RunSummary } from '../progress.js';
@@ -50,12 +55,18 @@ const PROGRESS_UPDATE_MS = 200;
 
 export async function runCommand(options: RunCommandOptions): Promise<number> {
   const fileIssue = options.input === '-' ? undefined : await inspectInputFile(options.input);
-  if (fileIssue !== undefined) throw new CliError(`${options.input}: ${fileIssue.message}`, ExitCode.USAGE);
-  await assertDistinctPaths(options.input, options.errors === undefined ? [options.output] : [options.output, options.errors]);
+  if (fileIssue !== undefined)
+    throw new CliError(`${options.input}: ${fileIssue.message}`, ExitCode.USAGE);
+  await assertDistinctPaths(
+    options.input,
+    options.errors === undefined ? [options.output] : [options.output, options.errors],
+  );
   const total = options.input === '-' ? undefined : await countLines(options.input);
 
   const volley = await createVolley({
-    ...(options.baseUrl === undefined ? {} : { endpoints: options.baseUrl.map((baseUrl) => endpointFor(baseUrl, options)) }),
+    ...(options.baseUrl === undefined
+      ? {}
+      : { endpoints: options.baseUrl.map((baseUrl) => endpointFor(baseUrl, options)) }),
     ...(options.model === undefined ? {} : { model: options.model }),
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
     ...(options.mode === undefined ? {} : { mode: options.mode }),
@@ -64,9 +75,13 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
   const output = await openJsonlWriter(options.output, { overwrite: options.overwrite });
-  const errors = options.errors === undefined ? output : await openJsonlWriter(options.errors, { overwrite: options.overwrite });
+  const errors =
+    options.errors === undefined
+      ? output
+      : await openJsonlWriter(options.errors, { overwrite: options.overwrite });
   const progress = createProgressReporter({ mode: options.progress });
-  if (volley.simulator !== undefined) progress.log(`no endpoint configured: using the embedded simulator at ${volley.simulator.url}`);
+  if (volley.simulator !== undefined)
+    progress.log(`no endpoint configured: using the embedded simulator at ${volley.simulator.url}`);
   try {
     return await new BatchRun(volley, options, output, errors, progress, total).run();
   } finally {
@@ -75,7 +90,10 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   }
 }
 
-function endpointFor(baseUrl: string, options: RunCommandOptions): { baseUrl: string; rpm?: number; tpm?: number } {
+function endpointFor(
+  baseUrl: string,
+  options: RunCommandOptions,
+): { baseUrl: string; rpm?: number; tpm?: number } {
   return {
     baseUrl,
     ...(options.rpm === undefined ? {} : { rpm: options.rpm }),
@@ -149,16 +167,24 @@ class BatchRun {
     const defaults = this.options.model === undefined ? {} : { model: this.options.model };
     const lines = readJsonlLines(this.options.input, {
       signal: this.#abort.signal,
-      ...(this.options.maxLineBytes === undefined ? {} : { maxLineBytes: this.options.maxLineBytes }),
+      ...(this.options.maxLineBytes === undefined
+        ? {}
+        : { maxLineBytes: this.options.maxLineBytes }),
     });
     try {
       for await (const line of lines) {
+        if (this.#stopReason !== undefined) {
+          // No endpoint can take work: the rest of the file stays pending, counted but unsent.
+          this.#pending++;
+          continue;
+        }
         if ('issue' in line) {
           await this.#reject(line.issue);
         } else {
           const parsed = parseBatchLine(line, defaults);
           if (!parsed.ok) await this.#reject(parsed.issue);
-          else if (!this.#ids.add(parsed.request.customId)) await this.#reject(duplicateCustomIdIssue(line, parsed.request.customId));
+          else if (!this.#ids.add(parsed.request.customId))
+            await this.#reject(duplicateCustomIdIssue(line, parsed.request.customId));
           else this.#send(parsed.request.customId, parsed.request.url, parsed.request.body);
         }
         while (this.#inWindow >= window) await this.#nextSlot();
@@ -170,7 +196,7 @@ class BatchRun {
   }
 
   #shouldStop(): boolean {
-    return this.#interrupted !== undefined || this.#writeError !== undefined || this.#stopReason !== undefined;
+    return this.#interrupted !== undefined || this.#writeError !== undefined;
   }
 
   #send(customId: string, url: string, body: Record<string, unknown>): void {
@@ -178,10 +204,11 @@ class BatchRun {
     this.volley
       .request({ path: url, body, raw: true })
       .then(
-        (result) => this.#write(this.output, successRecord(customId, result)).then(() => {
-          this.#succeeded++;
-          this.#latency.record(Math.max(1, Math.round(result.latencyMs)));
-        }),
+        (result) =>
+          this.#write(this.output, successRecord(customId, result)).then(() => {
+            this.#succeeded++;
+            this.#latency.record(Math.max(1, Math.round(result.latencyMs)));
+          }),
         (error: unknown) => this.#onCallFailed(customId, error),
       )
       .catch((error: unknown) => {
@@ -196,7 +223,10 @@ class BatchRun {
   async #onCallFailed(customId: string, error: unknown): Promise<void> {
     const code = isVolleyError(error) ? error.code : 'VOLLEY_ERR_INTERNAL';
     // Stopped endpoints and an interrupted run leave lines pending: no record, resumable.
-    if (code === ErrorCode.NO_ENDPOINT || (code === ErrorCode.ABORTED && this.#interrupted !== undefined)) {
+    if (
+      code === ErrorCode.NO_ENDPOINT ||
+      (code === ErrorCode.ABORTED && this.#interrupted !== undefined)
+    ) {
       this.#pending++;
       return;
     }
@@ -209,7 +239,10 @@ class BatchRun {
 
   async #reject(issue: InputIssue): Promise<void> {
     const customId = issue.customId ?? `line-${issue.lineNo}`;
-    await this.#write(this.errors, errorRecord(customId, issue.code, issue.message, undefined, issue.lineNo));
+    await this.#write(
+      this.errors,
+      errorRecord(customId, issue.code, issue.message, undefined, issue.lineNo),
+    );
     this.#skipped++;
     this.#byError[issue.code] = (this.#byError[issue.code] ?? 0) + 1;
   }
@@ -237,7 +270,9 @@ class BatchRun {
       return;
     }
     this.#interrupted = signal;
-    this.progress.log(`${signal}: no new lines; draining ${this.#inWindow} in flight (again to abort)`);
+    this.progress.log(
+      `${signal}: no new lines; draining ${this.#inWindow} in flight (again to abort)`,
+    );
     this.#abort.abort();
     setTimeout(() => void this.volley.destroy(), this.options.graceMs).unref();
   }
@@ -273,7 +308,10 @@ class BatchRun {
       wallMs: performance.now() - this.#startedAt,
       byError: this.#byError,
       byEndpoint: Object.fromEntries(
-        stats.byEndpoint.map((endpoint, i) => [this.volley.endpoints[i] ?? String(i), { succeeded: endpoint.succeeded, failed: endpoint.failed }]),
+        stats.byEndpoint.map((endpoint, i) => [
+          this.volley.endpoints[i] ?? String(i),
+          { succeeded: endpoint.succeeded, failed: endpoint.failed },
+        ]),
       ),
       outputPath: this.options.output,
       ...(this.options.errors === undefined ? {} : { errorsPath: this.options.errors }),
@@ -283,11 +321,16 @@ class BatchRun {
       summary.latencyMs = { p50: ms(50), p90: ms(90), p99: ms(99), max: this.#latency.max };
     }
     this.progress.finish(summary);
-    if (this.options.json) process.stdout.write(`${JSON.stringify({ version: 1, pending: this.#pending, ...summary })}\n`);
+    if (this.options.json)
+      process.stdout.write(
+        `${JSON.stringify({ version: 1, pending: this.#pending, ...summary })}\n`,
+      );
     if (this.#interrupted === 'SIGINT') return ExitCode.INTERRUPTED;
     if (this.#interrupted === 'SIGTERM') return ExitCode.TERMINATED;
     if (this.#pending > 0) {
-      this.progress.log(`stopped: ${this.#stopReason ?? 'no endpoint available'}; ${this.#pending} lines pending`);
+      this.progress.log(
+        `stopped: ${this.#stopReason ?? 'no endpoint available'}; ${this.#pending} lines pending`,
+      );
       return ExitCode.STOPPED;
     }
     return this.#failed + this.#skipped > 0 ? ExitCode.SOME_FAILED : ExitCode.OK;
@@ -320,7 +363,13 @@ export function successRecord(customId: string, result: CallResult): string {
   return `{"id":${JSON.stringify(batchRequestId())},"custom_id":${JSON.stringify(customId)},"response":{"status_code":${result.status},"request_id":${JSON.stringify(result.requestId)},"body":${body}},"error":null}`;
 }
 
-export function errorRecord(customId: string, code: string, message: string, status?: number, line?: number): string {
+export function errorRecord(
+  customId: string,
+  code: string,
+  message: string,
+  status?: number,
+  line?: number,
+): string {
   return JSON.stringify({
     id: batchRequestId(),
     custom_id: customId,

@@ -29,13 +29,16 @@ export async function simCommand(options: SimCommandOptions): Promise<number> {
   if (options.latencyMs !== undefined || options.tokensPerSecond !== undefined) {
     simOptions.latency = {
       ...(options.latencyMs === undefined ? {} : { headersMs: options.latencyMs }),
-      ...(options.tokensPerSecond === undefined ? {} : { tokensPerSecond: options.tokensPerSecond }),
+      ...(options.tokensPerSecond === undefined
+        ? {}
+        : { tokensPerSecond: options.tokensPerSecond }),
     };
   }
   if (options.faultRate !== undefined) simOptions.faults = { rate: options.faultRate };
   if (options.apiKeyEnv !== undefined) {
     const key = process.env[options.apiKeyEnv];
-    if (key === undefined) throw new Error(`--api-key-env names ${options.apiKeyEnv}, which is not set`);
+    if (key === undefined)
+      throw new Error(`--api-key-env names ${options.apiKeyEnv}, which is not set`);
     simOptions.apiKey = key;
   }
   const sim = await createSimulator(simOptions);

@@ -1,0 +1,592 @@
+/**
+ * The progress line: LLM-specific gauges (in flight, waiting on the rate limiter, tokens/s in and
+ * out) that no generic progress-bar library shows. It writes to stderr by default, never stdout:
+ * stdout carries data only.
+ *
+ *   update(snapshot) ──► latest snapshot + sparse rate samples (cheap, no I/O)
+ *                               │
+ *   unref()ed timer ────────────┴──► render: tty (log-update), plain line, or JSON event
+ *
+ * Rendering on a timer instead of on every update keeps the hot path at one assignment, and the
+ * timer is unref()ed so a forgotten reporter never keeps the process alive.
+ */
+
+import { createLogUpdate } from 'log-update';
+
+/** How progress is shown. `auto` picks `tty` on an interactive terminal, else `plain`. */
+export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'none';
+
+/** The counters of a run at one moment, as the dispatcher sees them. */
+export interface ProgressSnapshot {
+  /** Number of requests in the run, when known (unknown while the input is still being read). */
+  total?: number;
+  done: number;
+  succeeded: number;
+  failed: number;
+  inFlight: number;
+  queued: number;
+  retries: number;
+  /** Requests waiting on the rate limiter right now. */
+  rateLimited: number;
+  promptTokens: number;
+  completionTokens: number;
+  elapsedMs: number;
+}
+
+/** The final figures of a run, printed once by {@link ProgressReporter.finish}. */
+export interface RunSummary {
+  total: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  retries: number;
+  /** Calls that may have been billed twice (ambiguous failures that were retried). */
+  extraBilledCalls: number;
+  promptTokens: number;
+  completionTokens: number;
+  wallMs: number;
+  latencyMs?: { p50: number; p90: number; p99: number; max: number };
+  byError: Record<string, number>;
+  byEndpoint?: Record<string, { succeeded: number; failed: number }>;
+  outputPath?: string;
+  errorsPath?: string;
+}
+
+/** The subset of a terminal stream the reporter uses; `process.stderr` satisfies it. */
+export interface ProgressStream {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+  rows?: number;
+}
+
+/** Options of {@link createProgressReporter}. */
+export interface ProgressReporterOptions {
+  mode: ProgressMode;
+  /** Where progress goes. Default `process.stderr`. */
+  stream?: ProgressStream;
+  /** Render interval. Default 200 ms on a TTY, 5000 ms for `plain` and `json`. */
+  intervalMs?: number;
+  /** A short name shown at the start of each line (escaped). Default `volley`. */
+  label?: string;
+}
+
+/** A live progress display; see {@link createProgressReporter}. */
+export interface ProgressReporter {
+  /** The mode in effect after resolving `auto`. */
+  readonly mode: Exclude<ProgressMode, 'auto'>;
+  /** Records the latest counters. Cheap: no I/O; the timer renders. */
+  update(snapshot: ProgressSnapshot): void;
+  /** Prints one line (escaped) above the live line on a TTY, or as its own line/event otherwise. */
+  log(message: string): void;
+  /** Stops the live line and prints the summary. Idempotent; later updates are ignored. */
+  finish(summary: RunSummary): void;
+}
+
+/** Width of the sliding window over which the "now" rates and the ETA are computed. */
+export const RATE_WINDOW_MS = 5_000;
+/** Rate samples closer together than this are coalesced: at most ~25 samples per window. */
+const SAMPLE_SPACING_MS = 200;
+/** A window shorter than this gives noisy rates; the overall rate is used instead. */
+const MIN_WINDOW_MS = 1_000;
+
+const DEFAULT_TTY_INTERVAL_MS = 200;
+const DEFAULT_PLAIN_INTERVAL_MS = 5_000;
+const EM_DASH = '\u2014';
+const JSON_EVENT_VERSION = 1;
+
+// C0, DEL, C1, the line/paragraph separators and the bidi overrides/isolates (which can reorder
+// what a terminal shows: "Trojan Source"), plus lone surrogates, which are not text.
+const UNSAFE_TEXT =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSAFE_TEXT_TEST = new RegExp(UNSAFE_TEXT.source);
+const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Makes text from model output or input files safe to print on a terminal: control characters,
+ * C1 codes, U+2028/U+2029, bidi controls and lone surrogates become visible escapes (`\n`, `\x1b`,
+ * `\u202e`). Everything else, including non-ASCII letters and emoji, is kept.
+ *
+ * @example
+ * escapeForTerminal('ok\x1b[2J') // 'ok\\x1b[2J'
+ */
+export function escapeForTerminal(text: string): string {
+  return text.replace(UNSAFE_TEXT, (ch) => {
+    const named = NAMED_ESCAPES[ch];
+    if (named !== undefined) return named;
+    const code = ch.charCodeAt(0);
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, '0')}`
+      : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * True if {@link escapeForTerminal} would change the text: it holds control, C1, bidi or
+ * line-separator characters, or lone surrogates. Used to refuse unsafe `custom_id`s.
+ */
+export function hasUnsafeTextChars(text: string): boolean {
+  return UNSAFE_TEXT_TEST.test(text);
+}
+
+/**
+ * Formats a remaining time: `45s`, `3m05s`, `2h03m`, `1d04h`; `—` when unknown (undefined, NaN,
+ * infinite or negative).
+ *
+ * @example
+ * formatEta(185_000) // '3m05s'
+ */
+export function formatEta(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return EM_DASH;
+  const totalSeconds = Math.round(ms / 1000);
+  if (totalSeconds < 60) return `${totalSeconds}s`;
+  const totalMinutes = Math.floor(totalSeconds / 60);
+  if (totalMinutes < 60) return `${totalMinutes}m${pad2(totalSeconds % 60)}s`;
+  const totalHours = Math.floor(totalMinutes / 60);
+  if (totalHours < 24) return `${totalHours}h${pad2(totalMinutes % 60)}m`;
+  return `${Math.floor(totalHours / 24)}d${pad2(totalHours % 24)}h`;
+}
+
+/** Formats a duration for the summary: `850 ms`, `12.3 s`, or the {@link formatEta} form. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return EM_DASH;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return formatEta(ms);
+}
+
+/** Rates derived from snapshots; `undefined` where there is not enough data yet. */
+export interface ProgressRates {
+  /** Requests finished per second over the last {@link RATE_WINDOW_MS}. */
+  reqPerSec: number | undefined;
+  reqPerSecOverall: number | undefined;
+  promptTokensPerSec: number | undefined;
+  promptTokensPerSecOverall: number | undefined;
+  completionTokensPerSec: number | undefined;
+  completionTokensPerSecOverall: number | undefined;
+  /** Time to finish at the windowed rate; undefined when the total or the rate is unknown. */
+  etaMs: number | undefined;
+  /** 0..100, when the total is known. */
+  percent: number | undefined;
+}
+
+interface RateSample {
+  t: number;
+  done: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/**
+ * Sliding-window rate tracker. Pure: time comes from the snapshots' `elapsedMs`, so tests feed
+ * snapshots instead of sleeping.
+ *
+ * @example
+ * const window = createRateWindow();
+ * window.add(snapshotAt1s); window.add(snapshotAt6s);
+ * window.rates(snapshotAt6s).reqPerSec;
+ */
+export function createRateWindow(windowMs: number = RATE_WINDOW_MS): {
+  add(snapshot: ProgressSnapshot): void;
+  rates(snapshot: ProgressSnapshot): ProgressRates;
+} {
+  const samples: RateSample[] = [];
+  return {
+    add(s) {
+      const last = samples[samples.length - 1];
+      if (last !== undefined && s.elapsedMs - last.t < SAMPLE_SPACING_MS) return;
+      samples.push({
+        t: s.elapsedMs,
+        done: s.done,
+        promptTokens: s.promptTokens,
+        completionTokens: s.completionTokens,
+      });
+      // Keep one sample older than the window so the window can span its full width.
+      while (samples.length > 2 && (samples[1]?.t ?? 0) <= s.elapsedMs - windowMs) samples.shift();
+    },
+    rates(s) {
+      const seconds = s.elapsedMs / 1000;
+      const overall = (n: number): number | undefined => (seconds > 0 ? n / seconds : undefined);
+      // The oldest sample still inside (or just past) the window is the base of the window.
+      let base: RateSample | undefined;
+      for (const sample of samples) {
+        if (sample.t >= s.elapsedMs - windowMs) {
+          base = sample;
+          break;
+        }
+        base = sample;
+      }
+      const span = base === undefined ? 0 : s.elapsedMs - base.t;
+      const windowed = (n: number, baseN: number): number | undefined =>
+        span >= MIN_WINDOW_MS ? (n - baseN) / (span / 1000) : overall(n);
+      const reqPerSec = windowed(s.done, base?.done ?? 0);
+      const remaining = s.total === undefined ? undefined : Math.max(0, s.total - s.done);
+      let etaMs: number | undefined;
+      if (remaining === 0) etaMs = 0;
+      else if (remaining !== undefined && reqPerSec !== undefined && reqPerSec > 0) {
+        etaMs = (remaining / reqPerSec) * 1000;
+      }
+      return {
+        reqPerSec,
+        reqPerSecOverall: overall(s.done),
+        promptTokensPerSec: windowed(s.promptTokens, base?.promptTokens ?? 0),
+        promptTokensPerSecOverall: overall(s.promptTokens),
+        completionTokensPerSec: windowed(s.completionTokens, base?.completionTokens ?? 0),
+        completionTokensPerSecOverall: overall(s.completionTokens),
+        etaMs,
+        percent:
+          s.total === undefined || s.total <= 0
+            ? undefined
+            : Math.min(100, (s.done / s.total) * 100),
+      };
+    },
+  };
+}
+
+/**
+ * Creates a progress reporter. Choose once at start-up from `--progress`; the reporter never
+ * switches mode.
+ *
+ * @example
+ * const progress = createProgressReporter({ mode: 'auto' });
+ * progress.update(snapshot);          // as often as you like
+ * progress.log('line 12 skipped: ...');
+ * progress.finish(summary);
+ */
+export function createProgressReporter(options: ProgressReporterOptions): ProgressReporter {
+  const stream: ProgressStream = options.stream ?? process.stderr;
+  const mode = resolveMode(options.mode, stream);
+  const interval = options.intervalMs ?? defaultInterval(mode);
+  if (!Number.isFinite(interval) || interval <= 0) {
+    throw new RangeError(`progress intervalMs must be a positive number, got ${interval}`);
+  }
+  const label = escapeForTerminal(options.label ?? 'volley');
+  const color = mode === 'tty' && process.env.NO_COLOR === undefined;
+  const window = createRateWindow();
+
+  let latest: ProgressSnapshot | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let finished = false;
+  // log-update hides the cursor on process.stderr, whatever stream it draws on; only let it do
+  // that when it is drawing on process.stderr itself.
+  const live =
+    mode === 'tty'
+      ? createLogUpdate(stream as NodeJS.WritableStream, {
+          showCursor: stream !== process.stderr,
+        })
+      : undefined;
+
+  const render = (): void => {
+    if (latest === undefined) return;
+    const rates = window.rates(latest);
+    switch (mode) {
+      case 'tty':
+        live?.(formatProgressLine(latest, rates, { label, color, columns: stream.columns ?? 80 }));
+        break;
+      case 'plain':
+        stream.write(
+          `${formatProgressLine(latest, rates, { label, color: false, columns: Infinity })}\n`,
+        );
+        break;
+      case 'json':
+        stream.write(`${JSON.stringify(progressEvent(latest, rates, options.label))}\n`);
+        break;
+      case 'none':
+        break;
+    }
+  };
+
+  return {
+    mode,
+    update(snapshot) {
+      if (finished || mode === 'none') return;
+      latest = snapshot;
+      window.add(snapshot);
+      if (timer === undefined) {
+        timer = setInterval(render, interval);
+        timer.unref();
+      }
+    },
+    log(message) {
+      const line = escapeForTerminal(message);
+      switch (mode) {
+        case 'tty':
+          if (live === undefined || finished) {
+            stream.write(`${line}\n`);
+          } else {
+            live.persist(line);
+            render();
+          }
+          break;
+        case 'json':
+          stream.write(
+            `${JSON.stringify({ type: 'log', version: JSON_EVENT_VERSION, message: line })}\n`,
+          );
+          break;
+        // `none` silences progress, not messages: a skipped input line must still be reported.
+        case 'plain':
+        case 'none':
+          stream.write(`${line}\n`);
+          break;
+      }
+    },
+    finish(summary) {
+      if (finished) return;
+      finished = true;
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      switch (mode) {
+        case 'tty':
+          live?.clear();
+          live?.done();
+          stream.write(formatSummary(summary, { label, color }));
+          break;
+        case 'plain':
+          stream.write(formatSummary(summary, { label, color: false }));
+          break;
+        case 'json':
+          stream.write(
+            `${JSON.stringify({ type: 'summary', version: JSON_EVENT_VERSION, ...summary })}\n`,
+          );
+          break;
+        case 'none':
+          break;
+      }
+    },
+  };
+}
+
+function resolveMode(mode: ProgressMode, stream: ProgressStream): Exclude<ProgressMode, 'auto'> {
+  if (mode !== 'auto') return mode;
+  // log-update writes cursor escapes even without a TTY, and `TERM=dumb` terminals (Emacs shell,
+  // some CI consoles) print them raw: both get plain lines.
+  return stream.isTTY === true && process.env.TERM !== 'dumb' ? 'tty' : 'plain';
+}
+
+function defaultInterval(mode: Exclude<ProgressMode, 'auto'>): number {
+  return mode === 'tty' ? DEFAULT_TTY_INTERVAL_MS : DEFAULT_PLAIN_INTERVAL_MS;
+}
+
+function progressEvent(
+  s: ProgressSnapshot,
+  r: ProgressRates,
+  label: string | undefined,
+): Record<string, unknown> {
+  // JSON.stringify drops undefined fields; unknown rates become null so the shape is stable.
+  const n = (v: number | undefined): number | null =>
+    v === undefined ? null : Math.round(v * 100) / 100;
+  return {
+    type: 'progress',
+    version: JSON_EVENT_VERSION,
+    ...(label === undefined ? {} : { label }),
+    elapsedMs: s.elapsedMs,
+    total: s.total ?? null,
+    done: s.done,
+    succeeded: s.succeeded,
+    failed: s.failed,
+    inFlight: s.inFlight,
+    queued: s.queued,
+    retries: s.retries,
+    rateLimited: s.rateLimited,
+    promptTokens: s.promptTokens,
+    completionTokens: s.completionTokens,
+    percent: n(r.percent),
+    reqPerSec: n(r.reqPerSec),
+    reqPerSecOverall: n(r.reqPerSecOverall),
+    promptTokensPerSec: n(r.promptTokensPerSec),
+    promptTokensPerSecOverall: n(r.promptTokensPerSecOverall),
+    completionTokensPerSec: n(r.completionTokensPerSec),
+    completionTokensPerSecOverall: n(r.completionTokensPerSecOverall),
+    etaMs: r.etaMs === undefined ? null : Math.round(r.etaMs),
+  };
+}
+
+/** Options of {@link formatProgressLine}. */
+export interface ProgressLineOptions {
+  /** Already escaped. */
+  label: string;
+  color: boolean;
+  /** Segments that do not fit are dropped, least important last in the line. */
+  columns: number;
+}
+
+/**
+ * Formats one progress line. Segments come in priority order (counts, rate, ETA, errors, ...), and
+ * whole segments are dropped from the end when the terminal is too narrow, so the line never wraps
+ * (a wrapped live line breaks log-update's erase-and-redraw).
+ *
+ * @example
+ * formatProgressLine(snapshot, rates, { label: 'volley', color: false, columns: 120 })
+ * // 'volley 1,234/10,000 12.3% │ 45.6 req/s (avg 40.1) │ ETA 3m12s │ errors 5 │ ...'
+ */
+export function formatProgressLine(
+  s: ProgressSnapshot,
+  r: ProgressRates,
+  options: ProgressLineOptions,
+): string {
+  const paint = painter(options.color);
+  const segments: Array<{ text: string; width: number }> = [];
+  const add = (plain: string, styled: string = plain): void => {
+    segments.push({ text: styled, width: plain.length });
+  };
+
+  const counts =
+    s.total === undefined
+      ? `${formatInt(s.done)} done`
+      : `${formatInt(s.done)}/${formatInt(s.total)} ${formatPercent(r.percent)}`;
+  add(`${options.label} ${counts}`, `${paint.bold(options.label)} ${counts}`);
+  add(`${formatRate(r.reqPerSec)} req/s (avg ${formatRate(r.reqPerSecOverall)})`);
+  add(`ETA ${formatEta(r.etaMs)}`);
+  const errors = `errors ${formatInt(s.failed)}`;
+  add(errors, s.failed > 0 ? paint.red(errors) : errors);
+  const retries = `retries ${formatInt(s.retries)}`;
+  add(retries, s.retries > 0 ? paint.yellow(retries) : retries);
+  add(`in flight ${formatInt(s.inFlight)}`);
+  const limiter = `waiting on limiter ${formatInt(s.rateLimited)}`;
+  add(limiter, s.rateLimited > 0 ? paint.yellow(limiter) : limiter);
+  add(`queued ${formatInt(s.queued)}`);
+  add(
+    `tok/s in ${formatCompact(r.promptTokensPerSec)} (avg ${formatCompact(r.promptTokensPerSecOverall)})` +
+      ` out ${formatCompact(r.completionTokensPerSec)} (avg ${formatCompact(r.completionTokensPerSecOverall)})`,
+  );
+
+  const separator = ' \u2502 ';
+  let width = 0;
+  const parts: string[] = [];
+  for (const segment of segments) {
+    const extra = (parts.length === 0 ? 0 : separator.length) + segment.width;
+    // Keep the first segment even on an absurdly narrow terminal; log-update hard-wraps it.
+    if (parts.length > 0 && width + extra > options.columns - 1) break;
+    parts.push(segment.text);
+    width += extra;
+  }
+  return parts.join(options.color ? paint.dim(separator) : separator);
+}
+
+/** Options of {@link formatSummary}. */
+export interface SummaryFormatOptions {
+  /** Already escaped. */
+  label: string;
+  color: boolean;
+}
+
+/**
+ * Formats the end-of-run block: aligned `key: value` lines, then errors by code and endpoints.
+ * Paths, error codes and endpoint names are escaped: they can come from input or servers.
+ */
+export function formatSummary(summary: RunSummary, options: SummaryFormatOptions): string {
+  const paint = painter(options.color);
+  const rows: Array<[string, string]> = [];
+  const seconds = summary.wallMs / 1000;
+  rows.push(['total', formatInt(summary.total)]);
+  rows.push([
+    'succeeded',
+    summary.succeeded > 0
+      ? paint.green(formatInt(summary.succeeded))
+      : formatInt(summary.succeeded),
+  ]);
+  rows.push([
+    'failed',
+    summary.failed > 0 ? paint.red(formatInt(summary.failed)) : formatInt(summary.failed),
+  ]);
+  rows.push(['skipped', formatInt(summary.skipped)]);
+  rows.push(['retries', formatInt(summary.retries)]);
+  rows.push([
+    'extra billed calls',
+    summary.extraBilledCalls > 0
+      ? paint.yellow(formatInt(summary.extraBilledCalls))
+      : formatInt(summary.extraBilledCalls),
+  ]);
+  rows.push(['prompt tokens', formatInt(summary.promptTokens)]);
+  rows.push(['completion tokens', formatInt(summary.completionTokens)]);
+  rows.push(['wall time', formatDuration(summary.wallMs)]);
+  if (seconds > 0) {
+    const done = summary.succeeded + summary.failed;
+    rows.push(['requests/s', formatRate(done / seconds)]);
+    rows.push([
+      'tokens/s',
+      `in ${formatCompact(summary.promptTokens / seconds)}, out ${formatCompact(summary.completionTokens / seconds)}`,
+    ]);
+  }
+  if (summary.latencyMs !== undefined) {
+    const l = summary.latencyMs;
+    rows.push([
+      'latency',
+      `p50 ${formatDuration(l.p50)}, p90 ${formatDuration(l.p90)}, p99 ${formatDuration(l.p99)}, max ${formatDuration(l.max)}`,
+    ]);
+  }
+  if (summary.outputPath !== undefined) {
+    rows.push(['results', escapeForTerminal(summary.outputPath)]);
+  }
+  if (summary.errorsPath !== undefined)
+    rows.push(['errors', escapeForTerminal(summary.errorsPath)]);
+
+  const keyWidth = Math.max(...rows.map(([key]) => key.length));
+  const lines = [paint.bold(`${options.label} summary`)];
+  for (const [key, value] of rows) lines.push(`  ${`${key}:`.padEnd(keyWidth + 1)}  ${value}`);
+
+  const errorEntries = Object.entries(summary.byError).sort((a, b) => b[1] - a[1]);
+  if (errorEntries.length > 0) {
+    lines.push('  by error code:');
+    const width = Math.max(...errorEntries.map(([code]) => escapeForTerminal(code).length));
+    for (const [code, count] of errorEntries) {
+      lines.push(`    ${`${escapeForTerminal(code)}:`.padEnd(width + 1)}  ${formatInt(count)}`);
+    }
+  }
+  const endpoints = Object.entries(summary.byEndpoint ?? {});
+  if (endpoints.length > 0) {
+    lines.push('  by endpoint:');
+    const width = Math.max(...endpoints.map(([name]) => escapeForTerminal(name).length));
+    for (const [name, counts] of endpoints) {
+      lines.push(
+        `    ${`${escapeForTerminal(name)}:`.padEnd(width + 1)}  succeeded ${formatInt(counts.succeeded)}, failed ${formatInt(counts.failed)}`,
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function painter(enabled: boolean): Record<'bold' | 'dim' | 'red' | 'green' | 'yellow', Paint> {
+  // Plain SGR codes: four colours do not justify a dependency; 22/39 reset only what was set.
+  const sgr =
+    (open: number, close: number): Paint =>
+    (text) =>
+      enabled ? `\u001b[${open}m${text}\u001b[${close}m` : text;
+  return {
+    bold: sgr(1, 22),
+    dim: sgr(2, 22),
+    red: sgr(31, 39),
+    green: sgr(32, 39),
+    yellow: sgr(33, 39),
+  };
+}
+
+type Paint = (text: string) => string;
+
+const intFormat = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+function formatInt(n: number): string {
+  return intFormat.format(n);
+}
+
+function formatPercent(p: number | undefined): string {
+  return p === undefined ? EM_DASH : `${p.toFixed(1)}%`;
+}
+
+function formatRate(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return EM_DASH;
+  return n < 10 ? n.toFixed(1) : formatInt(n);
+}
+
+/** 950, 12.3k, 4.5M: token rates span six orders of magnitude. */
+function formatCompact(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return EM_DASH;
+  if (n < 1000) return n < 10 ? n.toFixed(1) : String(Math.round(n));
+  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
+  return `${(n / 1_000_000).toFixed(n < 10_000_000 ? 1 : 0)}M`;
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}

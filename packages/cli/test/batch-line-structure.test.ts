@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { parseBatchLine, scanJsonStructure } from '../src/jsonl/batch-line.js';
+
+function codeOf(text: string): string | undefined {
+  const result = parseBatchLine({ lineNo: 1, offset: 0, text }, { model: 'm' });
+  return result.ok ? undefined : result.issue.code;
+}
+
+describe('parseBatchLine structural checks on valid JSON', () => {
+  it('refuses __proto__ keys at any depth without polluting prototypes', () => {
+    expect(codeOf('{"prompt":"x","__proto__":{"polluted":1}}')).toBe(
+      'VOLLEY_INPUT_JSON_FORBIDDEN_KEY',
+    );
+    expect(codeOf('{"prompt":"x","metadata":{"a":[{"__proto__":{"polluted":1}}]}}')).toBe(
+      'VOLLEY_INPUT_JSON_FORBIDDEN_KEY',
+    );
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('refuses constructor keys and escaped spellings of forbidden keys', () => {
+    expect(codeOf('{"prompt":"x","constructor":{"prototype":{}}}')).toBe(
+      'VOLLEY_INPUT_JSON_FORBIDDEN_KEY',
+    );
+    expect(codeOf('{"prompt":"x","\\u005f_proto__":{}}')).toBe('VOLLEY_INPUT_JSON_FORBIDDEN_KEY');
+  });
+
+  it('refuses integer literals beyond 2^53 but not floats or safe integers', () => {
+    expect(codeOf('{"prompt":"x","seed":9007199254740993}')).toBe(
+      'VOLLEY_INPUT_JSON_UNSAFE_INTEGER',
+    );
+    expect(codeOf('{"prompt":"x","seed":-12345678901234567890}')).toBe(
+      'VOLLEY_INPUT_JSON_UNSAFE_INTEGER',
+    );
+    expect(codeOf('{"prompt":"x","seed":9007199254740991}')).toBeUndefined();
+    expect(codeOf('{"prompt":"x","temperature":0.12345678901234567}')).toBeUndefined();
+    // Digits inside strings are not numbers.
+    expect(codeOf('{"prompt":"123456789012345678901234567890"}')).toBeUndefined();
+  });
+
+  it('refuses nesting deeper than 64 levels', () => {
+    const deep = (n: number) => `{"prompt":"x","metadata":${'['.repeat(n)}${']'.repeat(n)}}`;
+    expect(codeOf(deep(63))).toBeUndefined(); // 1 (line) + 63 = 64 levels
+    expect(codeOf(deep(64))).toBe('VOLLEY_INPUT_JSON_TOO_DEEP');
+    expect(codeOf(deep(100_000))).toBe('VOLLEY_INPUT_JSON_TOO_DEEP');
+  });
+
+  it('refuses duplicate keys, at the top level and inside the body', () => {
+    expect(codeOf('{"custom_id":"a","custom_id":"b","prompt":"x"}')).toBe(
+      'VOLLEY_INPUT_JSON_DUPLICATE_KEY',
+    );
+    expect(
+      codeOf(
+        '{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"a","messages":[{"role":"user","content":"x"}],"model":"b"}}',
+      ),
+    ).toBe('VOLLEY_INPUT_JSON_DUPLICATE_KEY');
+  });
+
+  it('compares keys after decoding escapes and handles escaped quotes in strings', () => {
+    expect(codeOf('{"prompt":"x","a":1,"\\u0061":2}')).toBe('VOLLEY_INPUT_JSON_DUPLICATE_KEY');
+    expect(codeOf('{"prompt":"say \\"a\\":1, \\\\","a":1,"b":"\\\\"}')).toBeUndefined();
+  });
+
+  it('finds a duplicate among many keys (the Set path) in linear time', () => {
+    const keys = Array.from({ length: 50_000 }, (_, i) => `"k${i}":${i}`);
+    const unique = `{"prompt":"x","metadata":{${keys.join(',')}}}`;
+    const dup = `{"prompt":"x","metadata":{${keys.join(',')},"k123":0}}`;
+    const started = performance.now();
+    expect(scanJsonStructure(unique)).toBeUndefined();
+    expect(scanJsonStructure(dup)).toMatchObject({ code: 'VOLLEY_INPUT_JSON_DUPLICATE_KEY' });
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('keeps the custom_id on structural issues when it is known', () => {
+    const result = parseBatchLine(
+      {
+        lineNo: 1,
+        offset: 0,
+        text: '{"custom_id":"keep-me","prompt":"x","seed":99999999999999999999}',
+      },
+      { model: 'm' },
+    );
+    expect(result).toMatchObject({ ok: false, issue: { customId: 'keep-me' } });
+  });
+});
