@@ -2,15 +2,20 @@
  * `volley run` end to end: the real CLI in a child process against a simulator started
  * separately (in this test process), with real files.
  */
+
+import { readFile, writeFile } from 'node:fs/promises';
 import type { Simulator } from '@volley/sim';
 import { createSimulator, simulatedChatContent } from '@volley/sim';
-import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batchLine, chatBody, parseJsonl, runCli, tempDir, writeBatch } from './helpers.js';
 
 interface OutputLine {
   custom_id: string;
-  response: { status_code: number; request_id: string; body: { choices: Array<{ message: { content: string } }>; usage: unknown } } | null;
+  response: {
+    status_code: number;
+    request_id: string;
+    body: { choices: Array<{ message: { content: string } }>; usage: unknown };
+  } | null;
   error: { code: string; message: string; line?: number } | null;
 }
 
@@ -19,7 +24,8 @@ describe('volley run', () => {
 
   beforeAll(async () => {
     sim = await createSimulator({
-      faultFor: ({ body }) => (JSON.stringify(body).includes('poison') ? 'status-400-context-length' : undefined),
+      faultFor: ({ body }) =>
+        JSON.stringify(body).includes('poison') ? 'status-400-context-length' : undefined,
     });
   });
   afterAll(() => sim.close());
@@ -31,9 +37,21 @@ describe('volley run', () => {
     const bodies: Record<string, string> = {};
     for (const mode of ['async', 'threads']) {
       const out = dir.file(`out-${mode}.jsonl`);
-      const result = await runCli(
-        ['run', dir.file('in.jsonl'), '-o', out, '--base-url', sim.url, '--mode', mode, '--concurrency', '128', '--progress', 'none', '--json'],
-      );
+      const result = await runCli([
+        'run',
+        dir.file('in.jsonl'),
+        '-o',
+        out,
+        '--base-url',
+        sim.url,
+        '--mode',
+        mode,
+        '--concurrency',
+        '128',
+        '--progress',
+        'none',
+        '--json',
+      ]);
       expect(result.stderr).toBe('');
       expect(result.code).toBe(0);
       const summary = JSON.parse(result.stdout) as { succeeded: number; failed: number };
@@ -47,9 +65,14 @@ describe('volley run', () => {
         expect(line.error).toBeNull();
         expect(line.response?.status_code).toBe(200);
         const index = Number(line.custom_id.slice('req-'.length));
-        expect(line.response?.body.choices[0]?.message.content).toBe(simulatedChatContent(chatBody(index)).content);
+        expect(line.response?.body.choices[0]?.message.content).toBe(
+          simulatedChatContent(chatBody(index)).content,
+        );
         const key = `${line.custom_id}`;
-        const body = JSON.stringify({ choices: line.response?.body.choices, usage: line.response?.body.usage });
+        const body = JSON.stringify({
+          choices: line.response?.body.choices,
+          usage: line.response?.body.usage,
+        });
         if (mode === 'async') bodies[key] = body;
         else expect(body).toBe(bodies[key]);
       }
@@ -60,7 +83,14 @@ describe('volley run', () => {
   it('runs on the embedded simulator when no endpoint is configured', async () => {
     await using dir = await tempDir();
     await writeBatch(dir.file('in.jsonl'), 50);
-    const result = await runCli(['run', dir.file('in.jsonl'), '-o', dir.file('out.jsonl'), '--progress', 'plain']);
+    const result = await runCli([
+      'run',
+      dir.file('in.jsonl'),
+      '-o',
+      dir.file('out.jsonl'),
+      '--progress',
+      'plain',
+    ]);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('embedded simulator');
     expect(parseJsonl(await readFile(dir.file('out.jsonl'), 'utf8'))).toHaveLength(50);
@@ -71,19 +101,38 @@ describe('volley run', () => {
     const lines = [
       batchLine(0),
       '{"custom_id": "broken", "method": "POST", ',
-      JSON.stringify({ custom_id: 'poisoned', method: 'POST', url: '/v1/chat/completions', body: chatBody(1, { messages: [{ role: 'user', content: 'poison' }] }) }),
+      JSON.stringify({
+        custom_id: 'poisoned',
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: chatBody(1, { messages: [{ role: 'user', content: 'poison' }] }),
+      }),
       batchLine(0),
       JSON.stringify({ custom_id: 'simple', prompt: 'Just a prompt line' }),
     ];
     await writeFile(dir.file('in.jsonl'), `${lines.join('\n')}\n`);
     const result = await runCli([
-      'run', dir.file('in.jsonl'), '-o', dir.file('out.jsonl'), '-e', dir.file('errors.jsonl'),
-      '--base-url', sim.url, '--model', 'volley-sim-1', '--progress', 'none',
+      'run',
+      dir.file('in.jsonl'),
+      '-o',
+      dir.file('out.jsonl'),
+      '-e',
+      dir.file('errors.jsonl'),
+      '--base-url',
+      sim.url,
+      '--model',
+      'volley-sim-1',
+      '--progress',
+      'none',
     ]);
     expect(result.code).toBe(1);
-    const out = parseJsonl(await readFile(dir.file('out.jsonl'), 'utf8')) as unknown as OutputLine[];
+    const out = parseJsonl(
+      await readFile(dir.file('out.jsonl'), 'utf8'),
+    ) as unknown as OutputLine[];
     expect(out.map((line) => line.custom_id).sort()).toEqual(['req-0', 'simple']);
-    const errors = parseJsonl(await readFile(dir.file('errors.jsonl'), 'utf8')) as unknown as OutputLine[];
+    const errors = parseJsonl(
+      await readFile(dir.file('errors.jsonl'), 'utf8'),
+    ) as unknown as OutputLine[];
     const byId = Object.fromEntries(errors.map((line) => [line.custom_id, line]));
     expect(errors).toHaveLength(3);
     expect(byId['line-2']?.error?.code).toBe('VOLLEY_INPUT_JSON_TRUNCATED');
@@ -98,7 +147,16 @@ describe('volley run', () => {
     await writeBatch(dir.file('in.jsonl'), 5);
     await writeFile(dir.file('out.jsonl'), 'precious\n');
     const before = sim.stats().requests;
-    const result = await runCli(['run', dir.file('in.jsonl'), '-o', dir.file('out.jsonl'), '--base-url', sim.url, '--progress', 'none']);
+    const result = await runCli([
+      'run',
+      dir.file('in.jsonl'),
+      '-o',
+      dir.file('out.jsonl'),
+      '--base-url',
+      sim.url,
+      '--progress',
+      'none',
+    ]);
     expect(result.code).toBe(2);
     expect(await readFile(dir.file('out.jsonl'), 'utf8')).toBe('precious\n');
     expect(sim.stats().requests).toBe(before);
@@ -107,7 +165,14 @@ describe('volley run', () => {
   it('exits 2 on a missing input without sending anything', async () => {
     await using dir = await tempDir();
     const before = sim.stats().requests;
-    const result = await runCli(['run', dir.file('nope.jsonl'), '-o', dir.file('out.jsonl'), '--base-url', sim.url]);
+    const result = await runCli([
+      'run',
+      dir.file('nope.jsonl'),
+      '-o',
+      dir.file('out.jsonl'),
+      '--base-url',
+      sim.url,
+    ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/nope\.jsonl/);
     expect(sim.stats().requests).toBe(before);
@@ -122,7 +187,17 @@ describe('volley run against an endpoint that rejects the key', () => {
       await writeBatch(dir.file('in.jsonl'), 200);
       const canary = 'sk-canary-DO-NOT-PRINT-9f8e7d6c';
       const result = await runCli(
-        ['run', dir.file('in.jsonl'), '-o', dir.file('out.jsonl'), '--base-url', secured.url, '--progress', 'plain', '--json'],
+        [
+          'run',
+          dir.file('in.jsonl'),
+          '-o',
+          dir.file('out.jsonl'),
+          '--base-url',
+          secured.url,
+          '--progress',
+          'plain',
+          '--json',
+        ],
         { OPENAI_API_KEY: canary },
       );
       expect(result.code).toBe(3);

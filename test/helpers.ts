@@ -27,7 +27,10 @@ export async function tempDir(): Promise<TempDir> {
 }
 
 /** A short chat request whose content differs per index, so every output is distinguishable. */
-export function chatBody(index: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function chatBody(
+  index: number,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     model: 'volley-sim-1',
     messages: [{ role: 'user', content: `Tell me fact number ${index} about otters.` }],
@@ -37,7 +40,12 @@ export function chatBody(index: number, extra: Record<string, unknown> = {}): Re
 }
 
 export function batchLine(index: number, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ custom_id: `req-${index}`, method: 'POST', url: '/v1/chat/completions', body: chatBody(index, extra) });
+  return JSON.stringify({
+    custom_id: `req-${index}`,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: chatBody(index, extra),
+  });
 }
 
 export async function writeBatch(path: string, count: number): Promise<void> {

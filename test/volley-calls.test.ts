@@ -3,10 +3,15 @@
  * the simulator deterministically produces, and the two modes must agree exactly.
  */
 import type { Simulator } from '@volley/sim';
-import { createSimulator, simulatedChatContent, simulatedCompletionText, simulatedEmbedding } from '@volley/sim';
+import {
+  createSimulator,
+  simulatedChatContent,
+  simulatedCompletionText,
+  simulatedEmbedding,
+} from '@volley/sim';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Volley } from 'volley';
 import { createVolley, ErrorCode } from 'volley';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chatBody } from './helpers.js';
 
 const MODES = ['async', 'threads'] as const;
@@ -21,7 +26,12 @@ describe.each(MODES)('%s mode', (mode) => {
       faultFor: ({ body }) =>
         JSON.stringify(body).includes('please fail') ? 'status-400-context-length' : undefined,
     });
-    volley = await createVolley({ mode, endpoints: [{ baseUrl: sim.url }], model: 'volley-sim-1', concurrency: 16 });
+    volley = await createVolley({
+      mode,
+      endpoints: [{ baseUrl: sim.url }],
+      model: 'volley-sim-1',
+      concurrency: 16,
+    });
   });
 
   afterAll(async () => {
@@ -39,7 +49,9 @@ describe.each(MODES)('%s mode', (mode) => {
   it('streams deltas that add up to the same completion, and measures time to first token', async () => {
     const body = chatBody(2);
     const deltas: string[] = [];
-    const reply = await volley.chat(body as never, { onDelta: (delta) => deltas.push(delta.content) });
+    const reply = await volley.chat(body as never, {
+      onDelta: (delta) => deltas.push(delta.content),
+    });
     const expected = simulatedChatContent(body).content;
     expect(deltas.length).toBeGreaterThan(1);
     expect(deltas.join('')).toBe(expected);
@@ -69,7 +81,9 @@ describe.each(MODES)('%s mode', (mode) => {
     expect(result.vectors).toHaveLength(inputs.length);
     inputs.forEach((input, i) => {
       // Element by element: the vectors are views into one matrix, so compare values, not buffers.
-      expect(Array.from(result.vectors[i] ?? [])).toEqual(Array.from(simulatedEmbedding(input, 'volley-sim-embed-1', 64)));
+      expect(Array.from(result.vectors[i] ?? [])).toEqual(
+        Array.from(simulatedEmbedding(input, 'volley-sim-embed-1', 64)),
+      );
     });
     expect(result.matrix.serverSentFloats).toBe(false);
   });
@@ -77,7 +91,9 @@ describe.each(MODES)('%s mode', (mode) => {
   it('map keeps input order and reports per-item errors without rejecting the whole', async () => {
     const items = Array.from({ length: 50 }, (_, i) => i);
     const results = await volley.map(items, (i) =>
-      volley.chat({ messages: [{ role: 'user', content: i % 10 === 7 ? `please fail ${i}` : `item ${i}` }] }),
+      volley.chat({
+        messages: [{ role: 'user', content: i % 10 === 7 ? `please fail ${i}` : `item ${i}` }],
+      }),
     );
     expect(results.map((r) => r.index)).toEqual(items);
     for (const result of results) {
@@ -87,7 +103,10 @@ describe.each(MODES)('%s mode', (mode) => {
       } else {
         expect(result.ok).toBe(true);
         if (result.ok) {
-          const body = { model: 'volley-sim-1', messages: [{ role: 'user', content: `item ${result.index}` }] };
+          const body = {
+            model: 'volley-sim-1',
+            messages: [{ role: 'user', content: `item ${result.index}` }],
+          };
           expect(result.value.choices[0]?.message.content).toBe(simulatedChatContent(body).content);
         }
       }
@@ -97,7 +116,9 @@ describe.each(MODES)('%s mode', (mode) => {
   it('a caller abort rejects with VOLLEY_ERR_ABORTED', async () => {
     const controller = new AbortController();
     controller.abort();
-    await expect(volley.chat(chatBody(4) as never, { signal: controller.signal })).rejects.toMatchObject({
+    await expect(
+      volley.chat(chatBody(4) as never, { signal: controller.signal }),
+    ).rejects.toMatchObject({
       code: ErrorCode.ABORTED,
     });
   });

@@ -3,11 +3,12 @@
  * call still ends with the server's answer; past the restart budget the runtime escalates and
  * fails what is pending instead of hanging.
  */
+
+import type { Worker } from 'node:worker_threads';
 import type { Simulator } from '@volley/sim';
 import { createSimulator, simulatedChatContent } from '@volley/sim';
-import type { Worker } from 'node:worker_threads';
-import { createVolley, ErrorCode } from 'volley';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createVolley, ErrorCode } from 'volley';
 
 /** Every Worker created in this process, in creation order (Node's process-level 'worker' event). */
 function trackWorkers(): { workers: Worker[]; stop(): void } {
@@ -96,9 +97,13 @@ describe('worker crashes', () => {
     const failures = settled.filter((result) => result.status === 'rejected');
     expect(failures.length).toBeGreaterThan(0);
     for (const failure of failures) {
-      expect((failure as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.WORKER_CRASHED });
+      expect((failure as PromiseRejectedResult).reason).toMatchObject({
+        code: ErrorCode.WORKER_CRASHED,
+      });
     }
-    await expect(volley.chat({ messages: prompt(0) })).rejects.toMatchObject({ code: ErrorCode.WORKER_CRASHED });
+    await expect(volley.chat({ messages: prompt(0) })).rejects.toMatchObject({
+      code: ErrorCode.WORKER_CRASHED,
+    });
     await volley.close();
   });
 });

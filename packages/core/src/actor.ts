@@ -69,7 +69,8 @@ export function createActor<TMsg, TReply = void>(
       try {
         const reply = behavior.receive(envelope.message);
         if (envelope.resolve) envelope.resolve(reply);
-        else if (reply instanceof Promise) reply.catch((error: unknown) => onError(error, options.name));
+        else if (reply instanceof Promise)
+          reply.catch((error: unknown) => onError(error, options.name));
       } catch (error) {
         if (envelope.reject) envelope.reject(error);
         else onError(error, options.name);
@@ -91,7 +92,10 @@ export function createActor<TMsg, TReply = void>(
   const refusal = (): VolleyError =>
     stopping !== undefined
       ? new VolleyError(ErrorCode.STOPPED, `actor ${options.name} is stopped`)
-      : new VolleyError(ErrorCode.MAILBOX_FULL, `actor ${options.name}: mailbox full (${capacity})`);
+      : new VolleyError(
+          ErrorCode.MAILBOX_FULL,
+          `actor ${options.name}: mailbox full (${capacity})`,
+        );
 
   return {
     name: options.name,
@@ -103,7 +107,11 @@ export function createActor<TMsg, TReply = void>(
       return new Promise<TReply>((resolve, reject) => {
         const { signal, timeoutMs } = askOptions;
         if (signal?.aborted) {
-          reject(new VolleyError(ErrorCode.ABORTED, `ask to ${options.name} aborted`, { cause: signal.reason }));
+          reject(
+            new VolleyError(ErrorCode.ABORTED, `ask to ${options.name} aborted`, {
+              cause: signal.reason,
+            }),
+          );
           return;
         }
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -113,7 +121,11 @@ export function createActor<TMsg, TReply = void>(
         };
         const onAbort = (): void => {
           cleanup();
-          reject(new VolleyError(ErrorCode.ABORTED, `ask to ${options.name} aborted`, { cause: signal?.reason }));
+          reject(
+            new VolleyError(ErrorCode.ABORTED, `ask to ${options.name} aborted`, {
+              cause: signal?.reason,
+            }),
+          );
         };
         const accepted = enqueue({
           message,
@@ -140,7 +152,12 @@ export function createActor<TMsg, TReply = void>(
         if (timeoutMs !== undefined) {
           timer = setTimeout(() => {
             cleanup();
-            reject(new VolleyError(ErrorCode.TIMEOUT, `ask to ${options.name} timed out after ${timeoutMs} ms`));
+            reject(
+              new VolleyError(
+                ErrorCode.TIMEOUT,
+                `ask to ${options.name} timed out after ${timeoutMs} ms`,
+              ),
+            );
           }, timeoutMs);
         }
       });

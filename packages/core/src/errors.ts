@@ -90,7 +90,11 @@ export class VolleyError extends Error {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kVolleyError] === true;
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[kVolleyError] === true
+    );
   }
 }
 
@@ -131,7 +135,8 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
     if (error.errorType !== undefined) out.errorType = error.errorType;
     if (error.endpoint !== undefined) out.endpoint = error.endpoint;
   }
-  if (error.cause !== undefined && depth < MAX_CAUSE_DEPTH) out.cause = serializeError(error.cause, depth + 1);
+  if (error.cause !== undefined && depth < MAX_CAUSE_DEPTH)
+    out.cause = serializeError(error.cause, depth + 1);
   return out;
 }
 

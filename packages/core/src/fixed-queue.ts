@@ -54,7 +54,8 @@ export class FixedQueue<T> {
 
   #grow(): void {
     const next = new Array<T | undefined>(this.#buffer.length * 2);
-    for (let i = 0; i < this.#size; i++) next[i] = this.#buffer[(this.#head + i) % this.#buffer.length];
+    for (let i = 0; i < this.#size; i++)
+      next[i] = this.#buffer[(this.#head + i) % this.#buffer.length];
     this.#buffer = next;
     this.#head = 0;
   }

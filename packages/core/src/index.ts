@@ -5,7 +5,13 @@ export { computeBackoffMs, defaultBackoffPolicy, retryDelayMs } from './backoff.
 export type { Clock, TimerHandle } from './clock.js';
 export { systemClock } from './clock.js';
 export type { ErrorCodeValue, SerializedError, VolleyErrorDetails } from './errors.js';
-export { deserializeError, ErrorCode, isVolleyError, serializeError, VolleyError } from './errors.js';
+export {
+  deserializeError,
+  ErrorCode,
+  isVolleyError,
+  serializeError,
+  VolleyError,
+} from './errors.js';
 export type {
   AttemptEvent,
   CompleteEvent,
@@ -25,9 +31,21 @@ export * from './protocol/openai.js';
 export type * from './protocol/work.js';
 export type { HeaderMap, RateLimitSnapshot } from './rate-limit-headers.js';
 export { parseDurationMs, parseRateLimitHeaders, parseRetryAfterMs } from './rate-limit-headers.js';
-export type { CallResult, CallSpec, RestartBudget, SupervisorOptions, SupervisorRef } from './supervisor.js';
+export type {
+  CallResult,
+  CallSpec,
+  RestartBudget,
+  SupervisorOptions,
+  SupervisorRef,
+} from './supervisor.js';
 export { createSupervisor } from './supervisor.js';
-export type { Grant, LaneLimits, LaneStats, TokenBucketOptions, TokenBucketRef } from './token-bucket.js';
+export type {
+  Grant,
+  LaneLimits,
+  LaneStats,
+  TokenBucketOptions,
+  TokenBucketRef,
+} from './token-bucket.js';
 export { createTokenBucket } from './token-bucket.js';
 export type { CountTokens } from './token-estimate.js';
 export {

@@ -3,8 +3,9 @@
  * structured records, and `scrubSecrets` removes registered secret values from any free text
  * (messages, stacks, server error bodies that echo a key).
  */
-import { pino } from 'pino';
+
 import type { Logger, LoggerOptions } from 'pino';
+import { pino } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -29,7 +30,8 @@ export function registerSecret(value: string | undefined): void {
 /** Replaces every registered secret in `text` with `[REDACTED]`. */
 export function scrubSecrets(text: string): string {
   let out = text;
-  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join('[REDACTED]');
+  for (const secret of secrets)
+    if (out.includes(secret)) out = out.split(secret).join('[REDACTED]');
   return out;
 }
 

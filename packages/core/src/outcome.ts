@@ -23,7 +23,10 @@ export type OutcomeClass = 'retry' | 'ambiguous' | 'fatal' | 'stop-endpoint';
 const RETRYABLE_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529]);
 
 export function classifyFailure(error: SerializedError): OutcomeClass {
-  if (error.retryable === false) return error.code === ErrorCode.AUTH || error.code === ErrorCode.QUOTA ? 'stop-endpoint' : 'fatal';
+  if (error.retryable === false)
+    return error.code === ErrorCode.AUTH || error.code === ErrorCode.QUOTA
+      ? 'stop-endpoint'
+      : 'fatal';
   switch (error.code) {
     case ErrorCode.AUTH:
     case ErrorCode.QUOTA:
@@ -39,7 +42,10 @@ export function classifyFailure(error: SerializedError): OutcomeClass {
     case ErrorCode.TIMEOUT:
       return error.sent === true ? 'ambiguous' : 'retry';
     case ErrorCode.HTTP:
-      return error.status !== undefined && (RETRYABLE_STATUS.has(error.status) || error.status >= 500) ? 'retry' : 'fatal';
+      return error.status !== undefined &&
+        (RETRYABLE_STATUS.has(error.status) || error.status >= 500)
+        ? 'retry'
+        : 'fatal';
     default:
       return 'fatal';
   }

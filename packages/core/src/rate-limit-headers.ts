@@ -31,7 +31,15 @@ export function parseRetryAfterMs(headers: HeaderMap, nowEpochMs = Date.now()): 
 
 const GO_DURATION = /^(\d+(?:\.\d+)?(?:h|m(?!s)|s|ms|us|µs|ns))+$/;
 const GO_PART = /(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)/g;
-const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, ns: 1e-6 };
+const UNIT_MS: Record<string, number> = {
+  h: 3_600_000,
+  m: 60_000,
+  s: 1000,
+  ms: 1,
+  us: 1e-3,
+  µs: 1e-3,
+  ns: 1e-6,
+};
 
 /**
  * Go-style durations as in `x-ratelimit-reset-requests: 6m0s` or `1.5s` or `120ms`. A bare number
@@ -43,7 +51,8 @@ export function parseDurationMs(raw: string | undefined): number | undefined {
   if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
   if (!GO_DURATION.test(text)) return undefined;
   let total = 0;
-  for (const match of text.matchAll(GO_PART)) total += Number(match[1]) * (UNIT_MS[match[2] as string] ?? 0);
+  for (const match of text.matchAll(GO_PART))
+    total += Number(match[1]) * (UNIT_MS[match[2] as string] ?? 0);
   return total;
 }
 

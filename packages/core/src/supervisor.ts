@@ -156,7 +156,9 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   const admitting = new Set<Job>();
   const backingOff = new Set<Job>();
   const endpointOutstanding = new Array<number>(options.endpointCount).fill(0);
-  const endpointStopped: Array<VolleyError | undefined> = new Array(options.endpointCount).fill(undefined);
+  const endpointStopped: Array<VolleyError | undefined> = new Array(options.endpointCount).fill(
+    undefined,
+  );
   const crashTimes: number[] = [];
   const stats: RuntimeStats = {
     submitted: 0,
@@ -284,12 +286,20 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
 
   function admit(job: Job): void {
     const now = clock.now();
-    if (now >= job.deadlineAt) return finish(job, timeoutError(job));
+    if (now >= job.deadlineAt) {
+      finish(job, timeoutError(job));
+      return;
+    }
     const endpoint = chooseEndpoint();
-    if (endpoint === undefined) return finish(job, noEndpointError());
+    if (endpoint === undefined) {
+      finish(job, noEndpointError());
+      return;
+    }
     job.endpoint = endpoint;
     job.reservedTokens =
-      options.tokenCounter === undefined ? 0 : estimateRequestTokens(job.spec.body, options.tokenCounter);
+      options.tokenCounter === undefined
+        ? 0
+        : estimateRequestTokens(job.spec.body, options.tokenCounter);
     job.state = 'admitting';
     admitting.add(job);
     stats.waitingOnRateLimit = admitting.size;
@@ -340,7 +350,10 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     const requests: WorkRequest[] = [];
     for (const job of ready.splice(0)) {
       if (job.state !== 'ready') continue;
-      const attemptTimeoutMs = Math.max(1, Math.min(options.attemptTimeoutMs, job.deadlineAt - now));
+      const attemptTimeoutMs = Math.max(
+        1,
+        Math.min(options.attemptTimeoutMs, job.deadlineAt - now),
+      );
       job.attemptId = ++nextAttemptId;
       job.attempts++;
       job.state = 'inflight';
@@ -360,7 +373,11 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
         timeoutMs: attemptTimeoutMs,
       });
       if (events.listenerCount('request') > 0) {
-        events.emit('request', { callId: job.callId, attempt: job.attempts, endpoint: job.endpoint });
+        events.emit('request', {
+          callId: job.callId,
+          attempt: job.attempts,
+          endpoint: job.endpoint,
+        });
       }
     }
     stats.inFlight = inflight.size;
@@ -434,7 +451,10 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
 
     if (failure.code === ErrorCode.RATE_LIMITED) {
       stats.rateLimited++;
-      const cooldownMs = Math.min(failure.retryAfterMs ?? options.backoff.baseDelayMs, options.retryAfterCapMs);
+      const cooldownMs = Math.min(
+        failure.retryAfterMs ?? options.backoff.baseDelayMs,
+        options.retryAfterCapMs,
+      );
       bucket.cooldown(job.endpoint, cooldownMs);
       if (events.listenerCount('rateLimited') > 0) {
         events.emit('rateLimited', {
@@ -448,7 +468,8 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
 
     switch (verdict) {
       case 'fatal':
-        return finish(job, error);
+        finish(job, error);
+        return;
       case 'stop-endpoint':
         stopEndpoint(job.endpoint, error);
         // The call itself is not at fault: it goes back to wait for another endpoint.
@@ -460,8 +481,14 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
       case 'ambiguous': {
         const ambiguous = verdict === 'ambiguous';
         if (mayHaveBeenBilled(failure)) stats.extraBilledCalls++;
-        if (ambiguous && ++job.ambiguousAttempts > options.maxAmbiguousRetries) return finish(job, exhausted(job, error));
-        if (job.attempts > options.maxRetries) return finish(job, exhausted(job, error));
+        if (ambiguous && ++job.ambiguousAttempts > options.maxAmbiguousRetries) {
+          finish(job, exhausted(job, error));
+          return;
+        }
+        if (job.attempts > options.maxRetries) {
+          finish(job, exhausted(job, error));
+          return;
+        }
         const delayMs = retryDelayMs(
           job.attempts - 1,
           options.backoff,
@@ -469,10 +496,20 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
           failure.retryAfterMs,
           options.retryAfterCapMs,
         );
-        if (clock.now() + delayMs >= job.deadlineAt) return finish(job, timeoutError(job, error));
+        if (clock.now() + delayMs >= job.deadlineAt) {
+          finish(job, timeoutError(job, error));
+          return;
+        }
         stats.retries++;
         if (events.listenerCount('retry') > 0) {
-          events.emit('retry', { callId: job.callId, attempt: job.attempts, endpoint: job.endpoint, delayMs, error, ambiguous });
+          events.emit('retry', {
+            callId: job.callId,
+            attempt: job.attempts,
+            endpoint: job.endpoint,
+            delayMs,
+            error,
+            ambiguous,
+          });
         }
         job.state = 'backoff';
         backingOff.add(job);
@@ -493,7 +530,8 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   function onWorkerCrashed(failure: SerializedError): undefined {
     const now = clock.now();
     crashTimes.push(now);
-    while (crashTimes.length > 0 && crashTimes[0]! < now - options.restartBudget.windowMs) crashTimes.shift();
+    while (crashTimes.length > 0 && crashTimes[0]! < now - options.restartBudget.windowMs)
+      crashTimes.shift();
     stats.workerRestarts++;
     const error = deserializeError(failure);
     events.emit('workerCrash', { error, restarts: stats.workerRestarts });
@@ -519,7 +557,9 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   }
 
   function onAbort(job: Job): undefined {
-    const error = new VolleyError(ErrorCode.ABORTED, 'call aborted by the caller', { cause: job.spec.signal?.reason });
+    const error = new VolleyError(ErrorCode.ABORTED, 'call aborted by the caller', {
+      cause: job.spec.signal?.reason,
+    });
     switch (job.state) {
       case 'inflight':
         // The worker aborts the HTTP request; its outcome (aborted) settles the bucket.
@@ -549,7 +589,12 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
         onOutcome({
           id: attemptId,
           ok: false,
-          error: { name: 'VolleyError', code: ErrorCode.TIMEOUT, message: 'worker did not report the attempt', sent: true },
+          error: {
+            name: 'VolleyError',
+            code: ErrorCode.TIMEOUT,
+            message: 'worker did not report the attempt',
+            sent: true,
+          },
         });
       }
     }
@@ -599,22 +644,35 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     stats.failed++;
     if (job.attempts > 0) stats.byEndpoint[job.endpoint]!.failed++;
     if (events.listenerCount('fail') > 0 && error instanceof VolleyError) {
-      events.emit('fail', { callId: job.callId, attempt: job.attempts, endpoint: job.endpoint, error });
+      events.emit('fail', {
+        callId: job.callId,
+        attempt: job.attempts,
+        endpoint: job.endpoint,
+        error,
+      });
     }
     settle(job);
     job.reject(error);
   }
 
   function exhausted(job: Job, cause: VolleyError): VolleyError {
-    return new VolleyError(ErrorCode.RETRIES_EXHAUSTED, `gave up after ${job.attempts} attempts: ${cause.message}`, {
-      cause,
-      ...(cause.status === undefined ? {} : { status: cause.status }),
-    });
+    return new VolleyError(
+      ErrorCode.RETRIES_EXHAUSTED,
+      `gave up after ${job.attempts} attempts: ${cause.message}`,
+      {
+        cause,
+        ...(cause.status === undefined ? {} : { status: cause.status }),
+      },
+    );
   }
 
   function timeoutError(job: Job, cause?: Error): VolleyError {
     const budget = job.spec.timeoutMs ?? options.timeoutMs;
-    return new VolleyError(ErrorCode.TIMEOUT, `call did not complete within ${budget} ms`, cause ? { cause } : {});
+    return new VolleyError(
+      ErrorCode.TIMEOUT,
+      `call did not complete within ${budget} ms`,
+      cause ? { cause } : {},
+    );
   }
 
   function noEndpointError(): VolleyError {
@@ -627,15 +685,28 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   }
 
   function isIdle(): boolean {
-    return queue.length + retryQueue.length + ready.length + admitting.size + backingOff.size + inflight.size === 0;
+    return (
+      queue.length +
+        retryQueue.length +
+        ready.length +
+        admitting.size +
+        backingOff.size +
+        inflight.size ===
+      0
+    );
   }
 
   return {
     call(spec) {
       if (fatal !== undefined) return Promise.reject(fatal);
-      if (closing !== undefined) return Promise.reject(new VolleyError(ErrorCode.STOPPED, 'runtime is closing'));
+      if (closing !== undefined)
+        return Promise.reject(new VolleyError(ErrorCode.STOPPED, 'runtime is closing'));
       if (spec.signal?.aborted) {
-        return Promise.reject(new VolleyError(ErrorCode.ABORTED, 'call aborted by the caller', { cause: spec.signal.reason }));
+        return Promise.reject(
+          new VolleyError(ErrorCode.ABORTED, 'call aborted by the caller', {
+            cause: spec.signal.reason,
+          }),
+        );
       }
       return new Promise<CallResult>((resolve, reject) => {
         const job: Job = {
@@ -679,7 +750,11 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
       return closing;
     },
     async destroy(error) {
-      const reason = new VolleyError(ErrorCode.ABORTED, 'runtime destroyed', error ? { cause: error } : {});
+      const reason = new VolleyError(
+        ErrorCode.ABORTED,
+        'runtime destroyed',
+        error ? { cause: error } : {},
+      );
       const wasClosing = closing;
       closing ??= Promise.resolve();
       abandonAll(reason);

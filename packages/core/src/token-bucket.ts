@@ -189,10 +189,13 @@ class Lane {
 /** Creates the token-bucket actor. Lanes are indexed like the endpoints they guard. */
 export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
   const clock = options.clock ?? systemClock;
-  const lanes = options.lanes.map((limits) => new Lane(limits, options.burstMs ?? DEFAULT_BURST_MS, clock));
+  const lanes = options.lanes.map(
+    (limits) => new Lane(limits, options.burstMs ?? DEFAULT_BURST_MS, clock),
+  );
   const laneAt = (index: number): Lane => {
     const lane = lanes[index];
-    if (lane === undefined) throw new VolleyError(ErrorCode.INVALID_OPTIONS, `no rate-limit lane ${index}`);
+    if (lane === undefined)
+      throw new VolleyError(ErrorCode.INVALID_OPTIONS, `no rate-limit lane ${index}`);
     return lane;
   };
 
@@ -223,7 +226,12 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
                 waiter.onAbort = () => {
                   if (waiter.settled) return;
                   waiter.settled = true;
-                  reject(new VolleyError(ErrorCode.ABORTED, 'aborted while waiting for rate-limit capacity'));
+                  reject(
+                    new VolleyError(
+                      ErrorCode.ABORTED,
+                      'aborted while waiting for rate-limit capacity',
+                    ),
+                  );
                 };
                 message.signal.addEventListener('abort', waiter.onAbort, { once: true });
               }
@@ -236,7 +244,10 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
             lane.inFlight = Math.max(0, lane.inFlight - 1);
             if (lane.tokensPerMs !== Infinity) {
               lane.refill(clock.now());
-              lane.tokens = Math.min(lane.tokenCapacity, lane.tokens + message.reserved - message.actual);
+              lane.tokens = Math.min(
+                lane.tokenCapacity,
+                lane.tokens + message.reserved - message.actual,
+              );
             }
             lane.pump();
             return undefined;
@@ -291,7 +302,8 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
   };
 
   return {
-    acquire: (lane, tokens, signal) => actor.ask({ type: 'acquire', lane, tokens, signal }) as Promise<Grant>,
+    acquire: (lane, tokens, signal) =>
+      actor.ask({ type: 'acquire', lane, tokens, signal }) as Promise<Grant>,
     settle: (lane, reserved, actual) => post({ type: 'settle', lane, reserved, actual }),
     cooldown: (lane, durationMs) => post({ type: 'cooldown', lane, durationMs }),
     observe: (lane, snapshot) => post({ type: 'observe', lane, snapshot }),

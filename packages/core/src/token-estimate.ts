@@ -23,7 +23,10 @@ export function loadTokenCounter(): Promise<CountTokens> {
       (text) => {
         try {
           // No special tokens: a prompt containing "<|endoftext|>" is text, not a control token.
-          return tokenizer.countTokens(text, { disallowedSpecial: new Set(), allowedSpecial: new Set() });
+          return tokenizer.countTokens(text, {
+            disallowedSpecial: new Set(),
+            allowedSpecial: new Set(),
+          });
         } catch {
           return approximateTokens(text);
         }
@@ -43,7 +46,11 @@ function textOf(content: unknown): string {
   if (Array.isArray(content)) {
     let text = '';
     for (const part of content) {
-      if (typeof part === 'object' && part !== null && typeof (part as { text?: unknown }).text === 'string') {
+      if (
+        typeof part === 'object' &&
+        part !== null &&
+        typeof (part as { text?: unknown }).text === 'string'
+      ) {
         text += (part as { text: string }).text;
       }
     }
@@ -76,6 +83,7 @@ export function estimateRequestTokens(
     for (const input of inputs) prompt += count(textOf(input));
     return prompt;
   }
-  const maxOutput = positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens) ?? defaultOutputTokens;
+  const maxOutput =
+    positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens) ?? defaultOutputTokens;
   return prompt + maxOutput * (positiveInt(body.n) ?? 1);
 }

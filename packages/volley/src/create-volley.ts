@@ -79,7 +79,9 @@ export interface RequestOptions extends CallOptions {
   onDelta?: ChatOptions['onDelta'];
 }
 
-export type Settled<T> = { ok: true; index: number; value: T } | { ok: false; index: number; error: Error };
+export type Settled<T> =
+  | { ok: true; index: number; value: T }
+  | { ok: false; index: number; error: Error };
 
 export interface MapOptions {
   /** Items in progress at once; defaults to the runtime's concurrency. */
@@ -135,7 +137,8 @@ const SIMULATOR_EMBEDDING_MODEL = 'volley-sim-embed-1';
 export async function createVolley(options: VolleyOptions = {}): Promise<Volley> {
   let simulator: Simulator | undefined;
   let endpoints: EndpointOptions[] | undefined = options.endpoints;
-  if (endpoints === undefined && process.env.OPENAI_BASE_URL) endpoints = [{ baseUrl: process.env.OPENAI_BASE_URL }];
+  if (endpoints === undefined && process.env.OPENAI_BASE_URL)
+    endpoints = [{ baseUrl: process.env.OPENAI_BASE_URL }];
   if (endpoints === undefined) {
     simulator = await createSimulator();
     endpoints = [{ baseUrl: simulator.url }];
@@ -148,7 +151,9 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
     throw error;
   }
   if (simulator !== undefined) resolved.model ??= SIMULATOR_CHAT_MODEL;
-  const tokenCounter: CountTokens | undefined = resolved.limits.some((lane) => lane.tpm !== undefined)
+  const tokenCounter: CountTokens | undefined = resolved.limits.some(
+    (lane) => lane.tpm !== undefined,
+  )
     ? await loadTokenCounter()
     : undefined;
   return new VolleyRuntime(resolved, tokenCounter, simulator);
@@ -164,7 +169,11 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   #dispatcher: Dispatcher | undefined;
   #closed: Promise<void> | undefined;
 
-  constructor(options: ResolvedOptions, tokenCounter: CountTokens | undefined, simulator: Simulator | undefined) {
+  constructor(
+    options: ResolvedOptions,
+    tokenCounter: CountTokens | undefined,
+    simulator: Simulator | undefined,
+  ) {
     super();
     this.mode = options.mode;
     this.endpoints = options.endpoints.map((endpoint) => endpoint.baseUrl);
@@ -214,15 +223,29 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   async complete(request: CompletionInput, options: ChatOptions = {}): Promise<Completion> {
     const stream = options.stream === true || options.onDelta !== undefined;
     const result = await this.#supervisor.call(
-      this.#spec(ENDPOINT_PATHS.completion, this.#withModel(request), options, stream, options.onDelta),
+      this.#spec(
+        ENDPOINT_PATHS.completion,
+        this.#withModel(request),
+        options,
+        stream,
+        options.onDelta,
+      ),
     );
     return result.body as Completion;
   }
 
   async embed(input: string | readonly string[], options: EmbedOptions = {}): Promise<EmbedResult> {
-    const model = options.model ?? (this.simulator ? SIMULATOR_EMBEDDING_MODEL : this.#options.model);
-    if (model === undefined) throw new VolleyError(ErrorCode.INVALID_OPTIONS, 'embed: no model given and no default model');
-    const body: Record<string, unknown> = { model, input: typeof input === 'string' ? input : [...input] };
+    const model =
+      options.model ?? (this.simulator ? SIMULATOR_EMBEDDING_MODEL : this.#options.model);
+    if (model === undefined)
+      throw new VolleyError(
+        ErrorCode.INVALID_OPTIONS,
+        'embed: no model given and no default model',
+      );
+    const body: Record<string, unknown> = {
+      model,
+      input: typeof input === 'string' ? input : [...input],
+    };
     if (options.dimensions !== undefined) body.dimensions = options.dimensions;
     const spec = this.#spec(ENDPOINT_PATHS.embedding, body, options, false, undefined);
     spec.embeddings = 'vectors';
@@ -233,7 +256,12 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
       vectors.push(matrix.data.subarray(i * matrix.dimensions, (i + 1) * matrix.dimensions));
     }
     const responseModel = (result.body as { model?: unknown } | undefined)?.model;
-    return { vectors, matrix, model: typeof responseModel === 'string' ? responseModel : model, usage: result.usage };
+    return {
+      vectors,
+      matrix,
+      model: typeof responseModel === 'string' ? responseModel : model,
+      usage: result.usage,
+    };
   }
 
   request(options: RequestOptions): Promise<CallResult> {
@@ -262,7 +290,11 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
           results[i] = { ok: true, index: i, value };
         },
         (error: unknown) => {
-          results[i] = { ok: false, index: i, error: error instanceof Error ? error : new Error(String(error)) };
+          results[i] = {
+            ok: false,
+            index: i,
+            error: error instanceof Error ? error : new Error(String(error)),
+          };
         },
       );
       const tracked = task.finally(() => running.delete(tracked));
@@ -304,7 +336,10 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   #withModel<T extends { model?: string }>(body: T): T & { model: string } {
     if (typeof body.model === 'string') return body as T & { model: string };
     if (this.#options.model === undefined) {
-      throw new VolleyError(ErrorCode.INVALID_OPTIONS, 'request has no "model" and no default model is configured');
+      throw new VolleyError(
+        ErrorCode.INVALID_OPTIONS,
+        'request has no "model" and no default model is configured',
+      );
     }
     return { ...body, model: this.#options.model };
   }

@@ -2,20 +2,7 @@
  * Volley: run very large numbers of LLM calls in parallel, inside rate limits, losing and
  * duplicating nothing. This package is the public face; it re-exports what users need.
  */
-export type {
-  CallOptions,
-  ChatInput,
-  ChatOptions,
-  CompletionInput,
-  EmbedOptions,
-  EmbedResult,
-  MapOptions,
-  RequestOptions,
-  Settled,
-  Volley,
-} from './create-volley.js';
-export { createVolley } from './create-volley.js';
-export type { EndpointOptions, VolleyMode, VolleyOptions } from './options.js';
+
 export type {
   CallResult,
   ChatCompletion,
@@ -33,3 +20,17 @@ export type {
 export { ErrorCode, isVolleyError, VolleyError } from '@volley/core';
 export type { Simulator, SimulatorOptions } from '@volley/sim';
 export { createSimulator } from '@volley/sim';
+export type {
+  CallOptions,
+  ChatInput,
+  ChatOptions,
+  CompletionInput,
+  EmbedOptions,
+  EmbedResult,
+  MapOptions,
+  RequestOptions,
+  Settled,
+  Volley,
+} from './create-volley.js';
+export { createVolley } from './create-volley.js';
+export type { EndpointOptions, VolleyMode, VolleyOptions } from './options.js';

@@ -2,9 +2,10 @@
  * Options for `createVolley`, validated once here at the edge: nothing downstream re-checks them.
  * Every error names the option path, e.g. `options.endpoints[1].rpm must be a positive number`.
  */
+
+import { availableParallelism } from 'node:os';
 import type { BackoffPolicy, EndpointConfig, LaneLimits, RestartBudget } from '@volley/core';
 import { defaultBackoffPolicy, ErrorCode, registerSecret, VolleyError } from '@volley/core';
-import { availableParallelism } from 'node:os';
 
 export type VolleyMode = 'threads' | 'async';
 
@@ -101,17 +102,25 @@ function invalid(message: string): VolleyError {
   return new VolleyError(ErrorCode.INVALID_OPTIONS, message);
 }
 
-function positive(name: string, value: number | undefined, fallback: number, integer = true): number {
+function positive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  integer = true,
+): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !(value > 0) || (integer && !Number.isInteger(value))) {
-    throw invalid(`${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`);
+    throw invalid(
+      `${name} must be a positive ${integer ? 'integer' : 'number'}, got ${String(value)}`,
+    );
   }
   return value;
 }
 
 function nonNegativeInt(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 0) throw invalid(`${name} must be a non-negative integer, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 0)
+    throw invalid(`${name} must be a non-negative integer, got ${String(value)}`);
   return value;
 }
 
@@ -124,8 +133,10 @@ function checkBaseUrl(name: string, raw: string): URL {
   } catch {
     throw invalid(`${name} is not a URL: ${JSON.stringify(raw)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`${name} must be http(s), got ${url.protocol}`);
-  if (url.username !== '' || url.password !== '') throw invalid(`${name} must not carry credentials; use apiKeyEnv`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw invalid(`${name} must be http(s), got ${url.protocol}`);
+  if (url.username !== '' || url.password !== '')
+    throw invalid(`${name} must not carry credentials; use apiKeyEnv`);
   return url;
 }
 
@@ -134,18 +145,46 @@ export function isLoopback(url: URL): boolean {
   return LOOPBACK.has(url.hostname) || url.hostname.startsWith('127.');
 }
 
-export function resolveOptions(options: VolleyOptions, endpoints: EndpointOptions[]): ResolvedOptions {
+export function resolveOptions(
+  options: VolleyOptions,
+  endpoints: EndpointOptions[],
+): ResolvedOptions {
   const mode = options.mode ?? 'async';
-  if (mode !== 'threads' && mode !== 'async') throw invalid(`options.mode must be 'threads' or 'async', got ${String(mode)}`);
+  if (mode !== 'threads' && mode !== 'async')
+    throw invalid(`options.mode must be 'threads' or 'async', got ${String(mode)}`);
   if (endpoints.length === 0) throw invalid('options.endpoints must not be empty');
   const concurrency = positive('options.concurrency', options.concurrency, DEFAULTS.concurrency);
-  const threads = positive('options.threads', options.threads, Math.max(1, Math.min(2, availableParallelism())));
+  const threads = positive(
+    'options.threads',
+    options.threads,
+    Math.max(1, Math.min(2, availableParallelism())),
+  );
   const timeoutMs = positive('options.timeoutMs', options.timeoutMs, DEFAULTS.timeoutMs);
-  const attemptTimeoutMs = positive('options.attemptTimeoutMs', options.attemptTimeoutMs, timeoutMs);
-  const connectTimeoutMs = positive('options.connectTimeoutMs', options.connectTimeoutMs, DEFAULTS.connectTimeoutMs);
-  const headersTimeoutMs = positive('options.headersTimeoutMs', options.headersTimeoutMs, attemptTimeoutMs);
-  const idleTimeoutMs = positive('options.idleTimeoutMs', options.idleTimeoutMs, DEFAULTS.idleTimeoutMs);
-  const maxResponseBytes = positive('options.maxResponseBytes', options.maxResponseBytes, DEFAULTS.maxResponseBytes);
+  const attemptTimeoutMs = positive(
+    'options.attemptTimeoutMs',
+    options.attemptTimeoutMs,
+    timeoutMs,
+  );
+  const connectTimeoutMs = positive(
+    'options.connectTimeoutMs',
+    options.connectTimeoutMs,
+    DEFAULTS.connectTimeoutMs,
+  );
+  const headersTimeoutMs = positive(
+    'options.headersTimeoutMs',
+    options.headersTimeoutMs,
+    attemptTimeoutMs,
+  );
+  const idleTimeoutMs = positive(
+    'options.idleTimeoutMs',
+    options.idleTimeoutMs,
+    DEFAULTS.idleTimeoutMs,
+  );
+  const maxResponseBytes = positive(
+    'options.maxResponseBytes',
+    options.maxResponseBytes,
+    DEFAULTS.maxResponseBytes,
+  );
   // Spread each endpoint's sockets over the threads that use it, with slack for reconnects.
   const connectionsPerWorker = Math.ceil(concurrency / (mode === 'threads' ? threads : 1)) + 4;
 
@@ -154,12 +193,15 @@ export function resolveOptions(options: VolleyOptions, endpoints: EndpointOption
     const name = `options.endpoints[${i}]`;
     const url = checkBaseUrl(`${name}.baseUrl`, endpoint.baseUrl);
     if (url.protocol === 'http:' && !isLoopback(url) && endpoint.allowInsecureHttp !== true) {
-      throw invalid(`${name}.baseUrl uses plain http to a non-loopback host; set allowInsecureHttp to allow it`);
+      throw invalid(
+        `${name}.baseUrl uses plain http to a non-loopback host; set allowInsecureHttp to allow it`,
+      );
     }
     const lane: LaneLimits = {};
     if (endpoint.rpm !== undefined) lane.rpm = positive(`${name}.rpm`, endpoint.rpm, 0, false);
     if (endpoint.tpm !== undefined) lane.tpm = positive(`${name}.tpm`, endpoint.tpm, 0, false);
-    if (endpoint.maxInFlight !== undefined) lane.maxInFlight = positive(`${name}.maxInFlight`, endpoint.maxInFlight, 0);
+    if (endpoint.maxInFlight !== undefined)
+      lane.maxInFlight = positive(`${name}.maxInFlight`, endpoint.maxInFlight, 0);
     limits.push(lane);
     const apiKey = endpoint.apiKey ?? process.env[endpoint.apiKeyEnv ?? 'OPENAI_API_KEY'];
     if (endpoint.apiKeyEnv !== undefined && apiKey === undefined) {
@@ -191,16 +233,36 @@ export function resolveOptions(options: VolleyOptions, endpoints: EndpointOption
     concurrency,
     threads,
     maxRetries: nonNegativeInt('options.maxRetries', options.maxRetries, DEFAULTS.maxRetries),
-    maxAmbiguousRetries: nonNegativeInt('options.maxAmbiguousRetries', options.maxAmbiguousRetries, DEFAULTS.maxAmbiguousRetries),
+    maxAmbiguousRetries: nonNegativeInt(
+      'options.maxAmbiguousRetries',
+      options.maxAmbiguousRetries,
+      DEFAULTS.maxAmbiguousRetries,
+    ),
     timeoutMs,
     attemptTimeoutMs,
-    retryAfterCapMs: positive('options.retryAfterCapMs', options.retryAfterCapMs, DEFAULTS.retryAfterCapMs),
+    retryAfterCapMs: positive(
+      'options.retryAfterCapMs',
+      options.retryAfterCapMs,
+      DEFAULTS.retryAfterCapMs,
+    ),
     backoff,
     maxQueue: positive('options.maxQueue', options.maxQueue, DEFAULTS.maxQueue),
     restartBudget: {
-      maxRestarts: nonNegativeInt('options.restartBudget.maxRestarts', options.restartBudget?.maxRestarts, DEFAULTS.restartBudget.maxRestarts),
-      windowMs: positive('options.restartBudget.windowMs', options.restartBudget?.windowMs, DEFAULTS.restartBudget.windowMs),
+      maxRestarts: nonNegativeInt(
+        'options.restartBudget.maxRestarts',
+        options.restartBudget?.maxRestarts,
+        DEFAULTS.restartBudget.maxRestarts,
+      ),
+      windowMs: positive(
+        'options.restartBudget.windowMs',
+        options.restartBudget?.windowMs,
+        DEFAULTS.restartBudget.windowMs,
+      ),
     },
-    progressIntervalMs: positive('options.progressIntervalMs', options.progressIntervalMs, DEFAULTS.progressIntervalMs),
+    progressIntervalMs: positive(
+      'options.progressIntervalMs',
+      options.progressIntervalMs,
+      DEFAULTS.progressIntervalMs,
+    ),
   };
 }

@@ -3,9 +3,10 @@
  * the data path. comlink's default "throw" handler keeps only message, name and stack, so both
  * sides install one that carries Volley's `code`, `status` and `cause` across.
  */
+
+import type { MessagePort } from 'node:worker_threads';
 import { deserializeError, serializeError } from '@volley/core';
 import * as Comlink from 'comlink';
-import type { MessagePort } from 'node:worker_threads';
 
 let installed = false;
 
@@ -18,7 +19,13 @@ export function installErrorTransfer(): void {
     canHandle: builtin.canHandle,
     serialize(thrown: unknown) {
       const { value } = thrown as { value: unknown };
-      return [{ isError: value instanceof Error, value: value instanceof Error ? serializeError(value) : value }, []];
+      return [
+        {
+          isError: value instanceof Error,
+          value: value instanceof Error ? serializeError(value) : value,
+        },
+        [],
+      ];
     },
     deserialize(serialized: unknown) {
       const { isError, value } = serialized as { isError: boolean; value: unknown };
@@ -33,7 +40,8 @@ type Listener = Parameters<Comlink.Endpoint['addEventListener']>[1];
 export function portEndpoint(port: MessagePort): Comlink.Endpoint {
   const listeners = new WeakMap<object, (data: unknown) => void>();
   return {
-    postMessage: (message: unknown, transfer?: unknown[]) => port.postMessage(message, transfer as never),
+    postMessage: (message: unknown, transfer?: unknown[]) =>
+      port.postMessage(message, transfer as never),
     addEventListener(_type: string, handler: Listener) {
       const listener = (data: unknown): void => {
         const event = { data } as Parameters<Extract<Listener, (...args: never[]) => unknown>>[0];

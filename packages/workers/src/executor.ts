@@ -66,16 +66,26 @@ export function createExecutor(config: WorkerConfig): Executor {
   const attempts = new Map<number, Attempt>();
   const counters: ExecutorStats = { inFlight: 0, completed: 0, failed: 0 };
 
-  async function execute(request: WorkRequest, onDelta?: (delta: StreamDelta) => void): Promise<WorkOutcome> {
+  async function execute(
+    request: WorkRequest,
+    onDelta?: (delta: StreamDelta) => void,
+  ): Promise<WorkOutcome> {
     const client = clients[request.endpoint];
     if (client === undefined) {
-      return { id: request.id, ok: false, error: failure(ErrorCode.INVALID_OPTIONS, `no endpoint ${request.endpoint}`, false) };
+      return {
+        id: request.id,
+        ok: false,
+        error: failure(ErrorCode.INVALID_OPTIONS, `no endpoint ${request.endpoint}`, false),
+      };
     }
     const attempt: Attempt = { controller: new AbortController(), reason: undefined, headersAt: 0 };
     attempts.set(request.id, attempt);
     counters.inFlight++;
     const timer = setTimeout(() => {
-      abort(attempt, failure(ErrorCode.TIMEOUT, `attempt exceeded its ${request.timeoutMs} ms budget`, true));
+      abort(
+        attempt,
+        failure(ErrorCode.TIMEOUT, `attempt exceeded its ${request.timeoutMs} ms budget`, true),
+      );
     }, request.timeoutMs);
     let outcome: WorkOutcome;
     try {
@@ -184,7 +194,8 @@ async function run(
     try {
       success.embeddings = decodeEmbeddings(body.data);
     } catch (error) {
-      if (error instanceof EmbeddingShapeError) throw new AttemptFailure(badResponse(error.message));
+      if (error instanceof EmbeddingShapeError)
+        throw new AttemptFailure(badResponse(error.message));
       throw error;
     }
     // The vectors are the result; the base64 strings would only double what crosses the thread.
@@ -199,7 +210,11 @@ async function run(
 function wireBody(request: WorkRequest): Record<string, unknown> {
   let body = request.body;
   if (request.stream && body.stream !== true) {
-    body = { ...body, stream: true, stream_options: { include_usage: true, ...(body.stream_options as object) } };
+    body = {
+      ...body,
+      stream: true,
+      stream_options: { include_usage: true, ...(body.stream_options as object) },
+    };
   }
   if (request.embeddings === 'vectors' && body.encoding_format === undefined) {
     body = { ...body, encoding_format: 'base64' };
@@ -213,7 +228,11 @@ function headerValue(headers: Headers, name: string): string | undefined {
 }
 
 /** Reads a body up to `maxBytes`. Error bodies are truncated quietly; results over the cap fail. */
-async function readText(body: Dispatcher.ResponseData['body'], maxBytes: number, truncate: boolean): Promise<string> {
+async function readText(
+  body: Dispatcher.ResponseData['body'],
+  maxBytes: number,
+  truncate: boolean,
+): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -227,7 +246,9 @@ async function readText(body: Dispatcher.ResponseData['body'], maxBytes: number,
     }
     chunks.push(chunk);
   }
-  return chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+  return chunks.length === 1
+    ? (chunks[0] as Buffer).toString('utf8')
+    : Buffer.concat(chunks).toString('utf8');
 }
 
 const PATH_SHAPE: Record<string, string> = {
@@ -238,7 +259,8 @@ const PATH_SHAPE: Record<string, string> = {
 
 /** A 200 counts only if it is the JSON object the endpoint promises (not HTML, not `{"error":..}`). */
 function parseJsonBody(text: string, path: string): Record<string, unknown> {
-  if (text.trim() === '') throw new AttemptFailure(badResponse('empty response body with status 200'));
+  if (text.trim() === '')
+    throw new AttemptFailure(badResponse('empty response body with status 200'));
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -252,7 +274,10 @@ function parseJsonBody(text: string, path: string): Record<string, unknown> {
   const record = body as Record<string, unknown>;
   const expected = PATH_SHAPE[path];
   if (expected !== undefined && !Array.isArray(record[expected])) {
-    const reason = record.error === undefined ? `has no "${expected}" array` : `carries an error: ${JSON.stringify(record.error).slice(0, 200)}`;
+    const reason =
+      record.error === undefined
+        ? `has no "${expected}" array`
+        : `carries an error: ${JSON.stringify(record.error).slice(0, 200)}`;
     throw new AttemptFailure(badResponse(`status 200 but the body ${reason}`));
   }
   return record;
@@ -276,7 +301,10 @@ async function readStream(
   let ttftAt: number | undefined;
   let size = 0;
   const idle = setTimeout(() => {
-    abort(attempt, failure(ErrorCode.TIMEOUT, `stream idle for more than ${config.idleTimeoutMs} ms`, true));
+    abort(
+      attempt,
+      failure(ErrorCode.TIMEOUT, `stream idle for more than ${config.idleTimeoutMs} ms`, true),
+    );
   }, config.idleTimeoutMs);
   const parser = new SseParser(
     {
@@ -290,19 +318,24 @@ async function readStream(
         try {
           chunk = JSON.parse(data);
         } catch {
-          throw new AttemptFailure(badResponse(`stream event is not JSON: ${JSON.stringify(data.slice(0, 80))}`));
+          throw new AttemptFailure(
+            badResponse(`stream event is not JSON: ${JSON.stringify(data.slice(0, 80))}`),
+          );
         }
         if (typeof chunk !== 'object' || chunk === null) {
           throw new AttemptFailure(badResponse('stream event is not a JSON object'));
         }
         if ('error' in chunk && !('choices' in chunk)) {
           const error = (chunk as { error: unknown }).error;
-          throw new AttemptFailure(badResponse(`stream carried an error: ${JSON.stringify(error).slice(0, 200)}`));
+          throw new AttemptFailure(
+            badResponse(`stream carried an error: ${JSON.stringify(error).slice(0, 200)}`),
+          );
         }
         const deltas = assembler.accept(chunk as Record<string, unknown>);
         if (deltas.length > 0) {
           ttftAt ??= performance.now();
-          if (onDelta !== undefined) for (const delta of deltas) onDelta({ id: request.id, ...delta });
+          if (onDelta !== undefined)
+            for (const delta of deltas) onDelta({ id: request.id, ...delta });
         }
       },
     },
@@ -312,7 +345,13 @@ async function readStream(
     for await (const chunk of body as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > config.maxResponseBytes) {
-        throw new AttemptFailure(failure(ErrorCode.RESPONSE_TOO_LARGE, `stream exceeded ${config.maxResponseBytes} bytes`, true));
+        throw new AttemptFailure(
+          failure(
+            ErrorCode.RESPONSE_TOO_LARGE,
+            `stream exceeded ${config.maxResponseBytes} bytes`,
+            true,
+          ),
+        );
       }
       parser.push(chunk);
       if (assembler.sawDone) break;
@@ -329,7 +368,11 @@ async function readStream(
   }
   if (!assembler.isComplete) {
     throw new AttemptFailure(
-      failure(ErrorCode.TRUNCATED_STREAM, 'stream ended without [DONE] or a final finish_reason', true),
+      failure(
+        ErrorCode.TRUNCATED_STREAM,
+        'stream ended without [DONE] or a final finish_reason',
+        true,
+      ),
     );
   }
   const result = assembler.result();

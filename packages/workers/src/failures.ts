@@ -4,7 +4,13 @@
  * `classifyFailure` in @volley/core.
  */
 import type { HeaderMap, SerializedError } from '@volley/core';
-import { ErrorCode, parseRetryAfterMs, scrubSecrets, serializeError, VolleyError } from '@volley/core';
+import {
+  ErrorCode,
+  parseRetryAfterMs,
+  scrubSecrets,
+  serializeError,
+  VolleyError,
+} from '@volley/core';
 
 /** Longest excerpt of a server's error body kept in a message. */
 const MESSAGE_EXCERPT_CHARS = 500;
@@ -20,13 +26,21 @@ function headerValue(headers: HeaderMap, name: string): string | undefined {
 }
 
 /** Reads `{"error":{"message","type","code"}}` (or the looser shapes local servers use). */
-export function readErrorEnvelope(text: string): { message: string | undefined; type: string | undefined } {
+export function readErrorEnvelope(text: string): {
+  message: string | undefined;
+  type: string | undefined;
+} {
   try {
     const body = JSON.parse(text) as ErrorEnvelope;
     if (typeof body.error === 'string') return { message: body.error, type: undefined };
     const message = body.error?.message ?? body.message;
     const code = body.error?.code;
-    const type = typeof code === 'string' ? code : typeof body.error?.type === 'string' ? body.error.type : undefined;
+    const type =
+      typeof code === 'string'
+        ? code
+        : typeof body.error?.type === 'string'
+          ? body.error.type
+          : undefined;
     return { message: typeof message === 'string' ? message : undefined, type };
   } catch {
     return { message: undefined, type: undefined };
@@ -36,7 +50,9 @@ export function readErrorEnvelope(text: string): { message: string | undefined; 
 /** A non-2xx response. */
 export function httpFailure(status: number, headers: HeaderMap, text: string): SerializedError {
   const { message, type } = readErrorEnvelope(text);
-  const detail = scrubSecrets(message ?? text.slice(0, MESSAGE_EXCERPT_CHARS)).replace(/\s+/g, ' ').trim();
+  const detail = scrubSecrets(message ?? text.slice(0, MESSAGE_EXCERPT_CHARS))
+    .replace(/\s+/g, ' ')
+    .trim();
   const retryAfterMs = parseRetryAfterMs(headers);
   const shouldRetry = headerValue(headers, 'x-should-retry');
   let code: VolleyError['code'] = ErrorCode.HTTP;
@@ -56,12 +72,21 @@ export function httpFailure(status: number, headers: HeaderMap, text: string): S
 /** A 2xx whose body is unusable: the server answered, but not with a result. */
 export function badResponse(message: string, cause?: unknown): SerializedError {
   return withoutStack(
-    serializeError(new VolleyError(ErrorCode.BAD_RESPONSE, scrubSecrets(message), { sent: true, cause })),
+    serializeError(
+      new VolleyError(ErrorCode.BAD_RESPONSE, scrubSecrets(message), { sent: true, cause }),
+    ),
   );
 }
 
-export function failure(code: VolleyError['code'], message: string, sent: boolean, cause?: unknown): SerializedError {
-  return withoutStack(serializeError(new VolleyError(code, scrubSecrets(message), { sent, cause })));
+export function failure(
+  code: VolleyError['code'],
+  message: string,
+  sent: boolean,
+  cause?: unknown,
+): SerializedError {
+  return withoutStack(
+    serializeError(new VolleyError(code, scrubSecrets(message), { sent, cause })),
+  );
 }
 
 const CONNECT_CODES = new Set([
@@ -84,7 +109,12 @@ export function transportFailure(error: unknown, phase: 'headers' | 'body'): Ser
     return failure(ErrorCode.CONNECT, `could not connect: ${message}`, false, error);
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return failure(ErrorCode.TIMEOUT, 'no response headers within the headers timeout', true, error);
+    return failure(
+      ErrorCode.TIMEOUT,
+      'no response headers within the headers timeout',
+      true,
+      error,
+    );
   }
   if (code === 'UND_ERR_BODY_TIMEOUT') {
     return failure(ErrorCode.TIMEOUT, 'response body stalled past the idle timeout', true, error);

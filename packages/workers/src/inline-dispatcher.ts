@@ -3,8 +3,15 @@
  * per loop turn exactly as a worker thread batches them, so the supervisor sees the same stream
  * of events in both modes.
  */
-import type { Dispatcher, DispatchSink, StreamDelta, WorkerConfig, WorkOutcome } from '@volley/core';
+
 import { threadId } from 'node:worker_threads';
+import type {
+  Dispatcher,
+  DispatchSink,
+  StreamDelta,
+  WorkerConfig,
+  WorkOutcome,
+} from '@volley/core';
 import { createExecutor } from './executor.js';
 
 export interface InlineDispatcherOptions {
@@ -45,15 +52,25 @@ export function createInlineDispatcher(options: InlineDispatcherOptions): Dispat
     dispatch(requests) {
       for (const request of requests) {
         running++;
-        executor.execute(request, request.deltas ? onDelta : undefined).then((outcome) => {
-          outcomes.push(outcome);
-          schedule();
-          if (--running === 0) idle?.();
-        }, () => undefined /* execute never rejects: failures are outcomes */);
+        executor.execute(request, request.deltas ? onDelta : undefined).then(
+          (outcome) => {
+            outcomes.push(outcome);
+            schedule();
+            if (--running === 0) idle?.();
+          },
+          () => undefined /* execute never rejects: failures are outcomes */,
+        );
       }
     },
     cancel: (ids) => executor.cancel(ids),
-    stats: () => Promise.resolve([{ threadId, ...executor.stats(), eventLoopUtilization: performance.eventLoopUtilization().utilization }]),
+    stats: () =>
+      Promise.resolve([
+        {
+          threadId,
+          ...executor.stats(),
+          eventLoopUtilization: performance.eventLoopUtilization().utilization,
+        },
+      ]),
     async close() {
       if (running > 0) await new Promise<void>((resolve) => (idle = resolve));
       await executor.close();

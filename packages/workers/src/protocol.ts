@@ -9,8 +9,15 @@
  * Outcomes travel on the worker's own port, not as the task's return value, so each request
  * reports the moment it finishes instead of waiting for the slowest request of its batch.
  */
-import type { StreamDelta, WorkerConfig, WorkerStats, WorkOutcome, WorkRequest } from '@volley/core';
+
 import type { MessagePort } from 'node:worker_threads';
+import type {
+  StreamDelta,
+  WorkerConfig,
+  WorkerStats,
+  WorkOutcome,
+  WorkRequest,
+} from '@volley/core';
 
 export const HELLO = 'volley:worker-hello';
 
@@ -41,5 +48,9 @@ export interface WorkerControl {
 }
 
 export function isHello(message: unknown): message is HelloMessage {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === HELLO;
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as { type?: unknown }).type === HELLO
+  );
 }

@@ -56,7 +56,8 @@ export class StreamAssembler {
     if (typeof chunk.id === 'string' && this.#id === '') this.#id = chunk.id;
     if (typeof chunk.created === 'number' && this.#created === 0) this.#created = chunk.created;
     if (typeof chunk.model === 'string' && this.#model === '') this.#model = chunk.model;
-    if (typeof chunk.system_fingerprint === 'string') this.#systemFingerprint = chunk.system_fingerprint;
+    if (typeof chunk.system_fingerprint === 'string')
+      this.#systemFingerprint = chunk.system_fingerprint;
     if (isUsage(chunk.usage)) this.#usage = chunk.usage;
     const deltas: ChunkDelta[] = [];
     if (!Array.isArray(chunk.choices)) return deltas;
@@ -76,7 +77,8 @@ export class StreamAssembler {
         mergeToolCalls(state, raw.delta.tool_calls as ToolCallDelta[]);
         if (deltas.length === 0) deltas.push({ choice: index, content: '' });
       }
-      if (typeof raw.finish_reason === 'string') state.finishReason = raw.finish_reason as FinishReason;
+      if (typeof raw.finish_reason === 'string')
+        state.finishReason = raw.finish_reason as FinishReason;
     }
     return deltas;
   }
@@ -97,7 +99,12 @@ export class StreamAssembler {
         object: 'text_completion',
         choices: indices.map((index) => {
           const state = this.#choices.get(index) as ChoiceState;
-          return { index, text: state.parts.join(''), finish_reason: state.finishReason, logprobs: null };
+          return {
+            index,
+            text: state.parts.join(''),
+            finish_reason: state.finishReason,
+            logprobs: null,
+          };
         }),
       };
       if (this.#usage !== undefined) completion.usage = this.#usage;
@@ -110,7 +117,8 @@ export class StreamAssembler {
         const state = this.#choices.get(index) as ChoiceState;
         const message: ChatCompletion['choices'][number]['message'] = {
           role: state.role,
-          content: state.parts.length === 0 && state.toolCalls !== undefined ? null : state.parts.join(''),
+          content:
+            state.parts.length === 0 && state.toolCalls !== undefined ? null : state.parts.join(''),
         };
         if (state.toolCalls !== undefined) message.tool_calls = state.toolCalls;
         return { index, message, finish_reason: state.finishReason, logprobs: null };
@@ -134,7 +142,8 @@ function mergeToolCalls(state: ChoiceState, deltas: ToolCallDelta[]): void {
     }
     if (delta.id !== undefined) call.id = delta.id;
     if (delta.function?.name !== undefined) call.function.name += delta.function.name;
-    if (delta.function?.arguments !== undefined) call.function.arguments += delta.function.arguments;
+    if (delta.function?.arguments !== undefined)
+      call.function.arguments += delta.function.arguments;
   }
 }
 

@@ -10,10 +10,17 @@
  * re-dispatches it and counts it. Threads are never parked between tasks (`atomics: 'disabled'`):
  * each holds open sockets and timers that must keep running.
  */
-import type { Dispatcher, DispatchSink, WorkerConfig, WorkerStats, WorkRequest } from '@volley/core';
+
+import type { MessagePort } from 'node:worker_threads';
+import type {
+  Dispatcher,
+  DispatchSink,
+  WorkerConfig,
+  WorkerStats,
+  WorkRequest,
+} from '@volley/core';
 import { ErrorCode, serializeError, VolleyError } from '@volley/core';
 import type { Remote } from 'comlink';
-import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { wrapControl } from './control-channel.js';
 import type { BatchTask, EventBatch, WorkerControl, WorkerInit } from './protocol.js';
@@ -63,7 +70,9 @@ export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispat
     // Every thread death, including one before its hello (start-up), is seen here exactly once.
     created.on('workerDestroy', () => {
       if (stopping || created !== pool) return;
-      sink.workerCrashed(serializeError(new VolleyError(ErrorCode.WORKER_CRASHED, 'a worker thread exited')));
+      sink.workerCrashed(
+        serializeError(new VolleyError(ErrorCode.WORKER_CRASHED, 'a worker thread exited')),
+      );
       setImmediate(() => replaceIfAbandoned(created));
     });
     created.on('error', () => undefined /* every thread death is reported through workerDestroy */);
@@ -107,9 +116,18 @@ export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispat
       () => undefined,
       (error: unknown) => {
         if (stopping) return;
-        const lost = requests.filter((request) => open.delete(request.id)).map((request) => request.id);
+        const lost = requests
+          .filter((request) => open.delete(request.id))
+          .map((request) => request.id);
         if (lost.length > 0) {
-          sink.lost(lost, serializeError(new VolleyError(ErrorCode.WORKER_CRASHED, 'worker thread died mid-request', { cause: error })));
+          sink.lost(
+            lost,
+            serializeError(
+              new VolleyError(ErrorCode.WORKER_CRASHED, 'worker thread died mid-request', {
+                cause: error,
+              }),
+            ),
+          );
         }
       },
     );

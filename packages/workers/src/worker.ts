@@ -4,8 +4,9 @@
  * its two ports. Piscina tasks carry batches of requests; the thread runs them all concurrently
  * and reports each outcome on its events port as soon as it settles.
  */
-import type { StreamDelta, WorkOutcome } from '@volley/core';
+
 import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads';
+import type { StreamDelta, WorkOutcome } from '@volley/core';
 import { exposeControl } from './control-channel.js';
 import { createExecutor } from './executor.js';
 import type { BatchTask, EventBatch, HelloMessage, WorkerControl, WorkerInit } from './protocol.js';
@@ -41,7 +42,8 @@ function schedule(): void {
 function report(outcome: WorkOutcome): void {
   outcomes.push(outcome);
   // Embedding matrices move to the main thread instead of being copied.
-  if (outcome.ok && outcome.embeddings !== undefined) transfer.push(outcome.embeddings.data.buffer as ArrayBuffer);
+  if (outcome.ok && outcome.embeddings !== undefined)
+    transfer.push(outcome.embeddings.data.buffer as ArrayBuffer);
   schedule();
 }
 

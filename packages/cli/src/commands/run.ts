@@ -114,7 +114,7 @@ class BatchRun {
   #slotFreed: (() => void) | undefined;
   #stopReason: string | undefined;
   #interrupted: 'SIGINT' | 'SIGTERM' | undefined;
-  #writeError: unknown;
+  #writeError: Error | undefined;
   readonly #abort = new AbortController();
 
   readonly volley: Volley;
@@ -212,7 +212,7 @@ class BatchRun {
         (error: unknown) => this.#onCallFailed(customId, error),
       )
       .catch((error: unknown) => {
-        this.#writeError ??= error;
+        this.#writeError ??= toError(error);
       })
       .finally(() => {
         this.#inWindow--;
@@ -251,7 +251,7 @@ class BatchRun {
     try {
       await writer.write(line);
     } catch (error) {
-      this.#writeError ??= error;
+      this.#writeError ??= toError(error);
       this.#abort.abort();
       throw error;
     }
@@ -335,6 +335,10 @@ class BatchRun {
     }
     return this.#failed + this.#skipped > 0 ? ExitCode.SOME_FAILED : ExitCode.OK;
   }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 function firstStatus(error: Error): number | undefined {

@@ -46,7 +46,12 @@ export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' |
 
 export interface ChatCompletionChoice {
   index: number;
-  message: { role: 'assistant'; content: string | null; tool_calls?: ToolCall[]; [key: string]: unknown };
+  message: {
+    role: 'assistant';
+    content: string | null;
+    tool_calls?: ToolCall[];
+    [key: string]: unknown;
+  };
   finish_reason: FinishReason | null;
   logprobs?: unknown;
 }
@@ -64,7 +69,12 @@ export interface ChatCompletion {
 
 export interface ChatCompletionChunkChoice {
   index: number;
-  delta: { role?: 'assistant'; content?: string | null; tool_calls?: unknown[]; [key: string]: unknown };
+  delta: {
+    role?: 'assistant';
+    content?: string | null;
+    tool_calls?: unknown[];
+    [key: string]: unknown;
+  };
   finish_reason: FinishReason | null;
   logprobs?: unknown;
 }

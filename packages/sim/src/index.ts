@@ -1,0 +1,27 @@
+/**
+ * @volley/sim: an OpenAI-compatible simulator server. Deterministic content (computable with the
+ * exported `simulated*` functions), realistic latency, rate limits with OpenAI's headers, and
+ * seeded faults, for testing and benchmarking Volley without a real API.
+ */
+
+export {
+  estimatePromptTokens,
+  type SimulatedText,
+  simulatedChatContent,
+  simulatedCompletionText,
+} from './content.js';
+export { simulatedEmbedding } from './embeddings.js';
+export { FAULT_KINDS, type Fault, type FaultKind } from './faults.js';
+export {
+  type FaultOptions,
+  type FaultRequest,
+  type LatencyMs,
+  type LatencyOptions,
+  type LimitOptions,
+  type ScriptRequest,
+  SimulatorOptionError,
+  type SimulatorOptions,
+} from './options.js';
+export { formatGoDuration } from './rate-limit.js';
+export type { SimRequestLogEntry, SimStats } from './request-log.js';
+export { createSimulator, type Simulator } from './server.js';

@@ -1,0 +1,111 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createSimulator,
+  estimatePromptTokens,
+  type Simulator,
+  simulatedChatContent,
+  simulatedCompletionText,
+  simulatedEmbedding,
+} from '../packages/sim/src/index.js';
+
+// The official SDK, unchanged, against the simulator: if this passes, the wire format is right.
+describe('the OpenAI SDK against @volley/sim', () => {
+  let sim: Simulator;
+  let client: OpenAI;
+  beforeAll(async () => {
+    sim = await createSimulator();
+    client = new OpenAI({ baseURL: sim.url, apiKey: 'test', maxRetries: 0 });
+  });
+  afterAll(() => sim.close());
+
+  it('runs a chat completion', async () => {
+    const body = {
+      model: 'volley-sim-1',
+      messages: [{ role: 'user' as const, content: 'Hello from the SDK' }],
+      n: 2,
+    };
+    const res = await client.chat.completions.create(body);
+    expect(res.choices.map((c) => c.message.content)).toEqual([
+      simulatedChatContent(body, 0).content,
+      simulatedChatContent(body, 1).content,
+    ]);
+    expect(res.usage?.prompt_tokens).toBe(estimatePromptTokens(body));
+    expect(res.usage?.total_tokens).toBe(
+      estimatePromptTokens(body) +
+        simulatedChatContent(body, 0).completionTokens +
+        simulatedChatContent(body, 1).completionTokens,
+    );
+  });
+
+  it('streams a chat completion that reassembles to the same content', async () => {
+    const body = {
+      model: 'volley-sim-1',
+      messages: [{ role: 'user' as const, content: 'Stream from the SDK' }],
+      max_tokens: 12,
+    };
+    const stream = await client.chat.completions.create({
+      ...body,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let finish: string | null = null;
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      usage = chunk.usage ?? usage;
+    }
+    const expected = simulatedChatContent(body);
+    expect(text).toBe(expected.content);
+    expect(finish).toBe(expected.finishReason);
+    expect(usage?.completion_tokens).toBe(expected.completionTokens);
+  });
+
+  it('gets embeddings through the default base64 path equal to simulatedEmbedding', async () => {
+    const input = ['embed me', 'and me'];
+    const res = await client.embeddings.create({ model: 'volley-sim-embed-1', input });
+    expect(sim.requests.at(-1)?.body).toMatchObject({ encoding_format: 'base64' });
+    for (const [i, text] of input.entries()) {
+      expect(Float32Array.from(res.data[i]!.embedding)).toEqual(
+        simulatedEmbedding(text, 'volley-sim-embed-1', 1536),
+      );
+    }
+    const floats = await client.embeddings.create({
+      model: 'volley-sim-embed-1',
+      input: 'x',
+      encoding_format: 'float',
+      dimensions: 64,
+    });
+    expect(Float32Array.from(floats.data[0]!.embedding)).toEqual(
+      simulatedEmbedding('x', 'volley-sim-embed-1', 64),
+    );
+  });
+
+  it('runs a legacy completion', async () => {
+    const body = { model: 'volley-sim-1', prompt: 'The SDK says' };
+    const res = await client.completions.create(body);
+    expect(res.choices[0]?.text).toBe(simulatedCompletionText(body).content);
+  });
+
+  it('lists models', async () => {
+    const ids: string[] = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    expect(ids).toEqual(['volley-sim-1', 'volley-sim-embed-1']);
+  });
+
+  it('surfaces simulated errors as the SDK error classes', async () => {
+    const call = client.chat.completions.create(
+      { model: 'volley-sim-1', messages: [{ role: 'user', content: 'x' }] },
+      { headers: { 'x-volley-sim-fault': 'status-429' } },
+    );
+    await expect(call).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+    await expect(
+      client.chat.completions.create(
+        { model: 'volley-sim-1', messages: [{ role: 'user', content: 'x' }] },
+        { headers: { 'x-volley-sim-fault': 'status-400-context-length' } },
+      ),
+    ).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
+  });
+});
