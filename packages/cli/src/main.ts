@@ -93,6 +93,7 @@ program
     positiveInt,
     30_000,
   )
+  .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
   .action(async (input, flags) => {
     process.exitCode = await runCommand({
       input,
@@ -101,6 +102,7 @@ program
       json: flags.json,
       overwrite: flags.overwrite,
       graceMs: flags.graceMs,
+      allowInsecureHttp: flags.allowInsecureHttp,
       ...(flags.errors === undefined ? {} : { errors: flags.errors }),
       ...(flags.baseUrl === undefined
         ? {}

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createHistogram } from 'node:perf_hooks';
-import type { CallResult, RuntimeStats, Volley, VolleyMode } from 'volley';
+import type { CallResult, EndpointOptions, RuntimeStats, Volley, VolleyMode } from 'volley';
 import { createVolley, ErrorCode, isVolleyError } from 'volley';
 import { CliError, ExitCode } from '../exit-codes.js';
 import {
@@ -47,6 +47,8 @@ export interface RunCommandOptions {
   maxLineBytes?: number;
   /** How long the first Ctrl-C waits for in-flight lines before giving up on them. */
   graceMs: number;
+  /** Allow plain http to hosts other than loopback. */
+  allowInsecureHttp?: boolean;
 }
 
 /** Lines in flight per unit of concurrency: enough to keep every slot busy while results drain. */
@@ -90,15 +92,12 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   }
 }
 
-function endpointFor(
-  baseUrl: string,
-  options: RunCommandOptions,
-): { baseUrl: string; rpm?: number; tpm?: number } {
-  return {
-    baseUrl,
-    ...(options.rpm === undefined ? {} : { rpm: options.rpm }),
-    ...(options.tpm === undefined ? {} : { tpm: options.tpm }),
-  };
+function endpointFor(baseUrl: string, options: RunCommandOptions): EndpointOptions {
+  const endpoint: EndpointOptions = { baseUrl };
+  if (options.rpm !== undefined) endpoint.rpm = options.rpm;
+  if (options.tpm !== undefined) endpoint.tpm = options.tpm;
+  if (options.allowInsecureHttp === true) endpoint.allowInsecureHttp = true;
+  return endpoint;
 }
 
 class BatchRun {
