@@ -92,4 +92,35 @@ describe('a foreign OpenAI-compatible server', () => {
       }
     },
   );
+
+  it('never prints a key, even one the server echoes back in its 401', async () => {
+    await using dir = await tempDir();
+    await writeFile(dir.file('in.jsonl'), `${JSON.stringify({ custom_id: 'a', prompt: 'hi' })}\n`);
+    const canary = 'sk-canary-echoed-back-0123456789';
+    const result = await runCli(
+      [
+        'run',
+        dir.file('in.jsonl'),
+        '-o',
+        dir.file('out.jsonl'),
+        '-e',
+        dir.file('err.jsonl'),
+        '--base-url',
+        server.url,
+        '--model',
+        'wrong-key-model',
+        '--progress',
+        'plain',
+        '--json',
+      ],
+      { OPENAI_API_KEY: canary, VOLLEY_LOG_LEVEL: 'debug' },
+    );
+    expect(result.code).toBe(3);
+    expect(result.stderr).toContain('Incorrect API key provided');
+    const files = [
+      await readFile(dir.file('out.jsonl'), 'utf8'),
+      await readFile(dir.file('err.jsonl'), 'utf8'),
+    ];
+    for (const text of [result.stdout, result.stderr, ...files]) expect(text).not.toContain(canary);
+  });
 });

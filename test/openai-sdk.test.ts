@@ -1,5 +1,5 @@
-import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   createSimulator,
   estimatePromptTokens,
@@ -7,7 +7,10 @@ import {
   simulatedChatContent,
   simulatedCompletionText,
   simulatedEmbedding,
-} from '../packages/sim/src/index.js';
+} from '@volley/sim';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI } from './helpers.js';
 
 // The official SDK, unchanged, against the simulator: if this passes, the wire format is right.
 describe('the OpenAI SDK against @volley/sim', () => {
@@ -107,5 +110,49 @@ describe('the OpenAI SDK against @volley/sim', () => {
         { headers: { 'x-volley-sim-fault': 'status-400-context-length' } },
       ),
     ).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded' });
+  });
+});
+
+// The same SDK against `volley sim` running as its own process, as a user would start it.
+describe('the OpenAI SDK against the `volley sim` command', () => {
+  let child: ChildProcessWithoutNullStreams;
+  let client: OpenAI;
+  beforeAll(async () => {
+    child = spawn(process.execPath, [CLI, 'sim', '--port', '0'], {
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').once('data', (line: string) => resolve(line.trim()));
+      child.once('exit', (code) => reject(new Error(`volley sim exited with ${code}`)));
+    });
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+    client = new OpenAI({ baseURL: url, apiKey: 'test', maxRetries: 0 });
+  });
+  afterAll(async () => {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+  });
+
+  it('serves chat, streaming chat and embeddings', async () => {
+    const body = {
+      model: 'volley-sim-1',
+      messages: [{ role: 'user' as const, content: 'over the wire' }],
+    };
+    const expected = simulatedChatContent(body).content;
+    expect((await client.chat.completions.create(body)).choices[0]?.message.content).toBe(expected);
+    let streamed = '';
+    for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) {
+      streamed += chunk.choices[0]?.delta.content ?? '';
+    }
+    expect(streamed).toBe(expected);
+    const embedding = await client.embeddings.create({
+      model: 'volley-sim-embed-1',
+      input: 'vector me',
+      dimensions: 32,
+    });
+    expect(embedding.data[0]?.embedding).toEqual(
+      Array.from(simulatedEmbedding('vector me', 'volley-sim-embed-1', 32)),
+    );
   });
 });

@@ -38,7 +38,10 @@ export function scrubSecrets(text: string): string {
 export interface CreateLoggerOptions {
   level?: LoggerOptions['level'];
   name?: string;
-  /** Defaults to stderr: stdout carries data only. */
+  /**
+   * Defaults to stderr (stdout carries data only), written synchronously: Volley logs only rare,
+   * consequential events, and those must not be lost when the process exits right after.
+   */
   destination?: NodeJS.WritableStream | pino.DestinationStream;
 }
 
@@ -64,6 +67,6 @@ export function createLogger(options: CreateLoggerOptions = {}): Logger {
         },
       },
     },
-    (options.destination ?? pino.destination({ dest: 2, sync: false })) as pino.DestinationStream,
+    (options.destination ?? pino.destination({ dest: 2, sync: true })) as pino.DestinationStream,
   );
 }

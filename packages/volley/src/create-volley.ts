@@ -17,12 +17,14 @@ import type {
   Dispatcher,
   DispatchSink,
   EmbeddingMatrix,
+  Logger,
   RuntimeStats,
   Usage,
   VolleyEvents,
   WorkerStats,
 } from '@volley/core';
 import {
+  createLogger,
   createSupervisor,
   createTokenBucket,
   ENDPOINT_PATHS,
@@ -156,7 +158,31 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
   )
     ? await loadTokenCounter()
     : undefined;
-  return new VolleyRuntime(resolved, tokenCounter, simulator);
+  const runtime = new VolleyRuntime(resolved, tokenCounter, simulator);
+  if (options.logger !== false) logEvents(runtime, options.logger ?? createLogger());
+  return runtime;
+}
+
+/** What an operator needs to see without listening to events: the rare, consequential ones. */
+function logEvents(volley: Volley, log: Logger): void {
+  volley.on('endpointStopped', ({ endpoint, error }) => {
+    log.warn(
+      { endpoint: volley.endpoints[endpoint], code: error.code, status: error.status },
+      `endpoint stopped: ${error.message}`,
+    );
+  });
+  volley.on('workerCrash', ({ error, restarts }) => {
+    log.warn({ restarts, err: error }, 'worker thread crashed; its requests were re-dispatched');
+  });
+  volley.on('error', (error) => log.error({ err: error }, error.message));
+  if (log.isLevelEnabled('debug')) {
+    volley.on('retry', ({ callId, attempt, endpoint, delayMs, error }) => {
+      log.debug(
+        { callId, attempt, endpoint, delayMs, code: error.code, status: error.status },
+        'retrying',
+      );
+    });
+  }
 }
 
 class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {

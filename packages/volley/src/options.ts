@@ -4,7 +4,13 @@
  */
 
 import { availableParallelism } from 'node:os';
-import type { BackoffPolicy, EndpointConfig, LaneLimits, RestartBudget } from '@volley/core';
+import type {
+  BackoffPolicy,
+  EndpointConfig,
+  LaneLimits,
+  Logger,
+  RestartBudget,
+} from '@volley/core';
 import { defaultBackoffPolicy, ErrorCode, registerSecret, VolleyError } from '@volley/core';
 
 export type VolleyMode = 'threads' | 'async';
@@ -64,6 +70,12 @@ export interface VolleyOptions {
   restartBudget?: Partial<RestartBudget>;
   /** How often `progress` events fire while someone listens. */
   progressIntervalMs?: number;
+  /**
+   * A pino logger for warnings (endpoint stopped, worker crashed, retries at debug level).
+   * Default: JSON lines on stderr at `VOLLEY_LOG_LEVEL` (default `warn`); `false` silences it.
+   * Keys are redacted and scrubbed from every message either way.
+   */
+  logger?: Logger | false;
 }
 
 export interface ResolvedOptions {

@@ -75,6 +75,8 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     ...(options.threads === undefined ? {} : { threads: options.threads }),
     ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    // The progress display reports events to people; JSON logs only when asked for.
+    ...(process.env.VOLLEY_LOG_LEVEL === undefined ? { logger: false } : {}),
   });
   const output = await openJsonlWriter(options.output, { overwrite: options.overwrite });
   const errors =
@@ -149,6 +151,12 @@ class BatchRun {
       this.#stopReason ??= `${this.volley.endpoints[endpoint]}: ${error.message}`;
       this.progress.log(`endpoint ${endpoint} stopped: ${error.message}`);
     });
+    this.volley.on('workerCrash', ({ restarts }) => {
+      this.progress.log(
+        `a worker thread crashed (${restarts} so far); its requests were re-dispatched`,
+      );
+    });
+    this.volley.on('error', (error) => this.progress.log(`giving up: ${error.message}`));
     try {
       await this.#feed(window);
       while (this.#inWindow > 0) await this.#nextSlot();
