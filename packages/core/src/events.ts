@@ -42,7 +42,10 @@ export interface RuntimeStats {
   /** Calls waiting out a retry delay now. */
   backingOff: number;
   retries: number;
-  /** Retried attempts that may have been processed and billed (ambiguous, truncated, lost). */
+  /**
+   * Attempts that may have been processed and billed but whose result was not used (ambiguous,
+   * truncated, lost, or answered after being written off): the honest count of extra billing.
+   */
   extraBilledCalls: number;
   rateLimited: number;
   promptTokens: number;

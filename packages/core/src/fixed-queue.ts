@@ -46,6 +46,12 @@ export class FixedQueue<T> {
     return removed;
   }
 
+  /** Iterates oldest first without removing anything. */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = 0; i < this.#size; i++)
+      yield this.#buffer[(this.#head + i) % this.#buffer.length] as T;
+  }
+
   drain(): T[] {
     const out: T[] = [];
     for (let item = this.shift(); item !== undefined; item = this.shift()) out.push(item);

@@ -40,7 +40,8 @@ export function classifyFailure(error: SerializedError): OutcomeClass {
     case ErrorCode.WORKER_CRASHED:
       return error.sent === false ? 'retry' : 'ambiguous';
     case ErrorCode.TIMEOUT:
-      return error.sent === true ? 'ambiguous' : 'retry';
+      // Unknown counts as sent, as in mayHaveBeenBilled: the two must agree.
+      return error.sent === false ? 'retry' : 'ambiguous';
     case ErrorCode.HTTP:
       return error.status !== undefined &&
         (RETRYABLE_STATUS.has(error.status) || error.status >= 500)

@@ -11,6 +11,10 @@ function first(headers: HeaderMap, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** IMF-fixdate, obsolete RFC 850, and asctime (RFC 9110 §5.6.7). */
+const HTTP_DATE =
+  /^(?:[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]+, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4})$/;
+
 /**
  * `retry-after-ms` (OpenAI, milliseconds) takes precedence over `retry-after`, which is either
  * delta-seconds or an HTTP date (RFC 9110 §10.2.3). Returns milliseconds from `nowEpochMs`.
@@ -24,6 +28,8 @@ export function parseRetryAfterMs(headers: HeaderMap, nowEpochMs = Date.now()): 
   const raw = first(headers, 'retry-after')?.trim();
   if (raw === undefined || raw === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw) * 1000;
+  // Only the three HTTP-date forms: V8's Date.parse also accepts '-1', '1,5' or 'abc 2' as dates.
+  if (!HTTP_DATE.test(raw)) return undefined;
   const date = Date.parse(raw);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, date - nowEpochMs);

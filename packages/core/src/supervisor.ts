@@ -187,6 +187,8 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   let flushScheduled = false;
   let saturated = false;
   let wasIdle = true;
+  /** Finished calls (aborted, timed out) still sitting in a queue; skipped when reached. */
+  let deadQueued = 0;
   let closing: Promise<void> | undefined;
   let fatal: VolleyError | undefined;
   const idleWaiters: Array<() => void> = [];
@@ -253,8 +255,8 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   function accept(job: Job): Promise<CallResult> | undefined {
     stats.submitted++;
     queue.push(job);
-    stats.queued = queue.length + retryQueue.length;
-    if (queue.length >= options.maxQueue) saturated = true;
+    stats.queued = queuedCount();
+    if (stats.queued >= options.maxQueue) saturated = true;
     pump();
     return undefined;
   }
@@ -264,11 +266,14 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     while (inflight.size + admitting.size + ready.length < options.concurrency) {
       const job = retryQueue.shift() ?? queue.shift();
       if (job === undefined) break;
-      if (job.state === 'done') continue;
+      if (job.state === 'done') {
+        deadQueued--;
+        continue;
+      }
       admit(job);
     }
-    stats.queued = queue.length + retryQueue.length;
-    if (saturated && queue.length < options.maxQueue / 2) {
+    stats.queued = queuedCount();
+    if (saturated && stats.queued < options.maxQueue / 2) {
       saturated = false;
       events.emit('drain');
     }
@@ -285,6 +290,8 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   }
 
   function admit(job: Job): void {
+    // Out of its queue now: finishing it from here must not count it as dead in a queue.
+    job.state = 'admitting';
     const now = clock.now();
     if (now >= job.deadlineAt) {
       finish(job, timeoutError(job));
@@ -349,7 +356,16 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     const now = clock.now();
     const requests: WorkRequest[] = [];
     for (const job of ready.splice(0)) {
-      if (job.state !== 'ready') continue;
+      if (job.state !== 'ready' || endpointStopped[job.endpoint] !== undefined) {
+        // Aborted after its grant, or its endpoint stopped meanwhile: hand the capacity back.
+        bucket.settle(job.endpoint, job.reservedTokens, 0);
+        endpointOutstanding[job.endpoint]!--;
+        if (job.state === 'ready') {
+          job.state = 'queued';
+          retryQueue.push(job);
+        }
+        continue;
+      }
       const attemptTimeoutMs = Math.max(
         1,
         Math.min(options.attemptTimeoutMs, job.deadlineAt - now),
@@ -382,7 +398,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     }
     stats.inFlight = inflight.size;
     if (requests.length > 0) dispatcher.dispatch(requests);
-    return undefined;
+    return pump();
   }
 
   function onOutcome(outcome: WorkOutcome): void {
@@ -604,6 +620,11 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
         finish(job, timeoutError(job));
       }
     }
+    // Queued calls can outlive their deadline while every slot is busy.
+    for (const pending of [retryQueue, queue]) {
+      for (const job of pending)
+        if (job.state === 'queued' && now >= job.deadlineAt) finish(job, timeoutError(job));
+    }
     return pump();
   }
 
@@ -622,6 +643,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     inflight.clear();
     stats.inFlight = 0;
     stats.queued = 0;
+    deadQueued = 0;
     endpointOutstanding.fill(0);
     for (const endpoint of stats.byEndpoint) endpoint.inFlight = 0;
     for (const wake of idleWaiters.splice(0)) wake();
@@ -636,7 +658,9 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   function finish(job: Job, error: Error): void {
     if (job.state === 'done') return;
     // An attempt still on the wire stays in `inflight` until its outcome arrives: it holds a
-    // connection and a concurrency slot, and its outcome settles the bucket.
+    // connection and a concurrency slot, and its outcome settles the bucket. A queued call stays
+    // in its queue, counted as dead until `pump` meets it.
+    if (job.state === 'queued') deadQueued++;
     if (job.state === 'backoff') backingOff.delete(job);
     if (job.state === 'admitting') admitting.delete(job);
     stats.backingOff = backingOff.size;
@@ -684,16 +708,13 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     );
   }
 
+  /** Calls waiting for a slot, not counting those already finished while they waited. */
+  function queuedCount(): number {
+    return queue.length + retryQueue.length - deadQueued;
+  }
+
   function isIdle(): boolean {
-    return (
-      queue.length +
-        retryQueue.length +
-        ready.length +
-        admitting.size +
-        backingOff.size +
-        inflight.size ===
-      0
-    );
+    return queuedCount() + ready.length + admitting.size + backingOff.size + inflight.size === 0;
   }
 
   return {

@@ -71,6 +71,7 @@ type Message =
   | { type: 'settle'; lane: number; reserved: number; actual: number }
   | { type: 'cooldown'; lane: number; durationMs: number }
   | { type: 'observe'; lane: number; snapshot: RateLimitSnapshot }
+  | { type: 'waiterAborted'; lane: number }
   | { type: 'stats' };
 
 interface Waiter {
@@ -98,6 +99,8 @@ class Lane {
   cooldownUntil = 0;
   totalWaitMs = 0;
   grants = 0;
+  /** Live waiters; aborted ones may still sit in the queue until they reach its head. */
+  waiting = 0;
   readonly waiters = new FixedQueue<Waiter>();
   #lastRefill: number;
   #timer: TimerHandle | undefined;
@@ -161,6 +164,7 @@ class Lane {
       const waitedMs = now - head.enqueuedAt;
       this.totalWaitMs += waitedMs;
       head.settled = true;
+      this.waiting--;
       if (head.onAbort) head.signal?.removeEventListener('abort', head.onAbort);
       head.resolve({ waitedMs });
     }
@@ -183,7 +187,12 @@ class Lane {
       waiter.settled = true;
       waiter.reject(error);
     }
+    this.waiting = 0;
   }
+}
+
+function abortedWhileWaiting(): VolleyError {
+  return new VolleyError(ErrorCode.ABORTED, 'aborted while waiting for rate-limit capacity');
 }
 
 /** Creates the token-bucket actor. Lanes are indexed like the endpoints they guard. */
@@ -205,10 +214,12 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
         switch (message.type) {
           case 'acquire': {
             const lane = laneAt(message.lane);
+            // The caller may have given up before this message was handled.
+            if (message.signal?.aborted) return Promise.reject(abortedWhileWaiting());
             const now = clock.now();
             lane.refill(now);
-            // Fast path: nobody queued ahead and capacity is there.
-            if (lane.waiters.length === 0 && lane.delayFor(message.tokens, now) === 0) {
+            // Fast path: nobody waiting ahead and capacity is there.
+            if (lane.waiting === 0 && lane.delayFor(message.tokens, now) === 0) {
               lane.take(message.tokens);
               return { waitedMs: 0 } satisfies Grant;
             }
@@ -226,16 +237,15 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
                 waiter.onAbort = () => {
                   if (waiter.settled) return;
                   waiter.settled = true;
-                  reject(
-                    new VolleyError(
-                      ErrorCode.ABORTED,
-                      'aborted while waiting for rate-limit capacity',
-                    ),
-                  );
+                  lane.waiting--;
+                  reject(abortedWhileWaiting());
+                  // The lane's timer may be armed for this waiter: judge the next one now.
+                  post({ type: 'waiterAborted', lane: message.lane });
                 };
                 message.signal.addEventListener('abort', waiter.onAbort, { once: true });
               }
               lane.waiters.push(waiter);
+              lane.waiting++;
               lane.pump();
             });
           }
@@ -270,6 +280,9 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
             }
             return undefined;
           }
+          case 'waiterAborted':
+            laneAt(message.lane).pump();
+            return undefined;
           case 'stats': {
             const now = clock.now();
             return lanes.map((lane): LaneStats => {
@@ -278,7 +291,7 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
                 availableRequests: lane.requests,
                 availableTokens: lane.tokens,
                 inFlight: lane.inFlight,
-                waiting: lane.waiters.length,
+                waiting: lane.waiting,
                 cooldownRemainingMs: Math.max(0, lane.cooldownUntil - now),
                 totalWaitMs: lane.totalWaitMs,
                 grants: lane.grants,

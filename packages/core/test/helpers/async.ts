@@ -11,6 +11,11 @@ export async function tick(turns = 10): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise<void>((resolve) => realSetImmediate(resolve));
 }
 
+/** Lets `count` microtask turns pass without letting the event loop reach its next phase. */
+export async function microtasks(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await Promise.resolve();
+}
+
 export interface Tracked<T> {
   readonly promise: Promise<T>;
   readonly state: 'pending' | 'fulfilled' | 'rejected';
@@ -20,7 +25,12 @@ export interface Tracked<T> {
 
 /** Observes a promise's outcome synchronously later; the rejection counts as handled. */
 export function track<T>(promise: Promise<T>): Tracked<T> {
-  const tracked: { promise: Promise<T>; state: Tracked<T>['state']; value: T | undefined; error: unknown } = {
+  const tracked: {
+    promise: Promise<T>;
+    state: Tracked<T>['state'];
+    value: T | undefined;
+    error: unknown;
+  } = {
     promise,
     state: 'pending',
     value: undefined,
@@ -41,7 +51,9 @@ export function track<T>(promise: Promise<T>): Tracked<T> {
 
 /** The `code` property of a thrown value, if it has one. */
 export function codeOf(error: unknown): unknown {
-  return typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof error === 'object' && error !== null
+    ? (error as { code?: unknown }).code
+    : undefined;
 }
 
 /** The `code` of a thrown value's `cause`. */

@@ -71,7 +71,11 @@ export class ManualClock implements Clock {
     let best: ManualTimer | undefined;
     for (const timer of this.#timers) {
       if (timer.dueAt > limit) continue;
-      if (best === undefined || timer.dueAt < best.dueAt || (timer.dueAt === best.dueAt && timer.seq < best.seq)) {
+      if (
+        best === undefined ||
+        timer.dueAt < best.dueAt ||
+        (timer.dueAt === best.dueAt && timer.seq < best.seq)
+      ) {
         best = timer;
       }
     }

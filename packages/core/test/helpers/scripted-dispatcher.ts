@@ -70,7 +70,11 @@ export class ScriptedDispatcher implements Dispatcher {
     return [...this.open.keys()];
   }
 
-  succeed(id: number, body: unknown = { id: `cmpl-${id}` }, extra: Partial<WorkSuccess> = {}): void {
+  succeed(
+    id: number,
+    body: unknown = { id: `cmpl-${id}` },
+    extra: Partial<WorkSuccess> = {},
+  ): void {
     this.open.delete(id);
     this.sink.outcomes([
       {
@@ -87,7 +91,9 @@ export class ScriptedDispatcher implements Dispatcher {
 
   fail(id: number, error: Partial<SerializedError> & { code: string }): void {
     this.open.delete(id);
-    this.sink.outcomes([{ id, ok: false, error: { name: 'VolleyError', message: 'scripted failure', ...error } }]);
+    this.sink.outcomes([
+      { id, ok: false, error: { name: 'VolleyError', message: 'scripted failure', ...error } },
+    ]);
   }
 
   lose(ids: number[], error: Partial<SerializedError> = {}): void {

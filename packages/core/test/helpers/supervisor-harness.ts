@@ -22,7 +22,8 @@ import { ScriptedDispatcher } from './scripted-dispatcher.js';
 /** The supervisor's deadline sweep interval (supervisor.ts SWEEP_INTERVAL_MS). */
 export const SWEEP_INTERVAL_MS = 250;
 
-export interface HarnessOptions extends Partial<Omit<SupervisorOptions, 'createDispatcher' | 'bucket' | 'events' | 'clock'>> {
+export interface HarnessOptions
+  extends Partial<Omit<SupervisorOptions, 'createDispatcher' | 'bucket' | 'events' | 'clock'>> {
   lanes?: LaneLimits[];
   burstMs?: number;
 }
