@@ -109,6 +109,21 @@ describe('volley run', () => {
       }),
       batchLine(0),
       JSON.stringify({ custom_id: 'simple', prompt: 'Just a prompt line' }),
+      // Accepted with a warning, shown once however many lines carry it.
+      JSON.stringify({
+        custom_id: 'extra-1',
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: chatBody(2),
+        note: 'x',
+      }),
+      JSON.stringify({
+        custom_id: 'extra-2',
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: chatBody(3),
+        note: 'y',
+      }),
     ];
     await writeFile(dir.file('in.jsonl'), `${lines.join('\n')}\n`);
     const result = await runCli([
@@ -129,7 +144,12 @@ describe('volley run', () => {
     const out = parseJsonl(
       await readFile(dir.file('out.jsonl'), 'utf8'),
     ) as unknown as OutputLine[];
-    expect(out.map((line) => line.custom_id).sort()).toEqual(['req-0', 'simple']);
+    expect(out.map((line) => line.custom_id).sort()).toEqual([
+      'extra-1',
+      'extra-2',
+      'req-0',
+      'simple',
+    ]);
     const errors = parseJsonl(
       await readFile(dir.file('errors.jsonl'), 'utf8'),
     ) as unknown as OutputLine[];
@@ -140,6 +160,7 @@ describe('volley run', () => {
     expect(byId.poisoned?.error?.code).toBe('VOLLEY_ERR_HTTP');
     expect(byId.poisoned?.response?.status_code).toBe(400);
     expect(byId['req-0']?.error?.code).toBe('VOLLEY_INPUT_DUPLICATE_CUSTOM_ID');
+    expect(result.stderr.match(/VOLLEY_INPUT_UNKNOWN_FIELD/g)).toHaveLength(1);
   });
 
   it('refuses to overwrite an existing output without --overwrite, sending nothing', async () => {

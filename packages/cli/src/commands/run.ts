@@ -107,6 +107,7 @@ class BatchRun {
   readonly #latency = createHistogram();
   readonly #byError: Record<string, number> = {};
   readonly #ids = createDuplicateTracker();
+  readonly #warned = new Set<string>();
   #succeeded = 0;
   #failed = 0;
   #pending = 0;
@@ -189,6 +190,7 @@ class BatchRun {
           await this.#reject(line.issue);
         } else {
           const parsed = parseBatchLine(line, defaults);
+          if (parsed.ok && parsed.warnings !== undefined) this.#warn(parsed.warnings);
           if (!parsed.ok) await this.#reject(parsed.issue);
           else if (!this.#ids.add(parsed.request.customId))
             await this.#reject(duplicateCustomIdIssue(line, parsed.request.customId));
@@ -199,6 +201,15 @@ class BatchRun {
       }
     } catch (error) {
       if (!this.#abort.signal.aborted) throw error;
+    }
+  }
+
+  /** Accepted lines with something odd (unknown fields): each kind is shown once, not per line. */
+  #warn(warnings: InputIssue[]): void {
+    for (const warning of warnings) {
+      if (this.#warned.has(warning.code)) continue;
+      this.#warned.add(warning.code);
+      this.progress.log(`warning: ${warning.message} (${warning.code}; further ones not shown)`);
     }
   }
 
