@@ -1,0 +1,80 @@
+/**
+ * The matrix: server latency x client concurrency, and the contenders run in each cell. Request
+ * counts are fixed per run (not per duration) so every contender does exactly the same work.
+ */
+
+export const CONTENDERS = [
+  'autocannon',
+  'undici-raw',
+  'fetch-limiter',
+  'openai-sdk',
+  'volley-async',
+  'volley-threads',
+] as const;
+
+export type ContenderName = (typeof CONTENDERS)[number];
+
+export interface Scenario {
+  /** e.g. `0ms-c256`: server latency, then concurrency. */
+  id: string;
+  latencyMs: number;
+  concurrency: number;
+  /** Measured requests per run. */
+  count: number;
+  /** Unmeasured requests first, in the same process: JIT, sockets, pools. */
+  warmup: number;
+}
+
+const LATENCIES = [0, 20] as const;
+const CONCURRENCIES = [64, 256, 1024] as const;
+
+/**
+ * Full runs: 15k requests at 0 ms. At 20 ms the Little's-law ceiling is C / 20 ms (3.2k req/s at
+ * C=64), so counts shrink there to keep the fast clients at a few seconds. The slow clients
+ * (fetch, SDK: ~1-2.5k req/s, CPU-bound whatever the latency) set the matrix's duration: these
+ * counts keep 3 reps near 15 minutes on a quiet 2-core box.
+ */
+function fullCount(latencyMs: number, concurrency: number): number {
+  if (latencyMs === 0) return 15_000;
+  if (concurrency <= 64) return 8_000;
+  return concurrency <= 256 ? 12_000 : 15_000;
+}
+
+export interface ScenarioSizing {
+  quick: boolean;
+  count?: number | undefined;
+  warmup?: number | undefined;
+}
+
+export function buildScenarios(sizing: ScenarioSizing): Scenario[] {
+  const scenarios: Scenario[] = [];
+  for (const latencyMs of LATENCIES) {
+    for (const concurrency of CONCURRENCIES) {
+      const count = sizing.count ?? (sizing.quick ? 2_000 : fullCount(latencyMs, concurrency));
+      const warmup =
+        sizing.warmup ??
+        (sizing.quick ? Math.max(concurrency, 500) : Math.max(3 * concurrency, 2_000));
+      // autocannon splits `amount` over its connections and refuses fewer requests than connections.
+      scenarios.push({
+        id: `${latencyMs}ms-c${concurrency}`,
+        latencyMs,
+        concurrency,
+        count: Math.max(count, concurrency),
+        warmup,
+      });
+    }
+  }
+  return scenarios;
+}
+
+/**
+ * A filter token keeps a scenario when it is its id (`0ms-c256`), its latency part (`20ms`) or its
+ * concurrency part (`c1024`).
+ */
+export function matchesScenario(scenario: Scenario, tokens: readonly string[]): boolean {
+  if (tokens.length === 0) return true;
+  const [latency, concurrency] = scenario.id.split('-');
+  return tokens.some(
+    (token) => token === scenario.id || token === latency || token === concurrency,
+  );
+}

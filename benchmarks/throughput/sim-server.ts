@@ -1,0 +1,63 @@
+/**
+ * The load server: `volley sim` as its own process, so its CPU is not the client's and can be read
+ * from /proc. It prints its base URL as the first stdout line.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+
+export interface SimServer {
+  url: string;
+  pid: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startSim(
+  cliBin: string,
+  latencyMs: number,
+  timeoutMs = 15_000,
+): Promise<SimServer> {
+  const args = [cliBin, 'sim', '--port', '0'];
+  // 0 ms is left to the default, which runs no timer per request at all.
+  if (latencyMs > 0) args.push('--latency-ms', String(latencyMs));
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`volley sim printed no URL within ${timeoutMs} ms: ${stderr}`)),
+      timeoutMs,
+    );
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line.trim());
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(
+        new Error(`volley sim exited with ${String(code)} before printing its URL: ${stderr}`),
+      );
+    });
+  });
+  lines.close();
+  // Keep draining stdout so the server can never block on a full pipe.
+  child.stdout.resume();
+  if (child.pid === undefined) throw new Error('volley sim has no pid');
+  return { url, pid: child.pid, stop: () => stopChild(child), process: child };
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited after `graceMs`. */
+export async function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
