@@ -28,6 +28,8 @@ export function createEndpointClient(config: EndpointConfig): EndpointClient {
     connect: { timeout: config.connectTimeoutMs },
     headersTimeout: config.headersTimeoutMs,
     bodyTimeout: config.idleTimeoutMs,
+    // One cap for JSON bodies and whole streams, enforced while bytes arrive.
+    maxResponseSize: config.maxResponseBytes,
   });
   const headers: Record<string, string> = {
     'content-type': 'application/json',

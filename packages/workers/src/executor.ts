@@ -7,6 +7,8 @@
  * Per attempt it enforces the timeouts that undici does not know about: the attempt's total
  * budget, and an SSE idle timer that only real events reset (keep-alive comments do not).
  */
+
+import { EventEmitter } from 'node:events';
 import type {
   EndpointConfig,
   SerializedError,
@@ -51,11 +53,17 @@ class AttemptFailure extends Error {
 
 type Headers = Dispatcher.ResponseData['headers'];
 
-interface Attempt {
-  controller: AbortController;
+/**
+ * The abort handle undici watches for one attempt. undici takes an EventEmitter as `signal`
+ * (its documented alternative to AbortSignal), and one costs far less to make than an
+ * AbortController: `createAbortSignal` alone was 5.6% of the CPU profile at 12k requests/s.
+ */
+class Attempt extends EventEmitter {
+  /** Read by undici when the request starts. */
+  aborted = false;
   /** Why we aborted, if we did: distinguishes our timeout from the caller's cancel. */
   reason: SerializedError | undefined;
-  headersAt: number;
+  headersAt = 0;
 }
 
 export function createExecutor(config: WorkerConfig): Executor {
@@ -78,7 +86,7 @@ export function createExecutor(config: WorkerConfig): Executor {
         error: failure(ErrorCode.INVALID_OPTIONS, `no endpoint ${request.endpoint}`, false),
       };
     }
-    const attempt: Attempt = { controller: new AbortController(), reason: undefined, headersAt: 0 };
+    const attempt = new Attempt();
     attempts.set(request.id, attempt);
     counters.inFlight++;
     const timer = setTimeout(() => {
@@ -123,7 +131,8 @@ export function createExecutor(config: WorkerConfig): Executor {
 function abort(attempt: Attempt, reason: SerializedError): void {
   if (attempt.reason !== undefined) return;
   attempt.reason = reason;
-  attempt.controller.abort();
+  attempt.aborted = true;
+  attempt.emit('abort');
 }
 
 function toFailure(error: unknown, attempt: Attempt): SerializedError {
@@ -144,7 +153,7 @@ async function run(
     path: client.basePath + request.path,
     headers: client.headers,
     body: JSON.stringify(wireBody(request)),
-    signal: attempt.controller.signal,
+    signal: attempt,
     headersTimeout: Math.min(client.config.headersTimeoutMs, request.timeoutMs),
     // SSE idleness is judged by our own timer (comments must not count); JSON by undici's.
     bodyTimeout: request.stream ? 0 : client.config.idleTimeoutMs,
@@ -156,7 +165,7 @@ async function run(
 
   if (statusCode < 200 || statusCode >= 300) {
     // Redirects land here too: they are never followed, credentials must not travel elsewhere.
-    const text = await readText(response.body, client.config.maxResponseBytes, true);
+    const text = await readErrorText(response.body);
     return { id: request.id, ok: false, error: httpFailure(statusCode, headers, text), ...base };
   }
 
@@ -179,7 +188,8 @@ async function run(
     };
   }
 
-  const text = await readText(response.body, client.config.maxResponseBytes, false);
+  // The size cap is undici's `maxResponseSize` on the pool (UND_ERR_RES_EXCEEDED_MAX_SIZE).
+  const text = await response.body.text();
   const body = parseJsonBody(text, request.path);
   const success: WorkSuccess = {
     id: request.id,
@@ -227,28 +237,21 @@ function headerValue(headers: Headers, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Reads a body up to `maxBytes`. Error bodies are truncated quietly; results over the cap fail. */
-async function readText(
-  body: Dispatcher.ResponseData['body'],
-  maxBytes: number,
-  truncate: boolean,
-): Promise<string> {
+/** Enough of an error body for its message; the rest is not worth reading. */
+const ERROR_BODY_BYTES = 64 * 1024;
+
+async function readErrorText(body: Dispatcher.ResponseData['body']): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      body.destroy();
-      if (truncate) break;
-      throw new AttemptFailure(
-        failure(ErrorCode.RESPONSE_TOO_LARGE, `response body exceeded ${maxBytes} bytes`, true),
-      );
-    }
     chunks.push(chunk);
+    size += chunk.length;
+    if (size >= ERROR_BODY_BYTES) {
+      body.destroy();
+      break;
+    }
   }
-  return chunks.length === 1
-    ? (chunks[0] as Buffer).toString('utf8')
-    : Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 const PATH_SHAPE: Record<string, string> = {
@@ -299,7 +302,6 @@ async function readStream(
 ): Promise<StreamedResult> {
   const assembler = new StreamAssembler(request.path === '/completions' ? 'completion' : 'chat');
   let ttftAt: number | undefined;
-  let size = 0;
   const idle = setTimeout(() => {
     abort(
       attempt,
@@ -342,17 +344,8 @@ async function readStream(
     config.maxResponseBytes,
   );
   try {
+    // The stream's total size is capped by undici's `maxResponseSize`; events by the parser.
     for await (const chunk of body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > config.maxResponseBytes) {
-        throw new AttemptFailure(
-          failure(
-            ErrorCode.RESPONSE_TOO_LARGE,
-            `stream exceeded ${config.maxResponseBytes} bytes`,
-            true,
-          ),
-        );
-      }
       parser.push(chunk);
       if (assembler.sawDone) break;
     }

@@ -116,6 +116,9 @@ export function transportFailure(error: unknown, phase: 'headers' | 'body'): Ser
       error,
     );
   }
+  if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') {
+    return failure(ErrorCode.RESPONSE_TOO_LARGE, 'response exceeded the size cap', true, error);
+  }
   if (code === 'UND_ERR_BODY_TIMEOUT') {
     return failure(ErrorCode.TIMEOUT, 'response body stalled past the idle timeout', true, error);
   }
