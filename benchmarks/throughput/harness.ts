@@ -111,15 +111,7 @@ export async function runLanes(
   const lane = async (): Promise<void> => {
     while (issued < count) {
       issued++;
-      const started = performance.now();
-      try {
-        await once();
-        tally.completed++;
-        latency?.record(toMicros(performance.now() - started));
-      } catch (error) {
-        tally.errors++;
-        tally.firstError ??= describe(error);
-      }
+      await timed(once, tally, latency);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));

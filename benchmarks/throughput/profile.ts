@@ -8,7 +8,6 @@
  * Writes results/profiles/<contender>-<scenario>-<date>.cpuprofile (open it in Chrome DevTools or
  * speedscope) and prints the top self-time functions, overall and within packages/* /dist.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -16,8 +15,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PROFILE_ENV, WINDOW_END, WINDOW_START } from './harness.js';
+import { spawnContender, startSim } from './processes.js';
 import { buildScenarios, CONTENDERS } from './scenarios.js';
-import { startSim } from './sim-server.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCH_DIR = dirname(HERE);
@@ -51,23 +50,10 @@ const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, '');
 const profilePath = join(profilesDir, `${contender}-${scenario.id}-${stamp}Z.cpuprofile`);
 
 const sim = await startSim(join(REPO_DIR, 'packages/cli/bin/volley.js'), scenario.latencyMs);
-const child = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    join(HERE, 'contenders', `${contender}.ts`),
-    sim.url,
-    String(scenario.concurrency),
-    String(count),
-    String(scenario.warmup),
-  ],
-  {
-    cwd: BENCH_DIR,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, [PROFILE_ENV]: profilePath },
-  },
-);
+const child = spawnContender(contender, sim.url, scenario, count, {
+  ...process.env,
+  [PROFILE_ENV]: profilePath,
+});
 // Pass the contender's diagnostics through, minus the window markers meant for the matrix runner.
 createInterface({ input: child.stderr }).on('line', (line) => {
   if (line !== WINDOW_START && line !== WINDOW_END) process.stderr.write(`${line}\n`);

@@ -8,7 +8,6 @@
  *        [--contenders undici-raw,volley-async] [--count N] [--warmup N]
  */
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -20,11 +19,11 @@ import type { ContenderResult } from './harness.js';
 import { WINDOW_END, WINDOW_START } from './harness.js';
 import type { MachineInfo, SystemCpu } from './proc-stats.js';
 import { loadAverage, machineInfo, processCpuMs, systemCores, systemCpu } from './proc-stats.js';
+import { spawnContender, startSim, stopChild } from './processes.js';
 import type { BenchDocument, Bound, RunRecord } from './report.js';
 import { NOISY_OTHER_CORES, renderHtml, renderMarkdown, SCHEMA, summarize } from './report.js';
 import type { Scenario } from './scenarios.js';
 import { buildScenarios, CONTENDERS, matchesScenario } from './scenarios.js';
-import { startSim, stopChild } from './sim-server.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCH_DIR = dirname(HERE);
@@ -197,19 +196,8 @@ async function runOne(
   const sim = await startSim(CLI_BIN, scenario.latencyMs);
   active.add(sim.process);
   try {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(HERE, 'contenders', `${contender}.ts`),
-        sim.url,
-        String(scenario.concurrency),
-        String(scenario.count),
-        String(scenario.warmup),
-      ],
-      { cwd: BENCH_DIR, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnContender(contender, sim.url, scenario, scenario.count);
+
     active.add(child);
     let start: Window | undefined;
     let end: Window | undefined;

@@ -1,11 +1,40 @@
 /**
- * The load server: `volley sim` as its own process, so its CPU is not the client's and can be read
- * from /proc. It prints its base URL as the first stdout line.
+ * The benchmark's child processes. The load server is `volley sim` in its own process, so its CPU
+ * is not the client's and can be read from /proc; it prints its base URL as the first stdout line.
+ * Each contender runs in a process of its own too, so no two share a heap, a loop or a JIT.
  */
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, ChildProcessWithoutNullStreams } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Scenario } from './scenarios.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+
+/** Starts `contenders/<contender>.ts` against `url` with the scenario's load (stdin ignored). */
+export function spawnContender(
+  contender: string,
+  url: string,
+  scenario: Pick<Scenario, 'concurrency' | 'warmup'>,
+  count: number,
+  env: NodeJS.ProcessEnv = process.env,
+): ChildProcessWithoutNullStreams {
+  return spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(HERE, 'contenders', `${contender}.ts`),
+      url,
+      String(scenario.concurrency),
+      String(count),
+      String(scenario.warmup),
+    ],
+    { cwd: dirname(HERE), stdio: 'pipe', env },
+  );
+}
 
 export interface SimServer {
   url: string;
