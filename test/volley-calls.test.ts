@@ -113,6 +113,14 @@ describe.each(MODES)('%s mode', (mode) => {
     }
   });
 
+  it('settles every rate-limit reservation once calls are done', async () => {
+    await Promise.all([0, 1, 2].map((i) => volley.chat(chatBody(100 + i) as never)));
+    const [lane] = await volley.limiterStats();
+    expect(lane?.inFlight).toBe(0);
+    expect(lane?.waiting).toBe(0);
+    expect(lane?.grants).toBeGreaterThanOrEqual(3);
+  });
+
   it('a caller abort rejects with VOLLEY_ERR_ABORTED', async () => {
     const controller = new AbortController();
     controller.abort();

@@ -17,6 +17,7 @@ import type {
   Dispatcher,
   DispatchSink,
   EmbeddingMatrix,
+  LaneStats,
   Logger,
   RuntimeStats,
   Usage,
@@ -111,6 +112,8 @@ export interface Volley {
     options?: MapOptions,
   ): Promise<Array<Settled<R>>>;
   stats(): RuntimeStats;
+  /** Per endpoint: rate-limit capacity, waiters, in-flight reservations, time spent waiting. */
+  limiterStats(): Promise<LaneStats[]>;
   workerStats(): Promise<WorkerStats[]>;
   /** True while the call queue is full: wait for `drain` before adding more. */
   readonly isSaturated: boolean;
@@ -191,6 +194,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   readonly simulator: Simulator | undefined;
   readonly #options: ResolvedOptions;
   readonly #supervisor: ReturnType<typeof createSupervisor>;
+  readonly #bucket: ReturnType<typeof createTokenBucket>;
   readonly #progressTimer: ReturnType<typeof setInterval>;
   #dispatcher: Dispatcher | undefined;
   #closed: Promise<void> | undefined;
@@ -206,6 +210,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     this.simulator = simulator;
     this.#options = options;
     const config = { endpoints: options.endpoints };
+    this.#bucket = createTokenBucket({ lanes: options.limits });
     this.#supervisor = createSupervisor({
       createDispatcher: (sink: DispatchSink) => {
         this.#dispatcher =
@@ -214,7 +219,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
             : createInlineDispatcher({ sink, config });
         return this.#dispatcher;
       },
-      bucket: createTokenBucket({ lanes: options.limits }),
+      bucket: this.#bucket,
       endpointCount: options.endpoints.length,
       tokenCounter,
       concurrency: options.concurrency,
@@ -337,6 +342,10 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
 
   stats(): RuntimeStats {
     return this.#supervisor.stats();
+  }
+
+  limiterStats(): Promise<LaneStats[]> {
+    return this.#bucket.stats();
   }
 
   workerStats(): Promise<WorkerStats[]> {

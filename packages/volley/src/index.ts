@@ -11,6 +11,7 @@ export type {
   Completion,
   EmbeddingMatrix,
   ErrorCodeValue,
+  LaneStats,
   RuntimeStats,
   SerializedError,
   Usage,
