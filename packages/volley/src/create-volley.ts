@@ -145,7 +145,7 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
   if (endpoints === undefined && process.env.OPENAI_BASE_URL)
     endpoints = [{ baseUrl: process.env.OPENAI_BASE_URL }];
   if (endpoints === undefined) {
-    simulator = await createSimulator();
+    simulator = await createSimulator(options.simulator);
     endpoints = [{ baseUrl: simulator.url }];
   }
   let resolved: ResolvedOptions;

@@ -12,6 +12,7 @@ import type {
   RestartBudget,
 } from '@volley/core';
 import { defaultBackoffPolicy, ErrorCode, registerSecret, VolleyError } from '@volley/core';
+import type { SimulatorOptions } from '@volley/sim';
 
 export type VolleyMode = 'threads' | 'async';
 
@@ -76,6 +77,11 @@ export interface VolleyOptions {
    * Keys are redacted and scrubbed from every message either way.
    */
   logger?: Logger | false;
+  /**
+   * Options for the embedded simulator, used when no endpoint is configured: scripted answers
+   * (`script`), latency, limits, faults. This is how to test a pipeline without a model.
+   */
+  simulator?: SimulatorOptions;
 }
 
 export interface ResolvedOptions {
