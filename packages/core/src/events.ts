@@ -42,6 +42,8 @@ export interface RuntimeStats {
   /** Calls waiting out a retry delay now. */
   backingOff: number;
   retries: number;
+  /** 503s from slot-limited local servers, waited out without counting as failures. */
+  backpressure: number;
   /**
    * Attempts that may have been processed and billed but whose result was not used (ambiguous,
    * truncated, lost, or answered after being written off): the honest count of extra billing.
@@ -51,7 +53,14 @@ export interface RuntimeStats {
   promptTokens: number;
   completionTokens: number;
   workerRestarts: number;
-  byEndpoint: Array<{ succeeded: number; failed: number; inFlight: number; stopped: boolean }>;
+  byEndpoint: Array<{
+    succeeded: number;
+    failed: number;
+    inFlight: number;
+    stopped: boolean;
+    /** Circuit breaker: `open` means out of rotation after repeated failures. */
+    circuit: 'closed' | 'open' | 'half-open';
+  }>;
 }
 
 export interface VolleyEvents {
@@ -64,6 +73,10 @@ export interface VolleyEvents {
   fail: [event: FailEvent];
   /** An endpoint was taken out of rotation (auth, quota). */
   endpointStopped: [event: { endpoint: number; error: VolleyError }];
+  /** An endpoint failed repeatedly and is out of rotation for `openMs` (circuit open). */
+  endpointUnhealthy: [event: { endpoint: number; openMs: number; failures: number }];
+  /** A probe of an unhealthy endpoint succeeded: it is back in rotation. */
+  endpointHealthy: [event: { endpoint: number }];
   workerCrash: [event: { error: Error; restarts: number }];
   /** Emitted on an interval while listeners exist. */
   progress: [stats: RuntimeStats];

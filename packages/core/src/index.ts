@@ -24,7 +24,7 @@ export { FixedQueue } from './fixed-queue.js';
 export type { CreateLoggerOptions, Logger } from './logger.js';
 export { createLogger, registerSecret, scrubSecrets } from './logger.js';
 export type { OutcomeClass } from './outcome.js';
-export { classifyFailure, mayHaveBeenBilled } from './outcome.js';
+export { classifyFailure, isEndpointFault, mayHaveBeenBilled } from './outcome.js';
 export type { BatchRequestLine, BatchResponseLine, BatchUrl } from './protocol/batch.js';
 export { BATCH_URLS } from './protocol/batch.js';
 export * from './protocol/openai.js';
@@ -34,11 +34,13 @@ export { parseDurationMs, parseRateLimitHeaders, parseRetryAfterMs } from './rat
 export type {
   CallResult,
   CallSpec,
+  CircuitBreakerPolicy,
+  EndpointPolicy,
   RestartBudget,
   SupervisorOptions,
   SupervisorRef,
 } from './supervisor.js';
-export { createSupervisor } from './supervisor.js';
+export { createSupervisor, defaultCircuitBreaker } from './supervisor.js';
 export type {
   Grant,
   LaneLimits,

@@ -69,3 +69,23 @@ export function mayHaveBeenBilled(error: SerializedError): boolean {
       return false;
   }
 }
+
+/**
+ * Whether a failure says the endpoint itself is unwell, for its circuit breaker: server errors,
+ * connections that fail or die, garbage and truncated answers. Not the request's fault (4xx), not
+ * pacing (429), not ours (a crashed worker, a caller's abort).
+ */
+export function isEndpointFault(error: SerializedError): boolean {
+  switch (error.code) {
+    case ErrorCode.CONNECT:
+    case ErrorCode.CONNECTION_LOST:
+    case ErrorCode.TIMEOUT:
+    case ErrorCode.BAD_RESPONSE:
+    case ErrorCode.TRUNCATED_STREAM:
+      return true;
+    case ErrorCode.HTTP:
+      return error.status !== undefined && error.status >= 500;
+    default:
+      return false;
+  }
+}

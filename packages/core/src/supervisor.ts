@@ -20,7 +20,7 @@ import type { SerializedError } from './errors.js';
 import { deserializeError, ErrorCode, VolleyError } from './errors.js';
 import type { RuntimeStats, VolleyEvents } from './events.js';
 import { FixedQueue } from './fixed-queue.js';
-import { classifyFailure, mayHaveBeenBilled } from './outcome.js';
+import { classifyFailure, isEndpointFault, mayHaveBeenBilled } from './outcome.js';
 import type { Usage } from './protocol/openai.js';
 import type {
   Dispatcher,
@@ -35,7 +35,7 @@ import type {
 } from './protocol/work.js';
 import type { TokenBucketRef } from './token-bucket.js';
 import type { CountTokens } from './token-estimate.js';
-import { estimateRequestTokens } from './token-estimate.js';
+import { DEFAULT_OUTPUT_TOKEN_ESTIMATE, estimateRequestTokens } from './token-estimate.js';
 
 /** One logical call. Retries are attempts of the same call. */
 export interface CallSpec {
@@ -73,14 +73,45 @@ export interface RestartBudget {
   windowMs: number;
 }
 
+/** What the supervisor needs to know about one endpoint. */
+export interface EndpointPolicy {
+  /** Token-bucket lane of the endpoint's own limits. */
+  lane: number;
+  /** Lanes of models whose limits differ from the endpoint's, by model name. */
+  modelLanes?: ReadonlyMap<string, number>;
+  /**
+   * A local server with a fixed number of slots (vLLM, llama.cpp, Ollama): its 503 means "queue
+   * full", which is backpressure to wait out, not a failure to count.
+   */
+  slots?: boolean;
+}
+
+/**
+ * An endpoint that fails `failureThreshold` times in a row is taken out of rotation for `openMs`,
+ * then tried with one probe; each failed probe doubles the pause, up to `maxOpenMs`.
+ */
+export interface CircuitBreakerPolicy {
+  failureThreshold: number;
+  openMs: number;
+  maxOpenMs: number;
+}
+
+export const defaultCircuitBreaker: CircuitBreakerPolicy = {
+  failureThreshold: 5,
+  openMs: 2_000,
+  maxOpenMs: 60_000,
+};
+
 export interface SupervisorOptions {
   createDispatcher: (sink: DispatchSink) => Dispatcher;
   bucket: TokenBucketRef;
-  endpointCount: number;
+  endpoints: readonly EndpointPolicy[];
+  circuitBreaker?: CircuitBreakerPolicy;
   /** Lanes with a TPM limit need token estimates; the counter is loaded only then. */
   tokenCounter: CountTokens | undefined;
   concurrency: number;
   maxQueue: number;
+  /** Retries after failures; 429s and backpressure do not count (the deadline bounds them). */
   maxRetries: number;
   /** Separate, small budget for attempts that may have been processed (sent, then lost). */
   maxAmbiguousRetries: number;
@@ -112,9 +143,12 @@ interface Job {
   reject: (error: Error) => void;
   state: JobState;
   attempts: number;
+  /** Failed attempts that count against `maxRetries` (429s and backpressure do not). */
+  failures: number;
   ambiguousAttempts: number;
   deadlineAt: number;
   endpoint: number;
+  lane: number;
   attemptId: number;
   dispatchedAt: number;
   attemptTimeoutMs: number;
@@ -136,7 +170,20 @@ type Message =
   | { type: 'workerCrashed'; error: SerializedError }
   | { type: 'retryDue'; job: Job }
   | { type: 'abort'; job: Job }
+  | { type: 'circuitDue' }
   | { type: 'sweep' };
+
+/** `chooseEndpoint`: every endpoint in rotation has an open circuit; try again when one reopens. */
+const WAIT_FOR_CIRCUIT = Symbol('wait-for-circuit');
+
+interface EndpointHealth {
+  state: 'closed' | 'open' | 'half-open';
+  consecutiveFailures: number;
+  openUntil: number;
+  openMs: number;
+  /** A half-open endpoint takes one probe at a time. */
+  probing: boolean;
+}
 
 /** How often deadlines of queued, waiting and in-flight calls are checked. One timer, not one per call. */
 const SWEEP_INTERVAL_MS = 250;
@@ -155,10 +202,20 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   const inflight = new Map<number, Job>();
   const admitting = new Set<Job>();
   const backingOff = new Set<Job>();
-  const endpointOutstanding = new Array<number>(options.endpointCount).fill(0);
-  const endpointStopped: Array<VolleyError | undefined> = new Array(options.endpointCount).fill(
-    undefined,
-  );
+  const endpointCount = options.endpoints.length;
+  const breaker = options.circuitBreaker ?? defaultCircuitBreaker;
+  const endpointOutstanding = new Array<number>(endpointCount).fill(0);
+  const health: EndpointHealth[] = options.endpoints.map(() => ({
+    state: 'closed',
+    consecutiveFailures: 0,
+    openUntil: 0,
+    openMs: breaker.openMs,
+    probing: false,
+  }));
+  /** Typical completion tokens per lane, learned from `usage`, for requests without `max_tokens`. */
+  const learnedOutputTokens = new Map<number, number>();
+  let circuitTimer: TimerHandle | undefined;
+  const endpointStopped: Array<VolleyError | undefined> = new Array(endpointCount).fill(undefined);
   const crashTimes: number[] = [];
   const stats: RuntimeStats = {
     submitted: 0,
@@ -169,16 +226,18 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     waitingOnRateLimit: 0,
     backingOff: 0,
     retries: 0,
+    backpressure: 0,
     extraBilledCalls: 0,
     rateLimited: 0,
     promptTokens: 0,
     completionTokens: 0,
     workerRestarts: 0,
-    byEndpoint: Array.from({ length: options.endpointCount }, () => ({
+    byEndpoint: Array.from({ length: endpointCount }, () => ({
       succeeded: 0,
       failed: 0,
       inFlight: 0,
       stopped: false,
+      circuit: 'closed',
     })),
   };
 
@@ -247,6 +306,9 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
         return pump();
       case 'abort':
         return onAbort(message.job);
+      case 'circuitDue':
+        circuitTimer = undefined;
+        return pump();
       case 'sweep':
         return sweep();
     }
@@ -263,14 +325,21 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
 
   /** Admits queued calls while attempts are below the concurrency bound. */
   function pump(): undefined {
-    while (inflight.size + admitting.size + ready.length < options.concurrency) {
-      const job = retryQueue.shift() ?? queue.shift();
-      if (job === undefined) break;
+    while (
+      inflight.size + admitting.size + ready.length < options.concurrency &&
+      queuedCount() > 0
+    ) {
+      const endpoint = chooseEndpoint(clock.now());
+      if (endpoint === WAIT_FOR_CIRCUIT) {
+        armCircuitTimer();
+        break;
+      }
+      const job = (retryQueue.shift() ?? queue.shift()) as Job;
       if (job.state === 'done') {
         deadQueued--;
         continue;
       }
-      admit(job);
+      admit(job, endpoint);
     }
     stats.queued = queuedCount();
     if (saturated && stats.queued < options.maxQueue / 2) {
@@ -289,7 +358,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     return undefined;
   }
 
-  function admit(job: Job): void {
+  function admit(job: Job, endpoint: number | undefined): void {
     // Out of its queue now: finishing it from here must not count it as dead in a queue.
     job.state = 'admitting';
     const now = clock.now();
@@ -297,35 +366,107 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
       finish(job, timeoutError(job));
       return;
     }
-    const endpoint = chooseEndpoint();
     if (endpoint === undefined) {
       finish(job, noEndpointError());
       return;
     }
+    const endpointHealth = health[endpoint]!;
+    if (endpointHealth.state === 'half-open') endpointHealth.probing = true;
     job.endpoint = endpoint;
+    job.lane = laneFor(endpoint, job.spec.body.model);
     job.reservedTokens =
       options.tokenCounter === undefined
         ? 0
-        : estimateRequestTokens(job.spec.body, options.tokenCounter);
-    job.state = 'admitting';
+        : estimateRequestTokens(
+            job.spec.body,
+            options.tokenCounter,
+            learnedOutputTokens.get(job.lane) ?? DEFAULT_OUTPUT_TOKEN_ESTIMATE,
+          );
     admitting.add(job);
     stats.waitingOnRateLimit = admitting.size;
     endpointOutstanding[endpoint]!++;
     job.admitAbort = new AbortController();
-    bucket.acquire(endpoint, job.reservedTokens, job.admitAbort.signal).then(
+    bucket.acquire(job.lane, job.reservedTokens, job.admitAbort.signal).then(
       (grant) => post({ type: 'granted', job, waitedMs: grant.waitedMs }),
       (error: unknown) => post({ type: 'denied', job, error: toError(error) }),
     );
   }
 
-  /** Least outstanding requests among endpoints still in rotation. */
-  function chooseEndpoint(): number | undefined {
+  function laneFor(endpoint: number, model: unknown): number {
+    const policy = options.endpoints[endpoint]!;
+    return (typeof model === 'string' ? policy.modelLanes?.get(model) : undefined) ?? policy.lane;
+  }
+
+  /**
+   * Least outstanding requests among endpoints in rotation: not stopped, circuit not open (a
+   * half-open one takes a single probe). `undefined` when every endpoint is stopped;
+   * WAIT_FOR_CIRCUIT when some will come back.
+   */
+  function chooseEndpoint(now: number): number | undefined | typeof WAIT_FOR_CIRCUIT {
     let best: number | undefined;
-    for (let i = 0; i < endpointOutstanding.length; i++) {
+    let waiting = false;
+    for (let i = 0; i < endpointCount; i++) {
       if (endpointStopped[i] !== undefined) continue;
+      const h = health[i]!;
+      if (h.state === 'open' && now >= h.openUntil) {
+        h.state = 'half-open';
+        h.probing = false;
+        stats.byEndpoint[i]!.circuit = 'half-open';
+      }
+      if (h.state === 'open' || (h.state === 'half-open' && h.probing)) {
+        waiting = true;
+        continue;
+      }
       if (best === undefined || endpointOutstanding[i]! < endpointOutstanding[best]!) best = i;
     }
-    return best;
+    return best ?? (waiting ? WAIT_FOR_CIRCUIT : undefined);
+  }
+
+  /** Wakes the pump when the first open circuit may take a probe again. */
+  function armCircuitTimer(): void {
+    if (circuitTimer !== undefined) return;
+    const now = clock.now();
+    let wakeAt = Infinity;
+    for (const h of health) if (h.state === 'open') wakeAt = Math.min(wakeAt, h.openUntil);
+    // A half-open probe in flight wakes the pump through its outcome.
+    if (wakeAt === Infinity) return;
+    circuitTimer = clock.setTimeout(() => post({ type: 'circuitDue' }), Math.max(0, wakeAt - now));
+  }
+
+  /** Failures that say the endpoint itself is unwell (not the request, not the rate limit). */
+  function onEndpointFailure(endpoint: number): void {
+    const h = health[endpoint]!;
+    h.probing = false;
+    if (h.state === 'half-open') {
+      h.openMs = Math.min(h.openMs * 2, breaker.maxOpenMs);
+      openCircuit(endpoint);
+      return;
+    }
+    if (h.state === 'closed' && ++h.consecutiveFailures >= breaker.failureThreshold)
+      openCircuit(endpoint);
+  }
+
+  function openCircuit(endpoint: number): void {
+    const h = health[endpoint]!;
+    h.state = 'open';
+    h.openUntil = clock.now() + h.openMs;
+    stats.byEndpoint[endpoint]!.circuit = 'open';
+    events.emit('endpointUnhealthy', {
+      endpoint,
+      openMs: h.openMs,
+      failures: h.consecutiveFailures,
+    });
+  }
+
+  function onEndpointSuccess(endpoint: number): void {
+    const h = health[endpoint]!;
+    const wasDown = h.state !== 'closed';
+    h.state = 'closed';
+    h.consecutiveFailures = 0;
+    h.openMs = breaker.openMs;
+    h.probing = false;
+    stats.byEndpoint[endpoint]!.circuit = 'closed';
+    if (wasDown) events.emit('endpointHealthy', { endpoint });
   }
 
   function onGranted(job: Job, waitedMs: number): undefined {
@@ -334,7 +475,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     job.admitAbort = undefined;
     if (job.state !== 'admitting') {
       // Aborted while waiting: hand the capacity back untouched.
-      bucket.settle(job.endpoint, job.reservedTokens, 0);
+      bucket.settle(job.lane, job.reservedTokens, 0);
       endpointOutstanding[job.endpoint]!--;
       return pump();
     }
@@ -358,8 +499,9 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     for (const job of ready.splice(0)) {
       if (job.state !== 'ready' || endpointStopped[job.endpoint] !== undefined) {
         // Aborted after its grant, or its endpoint stopped meanwhile: hand the capacity back.
-        bucket.settle(job.endpoint, job.reservedTokens, 0);
+        bucket.settle(job.lane, job.reservedTokens, 0);
         endpointOutstanding[job.endpoint]!--;
+        health[job.endpoint]!.probing = false;
         if (job.state === 'ready') {
           job.state = 'queued';
           retryQueue.push(job);
@@ -413,14 +555,16 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     stats.inFlight = inflight.size;
     endpointOutstanding[job.endpoint]!--;
     stats.byEndpoint[job.endpoint]!.inFlight--;
-    if (outcome.rateLimit !== undefined) bucket.observe(job.endpoint, outcome.rateLimit);
+    if (outcome.rateLimit !== undefined) bucket.observe(job.lane, outcome.rateLimit);
     if (outcome.ok) onSuccess(job, outcome);
     else onFailure(job, outcome);
   }
 
   function onSuccess(job: Job, outcome: WorkSuccess): void {
     const usage = outcome.usage;
-    bucket.settle(job.endpoint, job.reservedTokens, usage?.total_tokens ?? job.reservedTokens);
+    bucket.settle(job.lane, job.reservedTokens, usage?.total_tokens ?? job.reservedTokens);
+    onEndpointSuccess(job.endpoint);
+    if (usage !== undefined) learnOutputTokens(job, usage);
     if (job.state !== 'inflight') return;
     if (usage !== undefined) {
       stats.promptTokens += usage.prompt_tokens ?? 0;
@@ -458,27 +602,38 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
 
   function onFailure(job: Job, outcome: WorkFailure): void {
     const failure = outcome.error;
-    const sent = failure.sent !== false;
-    // Unsent attempts hand their reservation back; sent ones may have been counted by the server.
-    bucket.settle(job.endpoint, job.reservedTokens, sent ? job.reservedTokens : 0);
+    // Unsent and refused (429) attempts cost the server nothing and hand their reservation back;
+    // other sent ones may have been counted, so they keep it.
+    const charged = failure.sent !== false && failure.code !== ErrorCode.RATE_LIMITED;
+    bucket.settle(job.lane, job.reservedTokens, charged ? job.reservedTokens : 0);
+    const verdict = classifyFailure(failure);
+    const backpressure = failure.status === 503 && options.endpoints[job.endpoint]!.slots === true;
+    if (isEndpointFault(failure) && !backpressure) onEndpointFailure(job.endpoint);
+    else health[job.endpoint]!.probing = false;
     if (job.state !== 'inflight') return;
     const error = deserializeError({ ...failure, endpoint: job.endpoint }) as VolleyError;
-    const verdict = classifyFailure(failure);
 
-    if (failure.code === ErrorCode.RATE_LIMITED) {
-      stats.rateLimited++;
+    if (failure.code === ErrorCode.RATE_LIMITED || backpressure) {
+      if (failure.code === ErrorCode.RATE_LIMITED) stats.rateLimited++;
+      else stats.backpressure++;
+      // Only the lane that answered cools down; every call waiting on it waits with this one.
       const cooldownMs = Math.min(
         failure.retryAfterMs ?? options.backoff.baseDelayMs,
         options.retryAfterCapMs,
       );
-      bucket.cooldown(job.endpoint, cooldownMs);
-      if (events.listenerCount('rateLimited') > 0) {
+      bucket.cooldown(job.lane, cooldownMs);
+      if (failure.code === ErrorCode.RATE_LIMITED && events.listenerCount('rateLimited') > 0) {
         events.emit('rateLimited', {
           callId: job.callId,
           attempt: job.attempts,
           endpoint: job.endpoint,
           retryAfterMs: failure.retryAfterMs,
         });
+      }
+      if (backpressure) {
+        // Not a failure of the call: it waits its turn again, bounded only by its deadline.
+        requeue(job);
+        return;
       }
     }
 
@@ -489,9 +644,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
       case 'stop-endpoint':
         stopEndpoint(job.endpoint, error);
         // The call itself is not at fault: it goes back to wait for another endpoint.
-        job.attempts--;
-        job.state = 'queued';
-        retryQueue.push(job);
+        requeue(job);
         return;
       case 'retry':
       case 'ambiguous': {
@@ -501,7 +654,8 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
           finish(job, exhausted(job, error));
           return;
         }
-        if (job.attempts > options.maxRetries) {
+        // A 429 is the server pacing us, not the request failing: only the deadline bounds it.
+        if (failure.code !== ErrorCode.RATE_LIMITED && ++job.failures > options.maxRetries) {
           finish(job, exhausted(job, error));
           return;
         }
@@ -534,6 +688,25 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
         return;
       }
     }
+  }
+
+  /** Back to the head of the line without using up an attempt. */
+  function requeue(job: Job): void {
+    job.attempts--;
+    job.state = 'queued';
+    retryQueue.push(job);
+  }
+
+  /** An exponentially weighted mean of completion tokens per choice, per lane. */
+  function learnOutputTokens(job: Job, usage: Usage): void {
+    const n = typeof job.spec.body.n === 'number' && job.spec.body.n > 0 ? job.spec.body.n : 1;
+    const perChoice = usage.completion_tokens / n;
+    if (!(perChoice > 0)) return;
+    const previous = learnedOutputTokens.get(job.lane);
+    learnedOutputTokens.set(
+      job.lane,
+      previous === undefined ? perChoice : previous * 0.9 + perChoice * 0.1,
+    );
   }
 
   function stopEndpoint(endpoint: number, error: VolleyError): void {
@@ -737,9 +910,11 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
           reject,
           state: 'queued',
           attempts: 0,
+          failures: 0,
           ambiguousAttempts: 0,
           deadlineAt: clock.now() + (spec.timeoutMs ?? options.timeoutMs),
           endpoint: 0,
+          lane: 0,
           attemptId: 0,
           dispatchedAt: 0,
           attemptTimeoutMs: 0,

@@ -60,7 +60,10 @@ export interface TokenBucketRef {
   settle(lane: number, reservedTokens: number, actualTokens: number): void;
   /** Nothing is admitted to `lane` for `durationMs` (a 429, or `retry-after`). */
   cooldown(lane: number, durationMs: number): void;
-  /** Live correction from `x-ratelimit-*` headers: never raises what we think is available. */
+  /**
+   * Live correction from `x-ratelimit-*` headers: adopts announced limits where none was
+   * configured, never raises what we think is left, cools down on `remaining: 0`.
+   */
   observe(lane: number, snapshot: RateLimitSnapshot): void;
   stats(): Promise<LaneStats[]>;
   stop(): Promise<void>;
@@ -88,13 +91,16 @@ const DEFAULT_BURST_MS = 250;
 
 class Lane {
   readonly #clock: Clock;
-  readonly requestsPerMs: number;
-  readonly tokensPerMs: number;
-  readonly requestCapacity: number;
-  readonly tokenCapacity: number;
+  readonly #burstMs: number;
+  /** Limits the user configured; limits learned from headers never override these. */
+  readonly #configured: LaneLimits;
+  requestsPerMs = Infinity;
+  tokensPerMs = Infinity;
+  requestCapacity = Infinity;
+  tokenCapacity = Infinity;
   readonly maxInFlight: number;
-  requests: number;
-  tokens: number;
+  requests = Infinity;
+  tokens = Infinity;
   inFlight = 0;
   cooldownUntil = 0;
   totalWaitMs = 0;
@@ -104,17 +110,70 @@ class Lane {
   readonly waiters = new FixedQueue<Waiter>();
   #lastRefill: number;
   #timer: TimerHandle | undefined;
+  /** Token cost of the waiter at the head of the queue (0 when nobody waits). */
+  #headNeed = 0;
 
   constructor(limits: LaneLimits, burstMs: number, clock: Clock) {
     this.#clock = clock;
-    this.requestsPerMs = limits.rpm === undefined ? Infinity : limits.rpm / 60_000;
-    this.tokensPerMs = limits.tpm === undefined ? Infinity : limits.tpm / 60_000;
-    this.requestCapacity = Math.max(1, this.requestsPerMs * burstMs);
-    this.tokenCapacity = Math.max(1, this.tokensPerMs * burstMs);
+    this.#burstMs = burstMs;
+    this.#configured = limits;
     this.maxInFlight = limits.maxInFlight ?? Infinity;
-    this.requests = this.requestCapacity;
-    this.tokens = this.tokenCapacity;
     this.#lastRefill = clock.now();
+    this.setRates(limits.rpm, limits.tpm);
+  }
+
+  /** (Re)sets the refill rates; a bucket starts full at its new capacity. */
+  setRates(rpm: number | undefined, tpm: number | undefined): void {
+    this.requestsPerMs = rpm === undefined ? Infinity : rpm / 60_000;
+    this.tokensPerMs = tpm === undefined ? Infinity : tpm / 60_000;
+    this.requestCapacity = Math.max(1, this.requestsPerMs * this.#burstMs);
+    this.tokenCapacity = Math.max(1, this.tokensPerMs * this.#burstMs);
+    this.requests = Math.min(this.requests, this.requestCapacity);
+    this.tokens = Math.min(this.tokens, this.tokenCapacity);
+  }
+
+  /**
+   * Live correction from `x-ratelimit-*` headers. A lane with no configured limit adopts the one
+   * the server announces (so a run with no `--rpm` still paces itself after the first response);
+   * `remaining` only ever lowers what we think is left.
+   */
+  observe(snapshot: RateLimitSnapshot, now: number): void {
+    this.refill(now);
+    const learnRequests =
+      this.#configured.rpm === undefined && snapshot.limitRequests !== undefined;
+    const learnTokens = this.#configured.tpm === undefined && snapshot.limitTokens !== undefined;
+    if (
+      (learnRequests && snapshot.limitRequests !== this.requestsPerMs * 60_000) ||
+      (learnTokens && snapshot.limitTokens !== this.tokensPerMs * 60_000)
+    ) {
+      this.setRates(
+        learnRequests ? snapshot.limitRequests : this.#configured.rpm,
+        learnTokens ? snapshot.limitTokens : this.#configured.tpm,
+      );
+    }
+    const { remainingRequests, remainingTokens } = snapshot;
+    if (remainingRequests !== undefined && this.requestsPerMs !== Infinity) {
+      this.requests = Math.min(this.requests, remainingRequests);
+    }
+    if (remainingTokens !== undefined && this.tokensPerMs !== Infinity) {
+      this.tokens = Math.min(this.tokens, remainingTokens);
+    }
+    // `reset` is the time until the server's bucket is full again, far longer than the wait for
+    // one more request: it is only worth honouring when the refill rate is unknown.
+    if (
+      remainingRequests === 0 &&
+      snapshot.resetRequestsMs !== undefined &&
+      this.requestsPerMs === Infinity
+    ) {
+      this.cooldownUntil = Math.max(this.cooldownUntil, now + snapshot.resetRequestsMs);
+    }
+    if (
+      remainingTokens === 0 &&
+      snapshot.resetTokensMs !== undefined &&
+      this.tokensPerMs === Infinity
+    ) {
+      this.cooldownUntil = Math.max(this.cooldownUntil, now + snapshot.resetTokensMs);
+    }
   }
 
   refill(now: number): void {
@@ -122,18 +181,28 @@ class Lane {
     this.#lastRefill = now;
     if (elapsed <= 0) return;
     this.requests = Math.min(this.requestCapacity, this.requests + elapsed * this.requestsPerMs);
-    this.tokens = Math.min(this.tokenCapacity, this.tokens + elapsed * this.tokensPerMs);
+    // While a request bigger than the burst waits at the head, tokens accumulate up to its need.
+    this.tokens = Math.min(this.tokenCeiling, this.tokens + elapsed * this.tokensPerMs);
   }
 
-  /** 0 when `tokens` can go now; Infinity when only a settle can unblock it; else ms to wait. */
+  /** Most tokens the bucket holds: the burst, or the head waiter's need when that is larger. */
+  get tokenCeiling(): number {
+    return Math.max(this.tokenCapacity, this.#headNeed);
+  }
+
+  /**
+   * 0 when `tokens` can go now; Infinity when only a settle can unblock it; else ms to wait.
+   *
+   * A request bigger than the burst waits until its whole cost has accrued. Sending it when the
+   * (small) burst is full would be early for any server whose own bucket is larger, which is all
+   * of them (OpenAI's holds a minute); the server then answers 429 and the request waits anyway.
+   */
   delayFor(tokens: number, now: number): number {
     if (this.inFlight >= this.maxInFlight) return Infinity;
-    // A request bigger than the whole burst goes once the bucket is full, and leaves it in debt.
-    const neededTokens = Math.min(tokens, this.tokenCapacity);
     return Math.max(
       this.cooldownUntil - now,
       this.requests >= 1 ? 0 : (1 - this.requests) / this.requestsPerMs,
-      this.tokens >= neededTokens ? 0 : (neededTokens - this.tokens) / this.tokensPerMs,
+      this.tokens >= tokens ? 0 : (tokens - this.tokens) / this.tokensPerMs,
       0,
     );
   }
@@ -154,11 +223,13 @@ class Lane {
         this.waiters.shift();
         continue;
       }
+      this.#headNeed = head.tokens;
       const delay = this.delayFor(head.tokens, now);
       if (delay > 0) {
         this.#arm(delay);
         return;
       }
+      this.#headNeed = 0;
       this.waiters.shift();
       this.take(head.tokens);
       const waitedMs = now - head.enqueuedAt;
@@ -255,7 +326,7 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
             if (lane.tokensPerMs !== Infinity) {
               lane.refill(clock.now());
               lane.tokens = Math.min(
-                lane.tokenCapacity,
+                lane.tokenCeiling,
                 lane.tokens + message.reserved - message.actual,
               );
             }
@@ -270,14 +341,8 @@ export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
           }
           case 'observe': {
             const lane = laneAt(message.lane);
-            const { remainingRequests, remainingTokens } = message.snapshot;
-            lane.refill(clock.now());
-            if (remainingRequests !== undefined && lane.requestsPerMs !== Infinity) {
-              lane.requests = Math.min(lane.requests, remainingRequests);
-            }
-            if (remainingTokens !== undefined && lane.tokensPerMs !== Infinity) {
-              lane.tokens = Math.min(lane.tokens, remainingTokens);
-            }
+            lane.observe(message.snapshot, clock.now());
+            lane.pump();
             return undefined;
           }
           case 'waiterAborted':

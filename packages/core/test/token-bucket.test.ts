@@ -121,29 +121,36 @@ describe('token bucket: tokens per minute', () => {
     expect(stats[0]?.availableTokens).toBe(250);
   });
 
-  it('admits a request bigger than the bucket once the bucket is full, leaving debt', async () => {
+  // A request bigger than the burst used to go as soon as the (small) burst was full, leaving
+  // debt; any server with a larger bucket then answered 429. It now waits for its whole cost.
+  it('makes a request bigger than the burst wait until its whole cost has accrued', async () => {
     const { bucket, acquire, advance, settle } = createBucketHarness(tpmLanes);
-    const big = acquire(0, 1_000);
+    const big = acquire(0, 1_000); // 250 in the bucket, 1 token per ms: 750 ms to go
     await settle();
-    expect(big.value?.waitedMs).toBe(0);
-    expect((await bucket.stats())[0]?.availableTokens).toBe(-750);
-    const next = acquire(0, 10);
-    await settle();
-    await advance(759);
-    expect(next.state).toBe('pending');
-    await advance(1);
-    expect(next.value?.waitedMs).toBe(760);
-  });
-
-  it('makes a request bigger than the bucket wait until the bucket is full', async () => {
-    const { acquire, advance, settle } = createBucketHarness(tpmLanes);
-    acquire(0, 100);
-    const big = acquire(0, 5_000);
-    await settle();
-    await advance(99);
+    await advance(749);
     expect(big.state).toBe('pending');
     await advance(1);
-    expect(big.value?.waitedMs).toBe(100);
+    expect(big.value?.waitedMs).toBe(750);
+    expect((await bucket.stats())[0]?.availableTokens).toBe(0);
+    const next = acquire(0, 10);
+    await settle();
+    await advance(10);
+    expect(next.value?.waitedMs).toBe(10);
+  });
+
+  it('keeps the FIFO order while a big request accrues its cost', async () => {
+    const { acquire, advance, settle } = createBucketHarness(tpmLanes);
+    acquire(0, 100); // 150 left
+    const big = acquire(0, 5_000);
+    const small = acquire(0, 1);
+    await settle();
+    await advance(4_849);
+    expect(big.state).toBe('pending');
+    expect(small.state).toBe('pending');
+    await advance(1);
+    expect(big.value?.waitedMs).toBe(4_850);
+    await advance(1);
+    expect(small.value?.waitedMs).toBe(4_851);
   });
 
   it('waits for whichever of the request and token buckets is later', async () => {

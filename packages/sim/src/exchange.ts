@@ -176,6 +176,7 @@ export class Exchange {
   answerWithFault(kind: AnswerFaultKind, retryAfterMs: number): void {
     if (isStatusFault(kind)) {
       const [status, type, code, message] = STATUS_FAULTS[kind];
+      if (kind === 'status-429') this.entry.retryAfterMs = Math.ceil(retryAfterMs);
       const extra =
         kind === 'status-429'
           ? [

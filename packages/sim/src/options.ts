@@ -35,6 +35,12 @@ export interface LimitOptions {
   rpm?: number | undefined;
   /** Tokens per minute, counted at admission as prompt tokens + `max_tokens` × `n` (as OpenAI does). */
   tpm?: number | undefined;
+  /**
+   * `admission` (default, OpenAI's way): the admission count is final. `usage`: the count is
+   * settled against the real usage once the answer is generated (refund or charge), as servers and
+   * proxies that meter actual tokens do.
+   */
+  tokenAccounting?: 'admission' | 'usage' | undefined;
 }
 
 /** Seeded random faults and outages. */
@@ -149,6 +155,7 @@ export interface ResolvedOptions {
   interTokenJitter: number;
   rpm: number | undefined;
   tpm: number | undefined;
+  tokenAccounting: 'admission' | 'usage';
   faultPicker: FaultPicker;
   outageMs: number;
   outageKind: FaultKind;
@@ -200,7 +207,7 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     'tokensPerSecond',
     'interTokenJitter',
   ]);
-  knownKeys('limits.', object('limits', options.limits) ?? {}, ['rpm', 'tpm']);
+  knownKeys('limits.', object('limits', options.limits) ?? {}, ['rpm', 'tpm', 'tokenAccounting']);
   knownKeys('faults.', object('faults', options.faults) ?? {}, [
     'rate',
     'kinds',
@@ -265,6 +272,12 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     interTokenJitter,
     rpm: positiveOrUndefined('limits.rpm', limits.rpm),
     tpm: positiveOrUndefined('limits.tpm', limits.tpm),
+    tokenAccounting: oneOf(
+      'limits.tokenAccounting',
+      limits.tokenAccounting,
+      ['admission', 'usage'],
+      'admission',
+    ),
     faultPicker,
     outageMs: number('faults.outageMs', faults.outageMs, 0),
     outageKind,
@@ -376,6 +389,19 @@ function string(option: string, value: unknown, fallback: string): string {
   if (typeof value !== 'string' || value === '')
     throw new SimulatorOptionError(option, 'a non-empty string', value);
   return value;
+}
+
+function oneOf<T extends string>(
+  option: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw new SimulatorOptionError(option, `one of ${allowed.join(', ')}`, value);
+  }
+  return value as T;
 }
 
 function boolean(option: string, value: unknown, fallback: boolean): boolean {

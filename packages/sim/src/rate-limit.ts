@@ -52,6 +52,12 @@ export class TokenBucket {
     this.#level -= cost;
   }
 
+  /** Gives back (positive) or charges more (negative) after the fact; never above capacity. */
+  adjust(delta: number, now: number): void {
+    this.#refill(now);
+    this.#level = Math.min(this.#capacity, this.#level + delta);
+  }
+
   /** Whole units left right now (never negative). */
   remaining(now: number): number {
     this.#refill(now);
@@ -102,6 +108,11 @@ export class RateLimiter {
     this.#requests?.take(1);
     this.#tokens?.take(tokens);
     return undefined;
+  }
+
+  /** Settles an admission count against the real usage (`tokenAccounting: 'usage'`). */
+  settleTokens(admitted: number, used: number, now: number): void {
+    this.#tokens?.adjust(admitted - used, now);
   }
 
   /** Appends the `x-ratelimit-*` header pairs (flat, as `writeHead` takes them) for each limit set. */

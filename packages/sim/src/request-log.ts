@@ -29,6 +29,8 @@ export interface SimRequestLogEntry {
   readonly aborted: boolean;
   /** The parsed JSON body, when `logBodies` is on and the body parsed. */
   readonly body?: unknown;
+  /** The wait a 429 asked for (`retry-after-ms`), so tests can check clients honour it. */
+  readonly retryAfterMs?: number | undefined;
 }
 
 /** A log entry the server is still filling in. */

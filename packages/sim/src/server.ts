@@ -375,6 +375,13 @@ class SimulatorServer implements Simulator {
     }
     this.#stats.promptTokens += plan.promptTokens;
     this.#stats.completionTokens += completion;
+    if (this.#options.tokenAccounting === 'usage') {
+      this.#limiter?.settleTokens(
+        plan.admissionTokens,
+        plan.promptTokens + completion,
+        this.#options.clock(),
+      );
+    }
     const answer: Answer = {
       id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${exchange.entry.requestId.slice(4)}`,
       created: Math.floor(Date.now() / 1000),
@@ -460,6 +467,7 @@ class SimulatorServer implements Simulator {
       'retry-after-ms',
       String(waitMs),
     ];
+    exchange.entry.retryAfterMs = waitMs;
     exchange.error(429, message, kind, 'rate_limit_exceeded', null, extra);
     return true;
   }

@@ -220,7 +220,8 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
         return this.#dispatcher;
       },
       bucket: this.#bucket,
-      endpointCount: options.endpoints.length,
+      endpoints: options.policies,
+      circuitBreaker: options.circuitBreaker,
       tokenCounter,
       concurrency: options.concurrency,
       maxQueue: options.maxQueue,

@@ -6,12 +6,20 @@
 import { availableParallelism } from 'node:os';
 import type {
   BackoffPolicy,
+  CircuitBreakerPolicy,
   EndpointConfig,
+  EndpointPolicy,
   LaneLimits,
   Logger,
   RestartBudget,
 } from '@volley/core';
-import { defaultBackoffPolicy, ErrorCode, registerSecret, VolleyError } from '@volley/core';
+import {
+  defaultBackoffPolicy,
+  defaultCircuitBreaker,
+  ErrorCode,
+  registerSecret,
+  VolleyError,
+} from '@volley/core';
 import type { SimulatorOptions } from '@volley/sim';
 
 export type VolleyMode = 'threads' | 'async';
@@ -28,8 +36,13 @@ export interface EndpointOptions {
   rpm?: number;
   /** Tokens per minute this endpoint allows (prompt + completion). */
   tpm?: number;
-  /** Requests in flight at once: slot capacity of a local server (vLLM, llama.cpp, Ollama). */
+  /**
+   * Requests in flight at once: slot capacity of a local server (vLLM, llama.cpp, Ollama). Such
+   * an endpoint's 503 ("queue full") is backpressure: the call waits, it is not a failure.
+   */
   maxInFlight?: number;
+  /** Limits of models that differ from the endpoint's, e.g. `{ 'gpt-4o': { rpm: 500, tpm: 30000 } }`. */
+  models?: Record<string, { rpm?: number; tpm?: number }>;
   /** Plain http is refused for hosts other than loopback unless this is set (keys would travel in clear). */
   allowInsecureHttp?: boolean;
 }
@@ -69,6 +82,8 @@ export interface VolleyOptions {
   /** Cap on one response body (JSON) or one stream (SSE). */
   maxResponseBytes?: number;
   restartBudget?: Partial<RestartBudget>;
+  /** When an endpoint that keeps failing is taken out of rotation, and for how long. */
+  circuitBreaker?: Partial<CircuitBreakerPolicy>;
   /** How often `progress` events fire while someone listens. */
   progressIntervalMs?: number;
   /**
@@ -87,7 +102,10 @@ export interface VolleyOptions {
 export interface ResolvedOptions {
   mode: VolleyMode;
   endpoints: EndpointConfig[];
+  /** Token-bucket lanes: one per endpoint (index = endpoint), then one per model with limits. */
   limits: LaneLimits[];
+  policies: EndpointPolicy[];
+  circuitBreaker: CircuitBreakerPolicy;
   model: string | undefined;
   concurrency: number;
   threads: number;
@@ -140,6 +158,13 @@ function nonNegativeInt(name: string, value: number | undefined, fallback: numbe
   if (!Number.isInteger(value) || value < 0)
     throw invalid(`${name} must be a non-negative integer, got ${String(value)}`);
   return value;
+}
+
+function rateLimits(name: string, limits: { rpm?: number; tpm?: number }): LaneLimits {
+  const lane: LaneLimits = {};
+  if (limits.rpm !== undefined) lane.rpm = positive(`${name}.rpm`, limits.rpm, 0, false);
+  if (limits.tpm !== undefined) lane.tpm = positive(`${name}.tpm`, limits.tpm, 0, false);
+  return lane;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -207,6 +232,8 @@ export function resolveOptions(
   const connectionsPerWorker = Math.ceil(concurrency / (mode === 'threads' ? threads : 1)) + 4;
 
   const limits: LaneLimits[] = [];
+  const extraLanes: LaneLimits[] = [];
+  const policies: EndpointPolicy[] = [];
   const configs = endpoints.map((endpoint, i): EndpointConfig => {
     const name = `options.endpoints[${i}]`;
     const url = checkBaseUrl(`${name}.baseUrl`, endpoint.baseUrl);
@@ -215,12 +242,24 @@ export function resolveOptions(
         `${name}.baseUrl uses plain http to a non-loopback host; set allowInsecureHttp to allow it`,
       );
     }
-    const lane: LaneLimits = {};
-    if (endpoint.rpm !== undefined) lane.rpm = positive(`${name}.rpm`, endpoint.rpm, 0, false);
-    if (endpoint.tpm !== undefined) lane.tpm = positive(`${name}.tpm`, endpoint.tpm, 0, false);
+    const lane: LaneLimits = rateLimits(name, endpoint);
     if (endpoint.maxInFlight !== undefined)
       lane.maxInFlight = positive(`${name}.maxInFlight`, endpoint.maxInFlight, 0);
-    limits.push(lane);
+    limits[i] = lane;
+    const policy: EndpointPolicy = { lane: i, slots: endpoint.maxInFlight !== undefined };
+    const models = Object.entries(endpoint.models ?? {});
+    if (models.length > 0) {
+      const modelLanes = new Map<string, number>();
+      for (const [model, modelLimits] of models) {
+        // A model lane shares the endpoint's slot cap: slots belong to the server, not the model.
+        const modelLane = rateLimits(`${name}.models[${JSON.stringify(model)}]`, modelLimits);
+        if (lane.maxInFlight !== undefined) modelLane.maxInFlight = lane.maxInFlight;
+        modelLanes.set(model, endpoints.length + extraLanes.length);
+        extraLanes.push(modelLane);
+      }
+      policy.modelLanes = modelLanes;
+    }
+    policies.push(policy);
     const apiKey = endpoint.apiKey ?? process.env[endpoint.apiKeyEnv ?? 'OPENAI_API_KEY'];
     if (endpoint.apiKeyEnv !== undefined && apiKey === undefined) {
       throw invalid(`${name}.apiKeyEnv names ${endpoint.apiKeyEnv}, which is not set`);
@@ -246,7 +285,25 @@ export function resolveOptions(
   return {
     mode,
     endpoints: configs,
-    limits,
+    limits: [...limits, ...extraLanes],
+    policies,
+    circuitBreaker: {
+      failureThreshold: positive(
+        'options.circuitBreaker.failureThreshold',
+        options.circuitBreaker?.failureThreshold,
+        defaultCircuitBreaker.failureThreshold,
+      ),
+      openMs: positive(
+        'options.circuitBreaker.openMs',
+        options.circuitBreaker?.openMs,
+        defaultCircuitBreaker.openMs,
+      ),
+      maxOpenMs: positive(
+        'options.circuitBreaker.maxOpenMs',
+        options.circuitBreaker?.maxOpenMs,
+        defaultCircuitBreaker.maxOpenMs,
+      ),
+    },
     model: options.model,
     concurrency,
     threads,

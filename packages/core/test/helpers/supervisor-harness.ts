@@ -26,6 +26,8 @@ export interface HarnessOptions
   extends Partial<Omit<SupervisorOptions, 'createDispatcher' | 'bucket' | 'events' | 'clock'>> {
   lanes?: LaneLimits[];
   burstMs?: number;
+  /** Endpoints with one lane each (lane i for endpoint i), unless `endpoints` says otherwise. */
+  endpointCount?: number;
 }
 
 export interface Harness {
@@ -63,9 +65,9 @@ export function useSupervisorHarness(): void {
 }
 
 export function createHarness(options: HarnessOptions = {}): Harness {
-  const { lanes, burstMs, ...overrides } = options;
+  const { lanes, burstMs, endpointCount: count, ...overrides } = options;
   const clock = new ManualClock(1_000);
-  const endpointCount = overrides.endpointCount ?? lanes?.length ?? 1;
+  const endpointCount = count ?? lanes?.length ?? 1;
   const bucket = createTokenBucket({
     lanes: lanes ?? Array.from({ length: endpointCount }, () => ({})),
     clock,
@@ -79,7 +81,7 @@ export function createHarness(options: HarnessOptions = {}): Harness {
       return dispatcher;
     },
     bucket,
-    endpointCount,
+    endpoints: Array.from({ length: endpointCount }, (_, lane) => ({ lane })),
     tokenCounter: undefined,
     concurrency: 4,
     maxQueue: 1_000,
