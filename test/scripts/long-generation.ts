@@ -2,7 +2,7 @@
  * A 400 s generation succeeds when the caller allows 900 s: Volley's configured deadlines reach
  * undici, whose own header timeout would end the request at 300 s. Run in both modes:
  *
- *   node --import tsx scripts/long-generation.ts [seconds=400] [allowedSeconds=900]
+ *   node --import tsx test/scripts/long-generation.ts [seconds=400] [allowedSeconds=900]
  *
  * It takes as long as the generation; it is a measurement to run by hand, not a CI test (the
  * test suite checks the same wiring with short times in test/resilience.test.ts).
