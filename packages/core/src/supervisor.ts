@@ -215,6 +215,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   /** Typical completion tokens per lane, learned from `usage`, for requests without `max_tokens`. */
   const learnedOutputTokens = new Map<number, number>();
   let circuitTimer: TimerHandle | undefined;
+  let lastChosen = -1;
   const endpointStopped: Array<VolleyError | undefined> = new Array(endpointCount).fill(undefined);
   const crashTimes: number[] = [];
   const stats: RuntimeStats = {
@@ -370,6 +371,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
       finish(job, noEndpointError());
       return;
     }
+    lastChosen = endpoint;
     const endpointHealth = health[endpoint]!;
     if (endpointHealth.state === 'half-open') endpointHealth.probing = true;
     job.endpoint = endpoint;
@@ -405,7 +407,9 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
   function chooseEndpoint(now: number): number | undefined | typeof WAIT_FOR_CIRCUIT {
     let best: number | undefined;
     let waiting = false;
-    for (let i = 0; i < endpointCount; i++) {
+    // Start after the last choice so ties rotate instead of always landing on endpoint 0.
+    for (let k = 1; k <= endpointCount; k++) {
+      const i = (lastChosen + k) % endpointCount;
       if (endpointStopped[i] !== undefined) continue;
       const h = health[i]!;
       if (h.state === 'open' && now >= h.openUntil) {
