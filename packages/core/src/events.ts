@@ -44,6 +44,8 @@ export interface RuntimeStats {
   retries: number;
   /** 503s from slot-limited local servers, waited out without counting as failures. */
   backpressure: number;
+  /** Time calls spent waiting for rate-limit capacity, summed over calls. */
+  rateLimitWaitMs: number;
   /**
    * Attempts that may have been processed and billed but whose result was not used (ambiguous,
    * truncated, lost, or answered after being written off): the honest count of extra billing.

@@ -228,6 +228,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     backingOff: 0,
     retries: 0,
     backpressure: 0,
+    rateLimitWaitMs: 0,
     extraBilledCalls: 0,
     rateLimited: 0,
     promptTokens: 0,
@@ -484,6 +485,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
       return pump();
     }
     job.waitedMs += waitedMs;
+    stats.rateLimitWaitMs += waitedMs;
     job.state = 'ready';
     ready.push(job);
     if (!flushScheduled) {
