@@ -20,7 +20,6 @@ import type {
   LaneStats,
   Logger,
   RuntimeStats,
-  Usage,
   VolleyEvents,
   WorkerStats,
 } from '@volley/core';
@@ -37,6 +36,13 @@ import type { Simulator } from '@volley/sim';
 import { createSimulator } from '@volley/sim';
 import { createInlineDispatcher, createThreadDispatcher } from '@volley/workers';
 import { EventEmitter } from 'eventemitter3';
+import type { EmbedBatchResult, EmbeddedItem, EmbedManyResult, EmbedPacking } from './embed.js';
+import {
+  DEFAULT_EMBED_BATCH_SIZE,
+  DEFAULT_EMBED_MAX_TOKENS_PER_REQUEST,
+  embedMany,
+  embedStream,
+} from './embed.js';
 import type { EndpointOptions, ResolvedOptions, VolleyOptions } from './options.js';
 import { resolveOptions } from './options.js';
 
@@ -58,18 +64,18 @@ export interface ChatOptions extends CallOptions {
 export type ChatInput = Omit<ChatCompletionRequest, 'model' | 'stream'> & { model?: string };
 export type CompletionInput = Omit<CompletionRequest, 'model' | 'stream'> & { model?: string };
 
-export interface EmbedOptions extends CallOptions {
+export interface EmbedOptions extends CallOptions, EmbedPacking {
   model?: string;
   dimensions?: number;
 }
 
-export interface EmbedResult {
-  /** One vector per input, in input order: views into `matrix.data`, no copies. */
-  vectors: Float32Array[];
-  matrix: EmbeddingMatrix;
-  model: string;
-  usage: Usage | undefined;
-}
+/**
+ * Vectors for every input, in input order. `matrix.data` is row-major `count × dimensions`
+ * (row i = input i, a layout NumPy reads as `np.frombuffer(data, np.float32).reshape(count, dimensions)`);
+ * `vectors[i]` is a view of row i. Inputs whose request failed have zero rows and are listed in
+ * `errors`.
+ */
+export type EmbedResult = EmbedManyResult;
 
 /** A low-level call: any OpenAI-compatible path and body. */
 export interface RequestOptions extends CallOptions {
@@ -100,7 +106,16 @@ export interface Volley {
   readonly simulator: Simulator | undefined;
   chat(request: ChatInput, options?: ChatOptions): Promise<ChatCompletion>;
   complete(request: CompletionInput, options?: ChatOptions): Promise<Completion>;
+  /**
+   * Embeds many texts: packed into requests (`batchSize`, `maxTokensPerRequest`), sent with
+   * bounded concurrency, decoded in the workers, returned in input order.
+   */
   embed(input: string | readonly string[], options?: EmbedOptions): Promise<EmbedResult>;
+  /** The same over an (async) iterable of any length, yielding in input order with bounded memory. */
+  embedStream(
+    inputs: AsyncIterable<string> | Iterable<string>,
+    options?: EmbedOptions,
+  ): AsyncGenerator<EmbeddedItem>;
   request(options: RequestOptions): Promise<CallResult>;
   /**
    * Runs `fn` over every item with bounded concurrency. Results come back in input order, each
@@ -161,8 +176,9 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
   )
     ? await loadTokenCounter()
     : undefined;
-  const runtime = new VolleyRuntime(resolved, tokenCounter, simulator);
-  if (options.logger !== false) logEvents(runtime, options.logger ?? createLogger());
+  const log = options.logger === false ? undefined : (options.logger ?? createLogger());
+  const runtime = new VolleyRuntime(resolved, tokenCounter, simulator, log);
+  if (log !== undefined) logEvents(runtime, log);
   return runtime;
 }
 
@@ -197,14 +213,19 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   readonly #bucket: ReturnType<typeof createTokenBucket>;
   readonly #progressTimer: ReturnType<typeof setInterval>;
   #dispatcher: Dispatcher | undefined;
+  /** Set once a server answered base64 embeddings with zero vectors. */
+  #embeddingsAsFloat = false;
+  #log: Logger | undefined;
   #closed: Promise<void> | undefined;
 
   constructor(
     options: ResolvedOptions,
     tokenCounter: CountTokens | undefined,
     simulator: Simulator | undefined,
+    log: Logger | undefined,
   ) {
     super();
+    this.#log = log;
     this.mode = options.mode;
     this.endpoints = options.endpoints.map((endpoint) => endpoint.baseUrl);
     this.simulator = simulator;
@@ -267,29 +288,68 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   }
 
   async embed(input: string | readonly string[], options: EmbedOptions = {}): Promise<EmbedResult> {
+    const model = this.#embeddingModel(options);
+    const inputs = typeof input === 'string' ? [input] : input;
+    return embedMany(
+      inputs,
+      packingOf(options),
+      (batch) => this.#embedBatch(model, batch, options),
+      model,
+    );
+  }
+
+  embedStream(
+    inputs: AsyncIterable<string> | Iterable<string>,
+    options: EmbedOptions = {},
+  ): AsyncGenerator<EmbeddedItem> {
+    const model = this.#embeddingModel(options);
+    // Two batches per slot: one on the wire, one waiting, so no slot idles between batches.
+    const window = Math.max(2, this.#options.concurrency * 2);
+    return embedStream(inputs, packingOf(options), window, (batch) =>
+      this.#embedBatch(model, batch, options),
+    );
+  }
+
+  #embeddingModel(options: EmbedOptions): string {
     const model =
       options.model ?? (this.simulator ? SIMULATOR_EMBEDDING_MODEL : this.#options.model);
-    if (model === undefined)
+    if (model === undefined) {
       throw new VolleyError(
         ErrorCode.INVALID_OPTIONS,
         'embed: no model given and no default model',
       );
-    const body: Record<string, unknown> = {
-      model,
-      input: typeof input === 'string' ? input : [...input],
-    };
+    }
+    return model;
+  }
+
+  /** One embeddings request, decoded to a matrix in the worker. */
+  async #embedBatch(
+    model: string,
+    inputs: string[],
+    options: EmbedOptions,
+  ): Promise<EmbedBatchResult> {
+    const body: Record<string, unknown> = { model, input: inputs };
     if (options.dimensions !== undefined) body.dimensions = options.dimensions;
+    const askedBase64 = !this.#embeddingsAsFloat;
+    if (!askedBase64) body.encoding_format = 'float';
     const spec = this.#spec(ENDPOINT_PATHS.embedding, body, options, false, undefined);
     spec.embeddings = 'vectors';
     const result = await this.#supervisor.call(spec);
     const matrix = result.embeddings as EmbeddingMatrix;
-    const vectors: Float32Array[] = [];
-    for (let i = 0; i < matrix.count; i++) {
-      vectors.push(matrix.data.subarray(i * matrix.dimensions, (i + 1) * matrix.dimensions));
+    if (askedBase64 && !matrix.serverSentFloats && isZeroRow(matrix)) {
+      // Some local servers answer base64 requests with zero vectors: switch to float JSON for
+      // good, say so once, and ask again (batches already in flight come back here too).
+      if (!this.#embeddingsAsFloat) {
+        this.#embeddingsAsFloat = true;
+        this.#log?.warn(
+          { endpoint: this.endpoints[result.endpoint] },
+          'server returned zero vectors for base64 embeddings; using float JSON',
+        );
+      }
+      return this.#embedBatch(model, inputs, options);
     }
     const responseModel = (result.body as { model?: unknown } | undefined)?.model;
     return {
-      vectors,
       matrix,
       model: typeof responseModel === 'string' ? responseModel : model,
       usage: result.usage,
@@ -393,4 +453,16 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     if (options.timeoutMs !== undefined) spec.timeoutMs = options.timeoutMs;
     return spec;
   }
+}
+
+function packingOf(options: EmbedPacking): Required<EmbedPacking> {
+  return {
+    batchSize: options.batchSize ?? DEFAULT_EMBED_BATCH_SIZE,
+    maxTokensPerRequest: options.maxTokensPerRequest ?? DEFAULT_EMBED_MAX_TOKENS_PER_REQUEST,
+  };
+}
+
+function isZeroRow(matrix: EmbeddingMatrix): boolean {
+  for (let i = 0; i < matrix.dimensions; i++) if (matrix.data[i] !== 0) return false;
+  return matrix.dimensions > 0;
 }
