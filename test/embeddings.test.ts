@@ -163,3 +163,38 @@ describe.each(['async', 'threads'] as const)('%s mode', (mode) => {
     }
   });
 });
+
+describe('auto mode', () => {
+  it('sends large embedding responses to worker threads and everything else to the main loop', async () => {
+    const sim = await createSimulator({ logBodies: false });
+    const volley = await createVolley({
+      mode: 'auto',
+      endpoints: [{ baseUrl: sim.url }],
+      model: 'volley-sim-1',
+      logger: false,
+    });
+    try {
+      const completedOn = async () => {
+        const stats = await volley.workerStats();
+        const loop = stats
+          .filter((worker) => worker.threadId === 0)
+          .reduce((n, w) => n + w.completed, 0);
+        const threads = stats
+          .filter((worker) => worker.threadId !== 0)
+          .reduce((n, w) => n + w.completed, 0);
+        return { loop, threads };
+      };
+      await volley.chat({ messages: [{ role: 'user', content: 'small' }] });
+      const small = await volley.embed(texts(4), { model: MODEL, dimensions: 64 });
+      expect(await completedOn()).toEqual({ loop: 2, threads: 0 });
+      const inputs = texts(64);
+      const large = await volley.embed(inputs, { model: MODEL, dimensions: 1536 });
+      expect(await completedOn()).toEqual({ loop: 2, threads: 1 });
+      expectExact(small.vectors, texts(4), 64);
+      expectExact(large.vectors, inputs, 1536);
+    } finally {
+      await volley.close();
+      await sim.close();
+    }
+  });
+});

@@ -14,7 +14,7 @@ import type { Volley } from 'volley';
 import { createVolley, ErrorCode } from 'volley';
 import { chatBody } from './helpers.js';
 
-const MODES = ['async', 'threads'] as const;
+const MODES = ['async', 'threads', 'auto'] as const;
 
 describe.each(MODES)('%s mode', (mode) => {
   let sim: Simulator;

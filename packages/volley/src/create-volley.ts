@@ -34,8 +34,13 @@ import {
 } from '@volley/core';
 import type { Simulator } from '@volley/sim';
 import { createSimulator } from '@volley/sim';
-import { createInlineDispatcher, createThreadDispatcher } from '@volley/workers';
+import {
+  createInlineDispatcher,
+  createRoutingDispatcher,
+  createThreadDispatcher,
+} from '@volley/workers';
 import { EventEmitter } from 'eventemitter3';
+import { routeByWorkload } from './auto-mode.js';
 import type { EmbedBatchResult, EmbeddedItem, EmbedManyResult, EmbedPacking } from './embed.js';
 import {
   DEFAULT_EMBED_BATCH_SIZE,
@@ -43,7 +48,7 @@ import {
   embedMany,
   embedStream,
 } from './embed.js';
-import type { EndpointOptions, ResolvedOptions, VolleyOptions } from './options.js';
+import type { EndpointOptions, ResolvedOptions, VolleyMode, VolleyOptions } from './options.js';
 import { resolveOptions } from './options.js';
 
 /** Options every single call accepts. */
@@ -99,7 +104,7 @@ export interface MapOptions {
 }
 
 export interface Volley {
-  readonly mode: 'threads' | 'async';
+  readonly mode: VolleyMode;
   /** Base URLs in use, in endpoint order. */
   readonly endpoints: readonly string[];
   /** The embedded simulator, when no endpoint was configured. */
@@ -205,7 +210,7 @@ function logEvents(volley: Volley, log: Logger): void {
 }
 
 class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
-  readonly mode: 'threads' | 'async';
+  readonly mode: VolleyMode;
   readonly endpoints: readonly string[];
   readonly simulator: Simulator | undefined;
   readonly #options: ResolvedOptions;
@@ -230,14 +235,10 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     this.endpoints = options.endpoints.map((endpoint) => endpoint.baseUrl);
     this.simulator = simulator;
     this.#options = options;
-    const config = { endpoints: options.endpoints };
     this.#bucket = createTokenBucket({ lanes: options.limits });
     this.#supervisor = createSupervisor({
       createDispatcher: (sink: DispatchSink) => {
-        this.#dispatcher =
-          options.mode === 'threads'
-            ? createThreadDispatcher({ sink, config, threads: options.threads })
-            : createInlineDispatcher({ sink, config });
+        this.#dispatcher = createDispatcherFor(options, sink);
         return this.#dispatcher;
       },
       bucket: this.#bucket,
@@ -452,6 +453,22 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     if (options.signal !== undefined) spec.signal = options.signal;
     if (options.timeoutMs !== undefined) spec.timeoutMs = options.timeoutMs;
     return spec;
+  }
+}
+
+function createDispatcherFor(options: ResolvedOptions, sink: DispatchSink): Dispatcher {
+  const config = { endpoints: options.endpoints };
+  switch (options.mode) {
+    case 'async':
+      return createInlineDispatcher({ sink, config });
+    case 'threads':
+      return createThreadDispatcher({ sink, config, threads: options.threads });
+    case 'auto':
+      return createRoutingDispatcher({
+        async: createInlineDispatcher({ sink, config }),
+        threads: createThreadDispatcher({ sink, config, threads: options.threads }),
+        route: routeByWorkload,
+      });
   }
 }
 

@@ -22,7 +22,7 @@ import {
 } from '@volley/core';
 import type { SimulatorOptions } from '@volley/sim';
 
-export type VolleyMode = 'threads' | 'async';
+export type VolleyMode = 'threads' | 'async' | 'auto';
 
 export interface EndpointOptions {
   /** OpenAI SDK convention, e.g. `http://localhost:11434/v1` or `https://api.openai.com/v1`. */
@@ -50,7 +50,9 @@ export interface EndpointOptions {
 export interface VolleyOptions {
   /**
    * `async` runs the worker actor on the main event loop; `threads` runs a Piscina pool of worker
-   * threads. Results are identical; which is faster depends on the workload (see benchmarks/).
+   * threads; `auto` has both and sends each request where it runs best (large embedding responses
+   * to threads, everything else to the loop; see auto-mode.ts). Results are identical; which is
+   * faster depends on the workload (see benchmarks/).
    */
   mode?: VolleyMode;
   /** Endpoints to spread calls over. Default: `OPENAI_BASE_URL`, else the embedded simulator. */
@@ -193,8 +195,8 @@ export function resolveOptions(
   endpoints: EndpointOptions[],
 ): ResolvedOptions {
   const mode = options.mode ?? 'async';
-  if (mode !== 'threads' && mode !== 'async')
-    throw invalid(`options.mode must be 'threads' or 'async', got ${String(mode)}`);
+  if (mode !== 'threads' && mode !== 'async' && mode !== 'auto')
+    throw invalid(`options.mode must be 'threads', 'async' or 'auto', got ${String(mode)}`);
   if (endpoints.length === 0) throw invalid('options.endpoints must not be empty');
   const concurrency = positive('options.concurrency', options.concurrency, DEFAULTS.concurrency);
   const threads = positive(
@@ -229,6 +231,7 @@ export function resolveOptions(
     DEFAULTS.maxResponseBytes,
   );
   // Spread each endpoint's sockets over the threads that use it, with slack for reconnects.
+  // In `auto` a thread may carry most of the load, so each gets the full share.
   const connectionsPerWorker = Math.ceil(concurrency / (mode === 'threads' ? threads : 1)) + 4;
 
   const limits: LaneLimits[] = [];
