@@ -149,6 +149,8 @@ interface Job {
   deadlineAt: number;
   endpoint: number;
   lane: number;
+  /** This attempt is the single probe of a half-open endpoint. */
+  isProbe: boolean;
   attemptId: number;
   dispatchedAt: number;
   attemptTimeoutMs: number;
@@ -281,7 +283,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
       case 'denied':
         admitting.delete(message.job);
         stats.waitingOnRateLimit = admitting.size;
-        endpointOutstanding[message.job.endpoint]!--;
+        releaseEndpoint(message.job);
         finish(message.job, message.error);
         return pump();
       case 'flush':
@@ -374,7 +376,8 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     }
     lastChosen = endpoint;
     const endpointHealth = health[endpoint]!;
-    if (endpointHealth.state === 'half-open') endpointHealth.probing = true;
+    job.isProbe = endpointHealth.state === 'half-open';
+    if (job.isProbe) endpointHealth.probing = true;
     job.endpoint = endpoint;
     job.lane = laneFor(endpoint, job.spec.body.model);
     job.reservedTokens =
@@ -438,6 +441,15 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     circuitTimer = clock.setTimeout(() => post({ type: 'circuitDue' }), Math.max(0, wakeAt - now));
   }
 
+  /** A job that never reached the wire gives back its endpoint slot (and its probe, if it was one). */
+  function releaseEndpoint(job: Job): void {
+    endpointOutstanding[job.endpoint]!--;
+    if (job.isProbe) {
+      job.isProbe = false;
+      health[job.endpoint]!.probing = false;
+    }
+  }
+
   /** Failures that say the endpoint itself is unwell (not the request, not the rate limit). */
   function onEndpointFailure(endpoint: number): void {
     const h = health[endpoint]!;
@@ -481,7 +493,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     if (job.state !== 'admitting') {
       // Aborted while waiting: hand the capacity back untouched.
       bucket.settle(job.lane, job.reservedTokens, 0);
-      endpointOutstanding[job.endpoint]!--;
+      releaseEndpoint(job);
       return pump();
     }
     job.waitedMs += waitedMs;
@@ -506,8 +518,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
       if (job.state !== 'ready' || endpointStopped[job.endpoint] !== undefined) {
         // Aborted after its grant, or its endpoint stopped meanwhile: hand the capacity back.
         bucket.settle(job.lane, job.reservedTokens, 0);
-        endpointOutstanding[job.endpoint]!--;
-        health[job.endpoint]!.probing = false;
+        releaseEndpoint(job);
         if (job.state === 'ready') {
           job.state = 'queued';
           retryQueue.push(job);
@@ -570,6 +581,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     const usage = outcome.usage;
     bucket.settle(job.lane, job.reservedTokens, usage?.total_tokens ?? job.reservedTokens);
     onEndpointSuccess(job.endpoint);
+    job.isProbe = false;
     if (usage !== undefined) learnOutputTokens(job, usage);
     if (job.state !== 'inflight') return;
     if (usage !== undefined) {
@@ -615,7 +627,8 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     const verdict = classifyFailure(failure);
     const backpressure = failure.status === 503 && options.endpoints[job.endpoint]!.slots === true;
     if (isEndpointFault(failure) && !backpressure) onEndpointFailure(job.endpoint);
-    else health[job.endpoint]!.probing = false;
+    else if (job.isProbe) health[job.endpoint]!.probing = false;
+    job.isProbe = false;
     if (job.state !== 'inflight') return;
     const error = deserializeError({ ...failure, endpoint: job.endpoint }) as VolleyError;
 
@@ -921,6 +934,7 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
           deadlineAt: clock.now() + (spec.timeoutMs ?? options.timeoutMs),
           endpoint: 0,
           lane: 0,
+          isProbe: false,
           attemptId: 0,
           dispatchedAt: 0,
           attemptTimeoutMs: 0,

@@ -115,3 +115,34 @@ describe('supervisor: circuit breaker', () => {
     expect(calls.filter((call) => call.state === 'rejected')).toHaveLength(4);
   });
 });
+
+describe('supervisor: circuit breaker probes', () => {
+  it('a probe aborted while it waits for rate-limit capacity does not wedge the endpoint', async () => {
+    const h = createHarness({ concurrency: 4, circuitBreaker, maxRetries: 0 });
+    const doomed = Array.from({ length: 3 }, () => h.call());
+    await h.settle();
+    for (const id of h.dispatcher.openIds()) h.dispatcher.fail(id, serverError);
+    await h.settle();
+    expect(doomed.every((call) => call.state === 'rejected')).toBe(true);
+    expect(h.supervisor.stats().byEndpoint[0]?.circuit).toBe('open');
+    // Hold the lane so the probe has to wait in the bucket, then abort it there.
+    h.bucket.cooldown(0, 5_000);
+    await h.settle();
+    await h.advance(1_000);
+    const controller = new AbortController();
+    const probe = h.call({ signal: controller.signal });
+    await h.settle();
+    expect(h.supervisor.stats().byEndpoint[0]?.circuit).toBe('half-open');
+    controller.abort();
+    await h.settle();
+    expect(probe.state).toBe('rejected');
+    // The next call becomes the probe once the lane reopens, instead of waiting forever.
+    const next = h.call();
+    await h.advance(4_000);
+    expect(h.dispatcher.open.size).toBe(1);
+    h.dispatcher.succeed(h.dispatcher.last().id);
+    await h.settle();
+    expect(next.state).toBe('fulfilled');
+    expect(h.supervisor.stats().byEndpoint[0]?.circuit).toBe('closed');
+  });
+});
