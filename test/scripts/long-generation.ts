@@ -23,20 +23,31 @@ try {
         timeoutMs: allowedSeconds * 1000,
         logger: false,
       });
-      const body = { messages: [{ role: 'user' as const, content: `a long generation (${mode})` }] };
+      const body = {
+        messages: [{ role: 'user' as const, content: `a long generation (${mode})` }],
+      };
       const started = performance.now();
       try {
         const reply = await volley.chat(body);
-        const ok = reply.choices[0]?.message.content === simulatedChatContent({ model: 'volley-sim-1', ...body }).content;
+        const ok =
+          reply.choices[0]?.message.content ===
+          simulatedChatContent({ model: 'volley-sim-1', ...body }).content;
         return { mode, ok, seconds: (performance.now() - started) / 1000 };
       } catch (error) {
-        return { mode, ok: false, seconds: (performance.now() - started) / 1000, error: String(error) };
+        return {
+          mode,
+          ok: false,
+          seconds: (performance.now() - started) / 1000,
+          error: String(error),
+        };
       } finally {
         await volley.close();
       }
     }),
   );
-  process.stdout.write(`${JSON.stringify({ generationSeconds: seconds, allowedSeconds, results })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ generationSeconds: seconds, allowedSeconds, results })}\n`,
+  );
   process.exitCode = results.every((result) => result.ok) ? 0 : 1;
 } finally {
   await sim.close();
