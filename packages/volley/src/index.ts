@@ -14,6 +14,7 @@ export type {
   LaneStats,
   RuntimeStats,
   SerializedError,
+  ToolCall,
   Usage,
   VolleyEvents,
   WorkerStats,
@@ -35,3 +36,68 @@ export type {
 } from './create-volley.js';
 export { createVolley } from './create-volley.js';
 export type { EndpointOptions, VolleyMode, VolleyOptions } from './options.js';
+export type {
+  BestOfNCandidate,
+  BestOfNJudge,
+  BestOfNOptions,
+  BestOfNResult,
+  BestOfNSuccess,
+  BestOfNVerdict,
+} from './patterns/best-of-n.js';
+export { bestOfN, parseJudgeChoice } from './patterns/best-of-n.js';
+export type {
+  FanOutOptions,
+  FanOutOutcome,
+  FanOutResult,
+} from './patterns/fan-out.js';
+export { fanOut, sections } from './patterns/fan-out.js';
+export type {
+  GuardrailCheck,
+  GuardrailCheckReport,
+  GuardrailOptions,
+  GuardrailResult,
+} from './patterns/guardrail.js';
+export { guardrail, isFlaggedAnswer } from './patterns/guardrail.js';
+export type {
+  CodeAggregator,
+  MapReduceBranch,
+  MapReduceOptions,
+  MapReduceResult,
+  PromptAggregator,
+  SplitOptions,
+} from './patterns/map-reduce.js';
+export {
+  concatOutputs,
+  mapReduce,
+  mergeJsonOutputs,
+  splitByTokens,
+  voteOutputs,
+} from './patterns/map-reduce.js';
+export type {
+  ChatClient,
+  ChatDefaults,
+  IndexedError,
+  PatternErrorCodeValue,
+  PatternErrorDetails,
+  TokenCost,
+} from './patterns/shared.js';
+export { PatternError, PatternErrorCode } from './patterns/shared.js';
+export type {
+  RunToolCallsOptions,
+  RunToolCallsResult,
+  ToolCallOutcome,
+  ToolCallSource,
+  ToolContext,
+  ToolErrorType,
+  ToolHandler,
+} from './patterns/tool-calls.js';
+export { runToolCalls } from './patterns/tool-calls.js';
+export type { VoteOptions, VoteRecord, VoteResult, VoteThreshold } from './patterns/vote.js';
+export { normaliseAnswer, vote } from './patterns/vote.js';
+export type {
+  DeadlineOutcome,
+  DeadlineTask,
+  WithDeadlineOptions,
+  WithDeadlineResult,
+} from './patterns/with-deadline.js';
+export { withDeadline } from './patterns/with-deadline.js';
