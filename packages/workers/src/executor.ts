@@ -42,6 +42,10 @@ export interface Executor {
   destroy(): Promise<void>;
 }
 
+/** Early cancels are kept this long: a task in transit arrives well within it. */
+const EARLY_CANCEL_TTL_MS = 60_000;
+const EARLY_CANCEL_PRUNE_SIZE = 1_024;
+
 /** Thrown inside an attempt to end it with a specific outcome. */
 class AttemptFailure extends Error {
   readonly failure: SerializedError;
@@ -72,6 +76,12 @@ export function createExecutor(config: WorkerConfig): Executor {
     return createEndpointClient(endpoint);
   });
   const attempts = new Map<number, Attempt>();
+  /**
+   * Cancels that arrived before their attempt started here (the control port can overtake the
+   * task, and cancels are broadcast to every thread): id -> when. Such an attempt ends at once,
+   * unsent. Entries for attempts that run elsewhere are pruned by age.
+   */
+  const cancelledEarly = new Map<number, number>();
   const counters: ExecutorStats = { inFlight: 0, completed: 0, failed: 0 };
 
   async function execute(
@@ -84,6 +94,14 @@ export function createExecutor(config: WorkerConfig): Executor {
         id: request.id,
         ok: false,
         error: failure(ErrorCode.INVALID_OPTIONS, `no endpoint ${request.endpoint}`, false),
+      };
+    }
+    if (cancelledEarly.delete(request.id)) {
+      counters.failed++;
+      return {
+        id: request.id,
+        ok: false,
+        error: failure(ErrorCode.ABORTED, 'attempt cancelled before it started', false),
       };
     }
     const attempt = new Attempt();
@@ -113,9 +131,18 @@ export function createExecutor(config: WorkerConfig): Executor {
   return {
     execute,
     cancel(ids) {
+      const now = performance.now();
       for (const id of ids) {
         const attempt = attempts.get(id);
         if (attempt) abort(attempt, failure(ErrorCode.ABORTED, 'attempt cancelled', true));
+        else cancelledEarly.set(id, now);
+      }
+      if (cancelledEarly.size > EARLY_CANCEL_PRUNE_SIZE) {
+        // Oldest first (insertion order): stop at the first one still young enough to arrive.
+        for (const [id, at] of cancelledEarly) {
+          if (now - at < EARLY_CANCEL_TTL_MS) break;
+          cancelledEarly.delete(id);
+        }
       }
     },
     stats: () => ({ ...counters }),

@@ -51,6 +51,12 @@ export function defaultWorkerUrl(): URL {
 export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispatcher {
   const { sink } = options;
   const open = new Set<number>();
+  /**
+   * Open attempts the caller cancelled. A cancel is broadcast to every thread (a task's thread is
+   * unknown until it reports), and replayed to threads that start later, so a cancel can never
+   * miss the thread that ends up running the attempt.
+   */
+  const cancelled = new Set<number>();
   const links = new Map<number, WorkerLink>();
   let stopping = false;
   let pool = createPool();
@@ -99,8 +105,12 @@ export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispat
       control: wrapControl<WorkerControl>(message.control),
     };
     links.set(link.threadId, link);
+    if (cancelled.size > 0) link.control.cancel([...cancelled]).catch(() => undefined);
     link.events.on('message', (batch: EventBatch) => {
-      for (const outcome of batch.outcomes) open.delete(outcome.id);
+      for (const outcome of batch.outcomes) {
+        open.delete(outcome.id);
+        cancelled.delete(outcome.id);
+      }
       if (batch.deltas.length > 0) sink.deltas(batch.deltas);
       if (batch.outcomes.length > 0) sink.outcomes(batch.outcomes);
     });
@@ -119,6 +129,7 @@ export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispat
         const lost = requests
           .filter((request) => open.delete(request.id))
           .map((request) => request.id);
+        for (const id of lost) cancelled.delete(id);
         if (lost.length > 0) {
           sink.lost(
             lost,
@@ -143,6 +154,7 @@ export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispat
       }
     },
     cancel(ids) {
+      for (const id of ids) if (open.has(id)) cancelled.add(id);
       for (const link of links.values()) link.control.cancel(ids).catch(() => undefined);
     },
     async stats(): Promise<WorkerStats[]> {
