@@ -10,7 +10,7 @@ import {
   simulatedEmbedding,
 } from '@volley/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Volley } from 'volley';
+import type { ChatInput, Volley } from 'volley';
 import { createVolley, ErrorCode } from 'volley';
 import { chatBody } from './helpers.js';
 
@@ -131,3 +131,9 @@ describe.each(MODES)('%s mode', (mode) => {
     });
   });
 });
+
+// Compile-time checks (pnpm typecheck): request inputs are typed field by field.
+// @ts-expect-error `messages` must be an array of messages
+export const badMessages: ChatInput = { messages: 42 };
+// @ts-expect-error `max_tokens` must be a number
+export const badMaxTokens: ChatInput = { messages: [], max_tokens: 'lots' };

@@ -65,9 +65,16 @@ export interface ChatOptions extends CallOptions {
   stream?: boolean;
 }
 
+/**
+ * `T` without `K`. Unlike `Omit`, it keeps the known keys of a type that also has an index
+ * signature (OpenAI bodies do): `Omit` would reduce them to the index signature and accept
+ * `{ messages: 42 }`.
+ */
+type Without<T, K extends PropertyKey> = { [P in keyof T as P extends K ? never : P]: T[P] };
+
 /** A chat request whose `model` may be left to the runtime's default. */
-export type ChatInput = Omit<ChatCompletionRequest, 'model' | 'stream'> & { model?: string };
-export type CompletionInput = Omit<CompletionRequest, 'model' | 'stream'> & { model?: string };
+export type ChatInput = Without<ChatCompletionRequest, 'model' | 'stream'> & { model?: string };
+export type CompletionInput = Without<CompletionRequest, 'model' | 'stream'> & { model?: string };
 
 export interface EmbedOptions extends CallOptions, EmbedPacking {
   model?: string;
