@@ -3,12 +3,10 @@
  * codes in exit-codes.ts. Flags win over environment variables, which win over defaults.
  */
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
-import { isVolleyError, scrubSecrets } from '@volley/core';
+import { scrubSecrets } from '@volley/core';
 import { runCommand } from './commands/run.js';
 import { simCommand } from './commands/sim.js';
-import { CliError, ExitCode } from './exit-codes.js';
-import { InputReadError } from './jsonl/reader.js';
-import { OutputError } from './jsonl/writer.js';
+import { exitCodeFor } from './exit-codes.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -47,17 +45,50 @@ const program = new Command()
   .version('0.1.0')
   .showHelpAfterError();
 
+function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0) || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number >= 0');
+  return n;
+}
+
 program
   .command('run')
   .description(
     'Send an OpenAI Batch JSONL file (or lines with just "prompt"/"messages"/"input") and write one result per custom_id.',
   )
   .argument('<input>', 'input JSONL file, or - for standard input')
-  .requiredOption(
+  .option(
     '-o, --output <file>',
-    'results file (OpenAI Batch output lines), or - for standard output',
+    'results file (OpenAI Batch output lines), or - for standard output; required unless --dry-run',
   )
-  .option('-e, --errors <file>', 'write failed lines here instead of into the output')
+  .option('-e, --errors <file>', 'failed lines (default: <output stem>.errors.jsonl)')
+  .option(
+    '--retry-file <file>',
+    'input lines of failed requests, ready to feed back (default: <output stem>.retry.jsonl)',
+  )
+  .option(
+    '--resume',
+    'continue an interrupted run: skip finished lines, retry transient failures',
+    false,
+  )
+  .option(
+    '--force-resume',
+    'resume even though the configuration or some lines changed (keeps earlier results)',
+    false,
+  )
+  .option('--overwrite', 'start over, replacing existing output files', false)
+  .addOption(
+    new Option('--order <order>', 'order of records in the output files')
+      .choices(['completion', 'input'] as const)
+      .default('completion' as const),
+  )
+  .option(
+    '--reorder-window <lines>',
+    'with --order input: most lines between the oldest unwritten one and the newest read',
+    positiveInt,
+  )
+  .option('--strict', 'any bad line stops the run (before anything is sent, for files)', false)
+  .option('--dry-run', 'validate and estimate tokens (and cost); send nothing', false)
   .addOption(
     new Option(
       '--base-url <url>',
@@ -67,6 +98,11 @@ program
       .env('OPENAI_BASE_URL'),
   )
   .option('-m, --model <name>', 'model for lines that name none')
+  .option(
+    '--allow-model <name>',
+    'refuse lines whose model is not one of these (repeatable)',
+    collect,
+  )
   .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 64)
   .option('--rpm <n>', 'requests-per-minute limit of each endpoint', positiveNumber)
   .option('--tpm <n>', 'tokens-per-minute limit of each endpoint', positiveNumber)
@@ -84,30 +120,59 @@ program
       .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
       .default('auto' as const),
   )
+  .option(
+    '--progress-interval-ms <ms>',
+    'how often progress is shown (default 200 on a terminal, 5000 otherwise)',
+    positiveInt,
+  )
   .option('--json', 'print the final summary as JSON on stdout', false)
-  .option('--overwrite', 'replace existing output files', false)
   .option('--max-line-bytes <n>', 'skip input lines longer than this', positiveInt)
+  .option(
+    '--max-prompt-tokens <n>',
+    'refuse lines whose estimated prompt is longer (VOLLEY_INPUT_PROMPT_TOO_LONG)',
+    positiveInt,
+  )
+  .option(
+    '--price-input <usd>',
+    'price of input tokens, USD per million (every model)',
+    nonNegativeNumber,
+  )
+  .option(
+    '--price-output <usd>',
+    'price of output tokens, USD per million (every model)',
+    nonNegativeNumber,
+  )
+  .option('--prices <file>', 'JSON price table: {"model": {"input": usd, "output": usd}, "*": ...}')
   .option(
     '--grace-ms <ms>',
     'how long the first Ctrl-C waits for in-flight lines',
     positiveInt,
     30_000,
   )
+  .option('--sync-interval-ms <ms>', 'longest a written record waits for fsync', positiveInt)
   .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
   .action(async (input, flags) => {
     process.exitCode = await runCommand({
       input,
-      output: flags.output,
       progress: flags.progress,
       json: flags.json,
       overwrite: flags.overwrite,
+      resume: flags.resume,
+      forceResume: flags.forceResume,
+      order: flags.order,
+      strict: flags.strict,
+      dryRun: flags.dryRun,
       graceMs: flags.graceMs,
       allowInsecureHttp: flags.allowInsecureHttp,
+      ...(flags.output === undefined ? {} : { output: flags.output }),
       ...(flags.errors === undefined ? {} : { errors: flags.errors }),
+      ...(flags.retryFile === undefined ? {} : { retryFile: flags.retryFile }),
+      ...(flags.reorderWindow === undefined ? {} : { reorderWindow: flags.reorderWindow }),
       ...(flags.baseUrl === undefined
         ? {}
         : { baseUrl: Array.isArray(flags.baseUrl) ? flags.baseUrl : [flags.baseUrl] }),
       ...(flags.model === undefined ? {} : { model: flags.model }),
+      ...(flags.allowModel === undefined ? {} : { allowModel: flags.allowModel }),
       concurrency: flags.concurrency,
       ...(flags.rpm === undefined ? {} : { rpm: flags.rpm }),
       ...(flags.tpm === undefined ? {} : { tpm: flags.tpm }),
@@ -116,6 +181,14 @@ program
       ...(flags.maxRetries === undefined ? {} : { maxRetries: flags.maxRetries }),
       ...(flags.timeoutMs === undefined ? {} : { timeoutMs: flags.timeoutMs }),
       ...(flags.maxLineBytes === undefined ? {} : { maxLineBytes: flags.maxLineBytes }),
+      ...(flags.maxPromptTokens === undefined ? {} : { maxPromptTokens: flags.maxPromptTokens }),
+      ...(flags.priceInput === undefined ? {} : { priceInput: flags.priceInput }),
+      ...(flags.priceOutput === undefined ? {} : { priceOutput: flags.priceOutput }),
+      ...(flags.prices === undefined ? {} : { prices: flags.prices }),
+      ...(flags.syncIntervalMs === undefined ? {} : { syncIntervalMs: flags.syncIntervalMs }),
+      ...(flags.progressIntervalMs === undefined
+        ? {}
+        : { progressIntervalMs: flags.progressIntervalMs }),
     });
   });
 
@@ -144,13 +217,6 @@ program
       ...(flags.apiKeyEnv === undefined ? {} : { apiKeyEnv: flags.apiKeyEnv }),
     });
   });
-
-function exitCodeFor(error: unknown): number {
-  if (error instanceof CliError) return error.exitCode;
-  if (error instanceof OutputError || error instanceof InputReadError) return ExitCode.USAGE;
-  if (isVolleyError(error) && error.code === 'VOLLEY_ERR_INVALID_OPTIONS') return ExitCode.USAGE;
-  return ExitCode.SOME_FAILED;
-}
 
 try {
   await program.parseAsync();

@@ -31,14 +31,29 @@ export interface ProgressSnapshot {
   promptTokens: number;
   completionTokens: number;
   elapsedMs: number;
+  /** Estimated spend so far in USD, when prices are configured. */
+  costUsd?: number;
 }
 
 /** The final figures of a run, printed once by {@link ProgressReporter.finish}. */
 export interface RunSummary {
+  /** How the run ended: `finished`, `finished-with-errors`, `interrupted`, `stopped`, `write-failed`. */
+  status?: string;
+  /** Input lines (not blank), including those finished by an earlier run. */
   total: number;
   succeeded: number;
+  /** Requests that failed (the errors file). */
   failed: number;
+  /** Bad input lines (the errors file). */
   skipped: number;
+  /** Lines neither finished nor failed: `--resume` sends them. */
+  pending?: number;
+  /** Lines an earlier run finished (resume). */
+  alreadyDone?: number;
+  /** Of those, lines that failed for good (their records stay in the errors file). */
+  alreadyFailed?: number;
+  /** Estimated spend in USD, when prices are configured. */
+  costUsd?: number;
   retries: number;
   /** Calls that may have been billed twice (ambiguous failures that were retried). */
   extraBilledCalls: number;
@@ -50,6 +65,7 @@ export interface RunSummary {
   byEndpoint?: Record<string, { succeeded: number; failed: number }>;
   outputPath?: string;
   errorsPath?: string;
+  retryPath?: string;
 }
 
 /** The subset of a terminal stream the reporter uses; `process.stderr` satisfies it. */
@@ -272,7 +288,7 @@ export function createProgressReporter(options: ProgressReporterOptions): Progre
   // that when it is drawing on process.stderr itself.
   const live =
     mode === 'tty'
-      ? createLogUpdate(stream as NodeJS.WritableStream, {
+      ? createLogUpdate(sizedStream(stream) as unknown as NodeJS.WritableStream, {
           showCursor: stream !== process.stderr,
         })
       : undefined;
@@ -282,7 +298,9 @@ export function createProgressReporter(options: ProgressReporterOptions): Progre
     const rates = window.rates(latest);
     switch (mode) {
       case 'tty':
-        live?.(formatProgressLine(latest, rates, { label, color, columns: stream.columns ?? 80 }));
+        live?.(
+          formatProgressLine(latest, rates, { label, color, columns: terminalColumns(stream) }),
+        );
         break;
       case 'plain':
         stream.write(
@@ -357,6 +375,28 @@ export function createProgressReporter(options: ProgressReporterOptions): Progre
   };
 }
 
+/**
+ * A terminal may report a size of 0 x 0: a pseudo-terminal nobody set a window size on
+ * (`script`, some CI runners, Emacs). log-update then draws nothing at all (0 rows), and the line
+ * would be cut to nothing; assume 80 x 24 instead.
+ */
+function terminalColumns(stream: ProgressStream): number {
+  return stream.columns !== undefined && stream.columns > 0 ? stream.columns : 80;
+}
+
+function sizedStream(stream: ProgressStream): ProgressStream {
+  return {
+    write: (chunk: string) => stream.write(chunk),
+    isTTY: stream.isTTY === true,
+    get columns() {
+      return terminalColumns(stream);
+    },
+    get rows() {
+      return stream.rows !== undefined && stream.rows > 0 ? stream.rows : 24;
+    },
+  };
+}
+
 function resolveMode(mode: ProgressMode, stream: ProgressStream): Exclude<ProgressMode, 'auto'> {
   if (mode !== 'auto') return mode;
   // log-update writes cursor escapes even without a TTY, and `TERM=dumb` terminals (Emacs shell,
@@ -399,6 +439,7 @@ function progressEvent(
     completionTokensPerSec: n(r.completionTokensPerSec),
     completionTokensPerSecOverall: n(r.completionTokensPerSecOverall),
     etaMs: r.etaMs === undefined ? null : Math.round(r.etaMs),
+    costUsd: s.costUsd ?? null,
   };
 }
 
@@ -438,6 +479,7 @@ export function formatProgressLine(
   add(`${options.label} ${counts}`, `${paint.bold(options.label)} ${counts}`);
   add(`${formatRate(r.reqPerSec)} req/s (avg ${formatRate(r.reqPerSecOverall)})`);
   add(`ETA ${formatEta(r.etaMs)}`);
+  if (s.costUsd !== undefined) add(`cost ${formatUsd(s.costUsd)}`);
   const errors = `errors ${formatInt(s.failed)}`;
   add(errors, s.failed > 0 ? paint.red(errors) : errors);
   const retries = `retries ${formatInt(s.retries)}`;
@@ -479,7 +521,15 @@ export function formatSummary(summary: RunSummary, options: SummaryFormatOptions
   const paint = painter(options.color);
   const rows: Array<[string, string]> = [];
   const seconds = summary.wallMs / 1000;
+  if (summary.status !== undefined) rows.push(['status', summary.status]);
   rows.push(['total', formatInt(summary.total)]);
+  if (summary.alreadyDone !== undefined && summary.alreadyDone > 0) {
+    const failed = summary.alreadyFailed ?? 0;
+    rows.push([
+      'already done',
+      `${formatInt(summary.alreadyDone)}${failed > 0 ? ` (${formatInt(failed)} of them failed)` : ''}`,
+    ]);
+  }
   rows.push([
     'succeeded',
     summary.succeeded > 0
@@ -491,6 +541,9 @@ export function formatSummary(summary: RunSummary, options: SummaryFormatOptions
     summary.failed > 0 ? paint.red(formatInt(summary.failed)) : formatInt(summary.failed),
   ]);
   rows.push(['skipped', formatInt(summary.skipped)]);
+  if (summary.pending !== undefined && summary.pending > 0) {
+    rows.push(['pending', paint.yellow(formatInt(summary.pending))]);
+  }
   rows.push(['retries', formatInt(summary.retries)]);
   rows.push([
     'extra billed calls',
@@ -500,6 +553,7 @@ export function formatSummary(summary: RunSummary, options: SummaryFormatOptions
   ]);
   rows.push(['prompt tokens', formatInt(summary.promptTokens)]);
   rows.push(['completion tokens', formatInt(summary.completionTokens)]);
+  if (summary.costUsd !== undefined) rows.push(['estimated cost', formatUsd(summary.costUsd)]);
   rows.push(['wall time', formatDuration(summary.wallMs)]);
   if (seconds > 0) {
     const done = summary.succeeded + summary.failed;
@@ -521,6 +575,7 @@ export function formatSummary(summary: RunSummary, options: SummaryFormatOptions
   }
   if (summary.errorsPath !== undefined)
     rows.push(['errors', escapeForTerminal(summary.errorsPath)]);
+  if (summary.retryPath !== undefined) rows.push(['retry', escapeForTerminal(summary.retryPath)]);
 
   const keyWidth = Math.max(...rows.map(([key]) => key.length));
   const lines = [paint.bold(`${options.label} summary`)];
@@ -585,6 +640,59 @@ function formatCompact(n: number | undefined): string {
   if (n < 1000) return n < 10 ? n.toFixed(1) : String(Math.round(n));
   if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
   return `${(n / 1_000_000).toFixed(n < 10_000_000 ? 1 : 0)}M`;
+}
+
+/** $0.0012, $1.23, $1,234: small spends keep their significant digits. */
+export function formatUsd(usd: number): string {
+  if (!Number.isFinite(usd)) return EM_DASH;
+  if (usd < 0.01) return `$${usd.toFixed(4)}`;
+  if (usd < 1000) return `$${usd.toFixed(2)}`;
+  return `$${intFormat.format(usd)}`;
+}
+
+/** What `volley run --dry-run` found (its `--json` report). */
+export interface DryRunReport {
+  input: string;
+  lines: number;
+  blankLines: number;
+  bytes: number;
+  valid: number;
+  invalid: number;
+  duplicates: number;
+  byCode: Record<string, number>;
+  promptTokens: number;
+  maxCompletionTokens: number;
+  costUsd?: { prompt: number; upTo: number };
+}
+
+/** The `--dry-run` report for people (stderr). */
+export function formatDryRun(report: DryRunReport): string {
+  const rows: Array<[string, string]> = [
+    ['input', escapeForTerminal(report.input)],
+    ['lines', `${formatInt(report.lines)} (${formatInt(report.blankLines)} blank)`],
+    ['size', `${(report.bytes / 1e6).toFixed(2)} MB`],
+    ['valid', formatInt(report.valid)],
+    ['invalid', formatInt(report.invalid)],
+    ['duplicate custom_ids', formatInt(report.duplicates)],
+    ['prompt tokens', `about ${formatInt(report.promptTokens)}`],
+    ['completion tokens', `up to ${formatInt(report.maxCompletionTokens)}`],
+  ];
+  if (report.costUsd !== undefined) {
+    rows.push([
+      'estimated cost',
+      `${formatUsd(report.costUsd.prompt)} input, up to ${formatUsd(report.costUsd.upTo)} in all`,
+    ]);
+  }
+  const keyWidth = Math.max(...rows.map(([key]) => key.length));
+  const lines = ['volley dry run (nothing sent)'];
+  for (const [key, value] of rows) lines.push(`  ${`${key}:`.padEnd(keyWidth + 1)}  ${value}`);
+  const codes = Object.entries(report.byCode).sort((a, b) => b[1] - a[1]);
+  if (codes.length > 0) {
+    lines.push('  by code:');
+    for (const [code, count] of codes)
+      lines.push(`    ${escapeForTerminal(code)}: ${formatInt(count)}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function pad2(n: number): string {

@@ -1,39 +1,72 @@
 /**
  * `volley run <input.jsonl> --output <results.jsonl>`: an OpenAI Batch JSONL file through the
- * runtime, streaming from reader to writer with bounded memory.
+ * runtime, resumable, with bounded memory.
  *
- *   reader --line--> parseBatchLine --request--> volley.request (window of in-flight lines)
- *                                                     |
- *   results file <-- one record per custom_id <-------+--> errors file (or the output, `error` set)
+ *   1. check the input file as a whole         file-level problem ─► exit 2, nothing sent
+ *   2. take the output's lock                  another live run   ─► exit 2
+ *   3. --resume: read what the last run wrote (repair torn tails, FinishedSet), check its config
+ *   4. preflight pass over the whole file      counts, bad lines, duplicates, what is done
+ *   5. tidy the errors file (drop what will be retried), open the journal files, write the state
+ *   6. sending pass (batch-run.ts)             signals, stops, write failures end it early
+ *   7. sync, final state, summary, exit code
  *
- * The reader is pulled only while the window has room, so a million-line file never sits in
- * memory. Lines stopped by an auth or quota failure are not written at all: they stay pending.
+ * Standard input (`-`) cannot be read twice: step 4 is skipped, and lines are judged as they
+ * arrive (see the README).
  */
 
-import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { createHistogram } from 'node:perf_hooks';
-import type { CallResult, EndpointOptions, RuntimeStats, Volley, VolleyMode } from 'volley';
-import { createVolley, ErrorCode, isVolleyError } from 'volley';
-import { CliError, ExitCode } from '../exit-codes.js';
-import {
-  createDuplicateTracker,
-  duplicateCustomIdIssue,
-  parseBatchLine,
-} from '../jsonl/batch-line.js';
+import { mkdtemp, rm, stat, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import type { CountTokens } from '@volley/core';
+import { loadTokenCounter, scrubSecrets } from '@volley/core';
+import type { EndpointOptions, VolleyMode } from 'volley';
+import { createVolley } from 'volley';
+import { CliError, ExitCode, exitCodeFor } from '../exit-codes.js';
+import type { JournalFile } from '../jsonl/journal.js';
+import { createSyncTimer, journalOverWriter, openJournalFile } from '../jsonl/journal.js';
 import type { InputIssue } from '../jsonl/reader.js';
-import { inspectInputFile, readJsonlLines } from '../jsonl/reader.js';
-import type { JsonlWriter } from '../jsonl/writer.js';
+import { classifySample, DEFAULT_MAX_LINE_BYTES, inspectInputFile } from '../jsonl/reader.js';
 import { assertDistinctPaths, openJsonlWriter } from '../jsonl/writer.js';
 import type { ProgressMode, ProgressReporter, RunSummary } from '../progress.js';
-import { createProgressReporter } from '../progress.js';
+import { createProgressReporter, formatDryRun } from '../progress.js';
+import type { BatchOutcome } from '../run/batch-run.js';
+import { BatchRun } from '../run/batch-run.js';
+import type { LineRules, PreflightResult, ResumeIndex } from '../run/lines.js';
+import { preflight } from '../run/lines.js';
+import type { RunLock } from '../run/lock.js';
+import { acquireRunLock } from '../run/lock.js';
+import type { RunPaths } from '../run/paths.js';
+import { runPaths } from '../run/paths.js';
+import type { PriceTable } from '../run/prices.js';
+import { loadPriceTable } from '../run/prices.js';
+import type { ReorderBuffer } from '../run/reorder-buffer.js';
+import { createReorderBuffer } from '../run/reorder-buffer.js';
+import type { PreviousRun } from '../run/resume.js';
+import { compactErrors, loadPreviousRun } from '../run/resume.js';
+import type { SignalGate } from '../run/signals.js';
+import { createSignalGate } from '../run/signals.js';
+import type { RunConfig, RunState, RunStatus } from '../run/state.js';
+import {
+  configHash,
+  displayEndpoint,
+  newRunId,
+  readRunState,
+  writeRunState,
+} from '../run/state.js';
 
+export { errorRecord, successRecord } from '../run/record.js';
+
+/** Options of {@link runCommand}, from the flags. */
 export interface RunCommandOptions {
   input: string;
-  output: string;
+  /** Required unless `dryRun`. */
+  output?: string;
   errors?: string;
+  retryFile?: string;
   baseUrl?: string[];
   model?: string;
+  allowModel?: string[];
   concurrency?: number;
   rpm?: number;
   tpm?: number;
@@ -42,29 +75,314 @@ export interface RunCommandOptions {
   maxRetries?: number;
   timeoutMs?: number;
   progress: ProgressMode;
+  /** Render interval of the progress display. */
+  progressIntervalMs?: number;
   json: boolean;
   overwrite: boolean;
+  resume?: boolean;
+  /** Resume although the configuration or some lines changed; keeps the earlier records. */
+  forceResume?: boolean;
+  order?: 'completion' | 'input';
+  /** `--order input`: most lines between the oldest unwritten one and the newest read. */
+  reorderWindow?: number;
+  /** Any bad line stops the run (before anything is sent, for files). */
+  strict?: boolean;
+  /** Validate and estimate; send nothing, write nothing. */
+  dryRun?: boolean;
   maxLineBytes?: number;
+  maxPromptTokens?: number;
   /** How long the first Ctrl-C waits for in-flight lines before giving up on them. */
   graceMs: number;
+  /** Longest a written record waits for fdatasync. */
+  syncIntervalMs?: number;
+  priceInput?: number;
+  priceOutput?: number;
+  prices?: string;
   /** Allow plain http to hosts other than loopback. */
   allowInsecureHttp?: boolean;
+  /** Tests inject standard input. */
+  stdin?: Readable;
 }
 
-/** Lines in flight per unit of concurrency: enough to keep every slot busy while results drain. */
-const WINDOW_PER_SLOT = 2;
-const PROGRESS_UPDATE_MS = 200;
+/** Default `--reorder-window`: 13 bytes a line of bookkeeping, 13.6 MB in all. */
+export const DEFAULT_REORDER_WINDOW = 1 << 20;
+/** Spilled records also kept in memory (`--order input`). */
+const REORDER_CACHE_BYTES = 16 * 1024 * 1024;
+const STDIN_SAMPLE_BYTES = 64 * 1024;
+/** Emission from the reorder buffer waits for the writer past this many queued bytes. */
+const MAX_EMIT_QUEUE_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Runs `volley run` and returns its exit code. Usage and input problems throw a {@link CliError}
+ * (exit 2) before anything is sent; with `json`, they are also printed as a JSON object on stdout.
+ */
 export async function runCommand(options: RunCommandOptions): Promise<number> {
-  const fileIssue = options.input === '-' ? undefined : await inspectInputFile(options.input);
-  if (fileIssue !== undefined)
-    throw new CliError(`${options.input}: ${fileIssue.message}`, ExitCode.USAGE);
-  await assertDistinctPaths(
-    options.input,
-    options.errors === undefined ? [options.output] : [options.output, options.errors],
-  );
-  const total = options.input === '-' ? undefined : await countLines(options.input);
+  const signals = createSignalGate();
+  try {
+    return await runWithSignals(options, signals);
+  } catch (error) {
+    // Scripts get the stable code on stdout too; the message goes to stderr from main.ts.
+    const code = (error as { code?: unknown } | null)?.code;
+    if (options.json && error instanceof Error && typeof code === 'string') {
+      process.stdout.write(
+        `${JSON.stringify({ version: 1, status: 'error', exitCode: exitCodeFor(error), code, message: scrubSecrets(error.message) })}\n`,
+      );
+    }
+    throw error;
+  } finally {
+    signals.dispose();
+  }
+}
 
+async function runWithSignals(options: RunCommandOptions, signals: SignalGate): Promise<number> {
+  checkFlags(options);
+  const progress = createProgressReporter({
+    mode: options.progress,
+    ...(options.progressIntervalMs === undefined ? {} : { intervalMs: options.progressIntervalMs }),
+  });
+  const prices = await loadPriceTable({
+    priceInput: options.priceInput,
+    priceOutput: options.priceOutput,
+    pricesFile: options.prices,
+  });
+  const stdin = options.input === '-' ? await checkStdin(options) : undefined;
+  if (stdin === undefined) await checkInputFile(options.input);
+
+  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  let countTokens: CountTokens | undefined;
+  if (options.maxPromptTokens !== undefined || options.dryRun === true) {
+    countTokens = await loadTokenCounter();
+  }
+  const rules: LineRules = {
+    defaults: {
+      ...(options.model === undefined ? {} : { model: options.model }),
+      ...(options.allowModel === undefined ? {} : { allowedModels: options.allowModel }),
+    },
+    maxPromptTokens: options.maxPromptTokens,
+    countTokens,
+  };
+  if (options.dryRun === true) {
+    return dryRun(options, { rules, maxLineBytes, stdin, prices, signals, progress });
+  }
+
+  const output = options.output as string;
+  const paths = await runPaths(output, { errors: options.errors, retryFile: options.retryFile });
+  const outputs = [
+    ...new Set(
+      [paths.output, paths.errors, paths.retry, paths.state, paths.spill].filter(
+        (p): p is string => p !== undefined,
+      ),
+    ),
+  ];
+  await assertDistinctPaths(options.input, outputs);
+  if (paths.state === undefined && options.resume === true) {
+    throw new CliError(
+      `output to ${output === '-' ? 'stdout' : output} cannot be resumed; write to a file`,
+      ExitCode.USAGE,
+      'VOLLEY_ERR_RESUME_IMPOSSIBLE',
+    );
+  }
+  const lock =
+    paths.lock === undefined ? undefined : await acquireRunLock(paths.lock, (m) => progress.log(m));
+  try {
+    return await runLocked(options, {
+      paths,
+      rules,
+      maxLineBytes,
+      stdin,
+      prices,
+      signals,
+      progress,
+      lock,
+    });
+  } finally {
+    await lock?.release();
+  }
+}
+
+function checkFlags(options: RunCommandOptions): void {
+  const usage = (message: string): CliError =>
+    new CliError(message, ExitCode.USAGE, 'VOLLEY_ERR_USAGE');
+  if (options.dryRun !== true && options.output === undefined) {
+    throw usage('an output is required (-o results.jsonl), except with --dry-run');
+  }
+  if ((options.resume === true || options.forceResume === true) && options.overwrite) {
+    throw usage('--resume and --overwrite contradict each other: choose one');
+  }
+  if (options.output === '-' && options.json) {
+    throw usage('--json prints the summary on stdout, which -o - already uses for results');
+  }
+  if (options.maxPromptTokens !== undefined && options.maxPromptTokens <= 0) {
+    throw usage('--max-prompt-tokens must be positive');
+  }
+}
+
+async function checkInputFile(input: string): Promise<void> {
+  const issue = await inspectInputFile(input);
+  if (issue !== undefined) throw new CliError(issue.message, ExitCode.USAGE, issue.code);
+}
+
+/**
+ * Standard input cannot be read twice, so only its first 64 KiB are checked for file-level
+ * problems (gzip, UTF-16, binary) before the first request; the stream is then replayed.
+ */
+async function checkStdin(options: RunCommandOptions): Promise<Readable> {
+  const source = options.stdin ?? process.stdin;
+  const tty = await inspectInputFile('-', { stdin: source as { isTTY?: boolean } });
+  if (tty !== undefined) throw new CliError(tty.message, ExitCode.USAGE, tty.code);
+  const iterator = (source as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let size = 0;
+  let ended = false;
+  while (size < STDIN_SAMPLE_BYTES) {
+    const next = await iterator.next();
+    if (next.done === true) {
+      ended = true;
+      break;
+    }
+    const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+    head.push(chunk);
+    size += chunk.length;
+  }
+  const sample = Buffer.concat(head, size);
+  const problem = classifySample(sample.subarray(0, STDIN_SAMPLE_BYTES), ended);
+  if (problem !== undefined) {
+    throw new CliError(`standard input ${problem.detail}`, ExitCode.USAGE, problem.code);
+  }
+  return Readable.from(
+    (async function* replay(): AsyncGenerator<Buffer> {
+      if (sample.length > 0) yield sample;
+      if (ended) return;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done === true) return;
+        yield typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+      }
+    })(),
+  );
+}
+
+interface RunSetup {
+  paths: RunPaths;
+  rules: LineRules;
+  maxLineBytes: number;
+  stdin: Readable | undefined;
+  prices: PriceTable | undefined;
+  signals: SignalGate;
+  progress: ProgressReporter;
+  lock: RunLock | undefined;
+}
+
+async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<number> {
+  const { paths, progress, signals } = setup;
+  const order = options.order ?? 'completion';
+  const config: RunConfig = {
+    endpoints: options.baseUrl ?? ['embedded-simulator'],
+    model: options.model ?? null,
+    maxLineBytes: setup.maxLineBytes,
+    allowedModels: options.allowModel ?? [],
+    maxPromptTokens: options.maxPromptTokens ?? null,
+  };
+  const hash = configHash(config);
+
+  // Fresh run, resume, or refusal.
+  const prior = paths.state === undefined ? undefined : await readRunState(paths.state);
+  const existing = await nonEmpty([paths.output, paths.errors, paths.retry]);
+  const resumeAsked = options.resume === true || options.forceResume === true;
+  const force = options.forceResume === true;
+  let resuming = false;
+  if (resumeAsked) {
+    if (prior !== undefined) {
+      resuming = true;
+      checkResumable(prior, hash, order, force, progress);
+      // The errors file holds the failures that stay failed: reading another one would send
+      // those lines again.
+      if (prior.files.errors !== resolve(paths.errors) && paths.errors !== paths.output) {
+        if (!force) {
+          throw new CliError(
+            `cannot resume: the run wrote its errors to ${prior.files.errors}, not ${resolve(paths.errors)}; pass -e ${JSON.stringify(prior.files.errors)} (or --force-resume)`,
+            ExitCode.USAGE,
+            'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
+          );
+        }
+        progress.log(`--force-resume: failures recorded in ${prior.files.errors} are not read`);
+      }
+    } else if (existing.length > 0) {
+      throw new CliError(
+        `cannot resume: ${existing.join(', ')} exist${existing.length === 1 ? 's' : ''} but ${paths.state ?? 'the state file'} does not (not written by a Volley run?); start over with --overwrite`,
+        ExitCode.USAGE,
+        'VOLLEY_ERR_RESUME_NO_STATE',
+      );
+    }
+  } else if (!options.overwrite && (prior !== undefined || existing.length > 0)) {
+    throw new CliError(
+      `${[...existing, ...(prior === undefined ? [] : [paths.state])].join(', ')} already exist${existing.length + (prior === undefined ? 0 : 1) === 1 ? 's' : ''}: pass --resume to continue that run, or --overwrite to start over`,
+      ExitCode.USAGE,
+      'VOLLEY_ERR_OUTPUT_EXISTS',
+    );
+  }
+  const runId = resuming && prior !== undefined ? prior.runId : newRunId();
+
+  // What the earlier run left.
+  let previous: PreviousRun | undefined;
+  let resume: ResumeIndex | undefined;
+  if (resuming) {
+    previous = await loadPreviousRun({
+      results: paths.output,
+      errors: paths.errors,
+      spill: paths.spill,
+    });
+    const { repaired } = previous;
+    for (const [file, bytes] of Object.entries(repaired)) {
+      if (bytes > 0) progress.log(`repaired the ${file} file: cut a torn tail of ${bytes} bytes`);
+    }
+    if (previous.duplicateSuccesses > 0) {
+      progress.log(
+        `warning: ${previous.duplicateSuccesses} results repeat a custom_id already in ${paths.output}; the first of each is used`,
+      );
+    }
+    resume = { runId, finished: previous.finished, force };
+  }
+
+  // Preflight: the whole file, before anything is sent.
+  let pre: PreflightResult | undefined;
+  if (setup.stdin === undefined) {
+    const interrupted = new AbortController();
+    signals.setHandler(() => interrupted.abort());
+    try {
+      pre = await preflight(options.input, {
+        rules: setup.rules,
+        maxLineBytes: setup.maxLineBytes,
+        resume,
+        signal: interrupted.signal,
+      });
+    } catch (error) {
+      if (interrupted.signal.aborted) {
+        progress.log('interrupted during the preflight pass: nothing was sent');
+        return signals.exitCode ?? ExitCode.INTERRUPTED;
+      }
+      throw error;
+    }
+    checkPreflight(options, pre, resuming);
+    // Information, not a problem: silenced with the progress display.
+    if (progress.mode !== 'none') progress.log(describePreflight(options.input, pre, resuming));
+    for (const warning of pre.warnings) {
+      progress.log(`warning: ${warning.message} (${warning.code}; further ones not shown)`);
+    }
+  }
+
+  // Tidy, open, and go.
+  if (previous !== undefined && resume !== undefined) {
+    if (previous.droppedErrors + (pre?.stale ?? 0) > 0) {
+      await compactErrors(paths.errors, resume.finished);
+    }
+  }
+  if (!resuming && options.overwrite) {
+    for (const path of [paths.state, paths.spill]) {
+      if (path !== undefined) await unlink(path).catch(() => undefined);
+    }
+  }
+  // The runtime first: a bad option (VOLLEY_ERR_INVALID_OPTIONS) must not leave files behind.
   const volley = await createVolley({
     ...(options.baseUrl === undefined
       ? {}
@@ -78,19 +396,297 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
     // The progress display reports events to people; JSON logs only when asked for.
     ...(process.env.VOLLEY_LOG_LEVEL === undefined ? { logger: false } : {}),
   });
-  const output = await openJsonlWriter(options.output, { overwrite: options.overwrite });
-  const errors =
-    options.errors === undefined
-      ? output
-      : await openJsonlWriter(options.errors, { overwrite: options.overwrite });
-  const progress = createProgressReporter({ mode: options.progress });
-  if (volley.simulator !== undefined)
-    progress.log(`no endpoint configured: using the embedded simulator at ${volley.simulator.url}`);
+  let files: RunFiles;
   try {
-    return await new BatchRun(volley, options, output, errors, progress, total).run();
+    files = await openFiles(options, paths, resuming, order, previous);
+  } catch (error) {
+    await volley.destroy().catch(() => undefined);
+    throw error;
+  }
+  let outcome: BatchOutcome | undefined;
+  let run: BatchRun | undefined;
+  if (volley.simulator !== undefined) {
+    progress.log(`no endpoint configured: using the embedded simulator at ${volley.simulator.url}`);
+  }
+
+  const state: RunState | undefined =
+    paths.state === undefined
+      ? undefined
+      : {
+          version: 1,
+          tool: 'volley',
+          runId,
+          createdAt: prior?.createdAt ?? new Date().toISOString(),
+          updatedAt: new Date().toISOString(),
+          status: 'running',
+          order,
+          config: {
+            hash,
+            endpoints: config.endpoints.map((e) =>
+              e === 'embedded-simulator' ? e : displayEndpoint(e),
+            ),
+            model: config.model,
+          },
+          input: await inputIdentity(options.input),
+          // Absolute: a resume from another directory must find the same files.
+          files: {
+            results: resolve(paths.output),
+            errors: resolve(paths.errors),
+            retry: paths.retry === undefined ? null : resolve(paths.retry),
+            spill: paths.spill === undefined ? '' : resolve(paths.spill),
+          },
+          counts: { succeeded: 0, failed: 0, invalid: 0, pending: pre?.toSend ?? null },
+          committed: { results: 0, errors: 0, retry: 0, spill: 0 },
+        };
+  let stateWrites = Promise.resolve();
+  let stateWarned = false;
+  const saveState = (status: RunStatus): Promise<void> => {
+    if (state === undefined || paths.state === undefined) return Promise.resolve();
+    const statePath = paths.state;
+    stateWrites = stateWrites.then(async () => {
+      state.status = status;
+      state.updatedAt = new Date().toISOString();
+      const counts = run?.counts;
+      if (counts !== undefined) {
+        state.counts = {
+          succeeded: counts.succeeded,
+          failed: counts.failed,
+          invalid: counts.invalid,
+          pending:
+            pre === undefined ? null : Math.max(0, pre.toSend - counts.succeeded - counts.failed),
+        };
+      }
+      state.committed = {
+        results: files.results.syncedBytes,
+        errors: files.errors.syncedBytes,
+        retry: files.retry?.syncedBytes ?? 0,
+        spill: files.spill?.syncedBytes ?? 0,
+      };
+      try {
+        await writeRunState(statePath, state);
+      } catch (error) {
+        // The previous state stays valid: resuming reads the records, not these counts.
+        if (!stateWarned) {
+          stateWarned = true;
+          progress.log(`cannot update the state file: ${(error as Error).message}`);
+        }
+      }
+    });
+    return stateWrites;
+  };
+
+  const journal = [files.results, files.errors, files.retry, files.spill].filter(
+    (f, i, all): f is JournalFile => f !== undefined && all.indexOf(f) === i,
+  );
+  const syncTimer = createSyncTimer({
+    files: () => journal,
+    ...(options.syncIntervalMs === undefined ? {} : { intervalMs: options.syncIntervalMs }),
+    onSync: () => saveState('running'),
+    onError: () => undefined, // The failure is sticky in the file; the next append reports it.
+  });
+  let reorder: ReorderBuffer | undefined;
+  try {
+    await saveState('running');
+    if (order === 'input' && files.spill !== undefined) {
+      const { results, errors } = files;
+      reorder = createReorderBuffer({
+        windowLines: options.reorderWindow ?? DEFAULT_REORDER_WINDOW,
+        cacheBytes: REORDER_CACHE_BYTES,
+        spill: files.spill,
+        emit: (record) =>
+          (record.target === 'results' ? results : errors).append(record.record).written,
+        mustWait: () => results.queuedBytes + errors.queuedBytes > MAX_EMIT_QUEUE_BYTES,
+      });
+    }
+    run = new BatchRun({
+      volley,
+      input: options.input,
+      stdin: setup.stdin,
+      // The preflight pass already counted prompt tokens; the sending pass need not again.
+      rules: pre === undefined ? setup.rules : { defaults: setup.rules.defaults },
+      maxLineBytes: setup.maxLineBytes,
+      concurrency: options.concurrency ?? 64,
+      strict: options.strict === true,
+      graceMs: options.graceMs,
+      runId,
+      files,
+      reorder,
+      pre,
+      resume,
+      progress,
+      prices: setup.prices,
+      signals,
+    });
+    outcome = await run.run();
   } finally {
-    await output.close();
-    if (errors !== output) await errors.close();
+    syncTimer.stop();
+    await volley.destroy().catch(() => undefined);
+    await reorder?.close();
+    let closeError: unknown;
+    for (const file of journal) {
+      try {
+        await file.close();
+      } catch (error) {
+        closeError ??= error;
+      }
+    }
+    if (closeError !== undefined && outcome !== undefined && outcome.status !== 'write-failed') {
+      progress.log(
+        `${(closeError as Error).message}; run the same command with --resume once it can be written`,
+      );
+      outcome = {
+        ...outcome,
+        status: 'write-failed',
+        exitCode: ExitCode.WRITE_FAILED,
+        complete: false,
+      };
+    }
+    if (outcome?.complete === true && files.spill !== undefined) {
+      await unlink(files.spill.path).catch(() => undefined);
+    }
+    if (files.tempDir !== undefined) await rm(files.tempDir, { recursive: true, force: true });
+    await saveState(outcome?.status ?? 'stopped');
+  }
+  if (outcome === undefined) throw new Error('the run ended without an outcome');
+  finishSummary(options, paths, progress, outcome);
+  return outcome.exitCode;
+}
+
+function checkResumable(
+  prior: RunState,
+  hash: string,
+  order: 'completion' | 'input',
+  force: boolean,
+  progress: ProgressReporter,
+): void {
+  if (prior.config.hash !== hash) {
+    const was = `endpoints ${prior.config.endpoints.join(', ')}, model ${prior.config.model ?? '(none)'}`;
+    if (!force) {
+      throw new CliError(
+        `cannot resume: the configuration changed since the run began (it used ${was}; or the line rules changed). Resuming would mix results of two configurations; pass --force-resume to do so anyway, or --overwrite to start over`,
+        ExitCode.USAGE,
+        'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
+      );
+    }
+    progress.log(`--force-resume: continuing a run that used ${was} with a new configuration`);
+  }
+  if (prior.order !== order) {
+    progress.log(
+      `note: the run began with --order ${prior.order}; records already written keep that order`,
+    );
+  }
+  if (prior.status === 'finished' || prior.status === 'finished-with-errors') {
+    progress.log('the earlier run finished; checking for lines to retry or added since');
+  }
+}
+
+function checkPreflight(options: RunCommandOptions, pre: PreflightResult, resuming: boolean): void {
+  if (pre.valid + pre.invalid === 0) {
+    throw new CliError(
+      `${JSON.stringify(options.input)}: holds only blank lines`,
+      ExitCode.USAGE,
+      'VOLLEY_INPUT_FILE_EMPTY',
+    );
+  }
+  if (pre.valid === 0) {
+    throw new CliError(
+      `${JSON.stringify(options.input)}: not one of its ${pre.invalid} lines is a valid request; nothing sent (first: ${describeIssues(pre.firstIssues.slice(0, 3))})`,
+      ExitCode.USAGE,
+      'VOLLEY_INPUT_FILE_NO_VALID_LINES',
+    );
+  }
+  if (options.strict === true && pre.invalid > 0) {
+    throw new CliError(
+      `--strict: ${pre.invalid} bad lines, nothing sent:\n${describeIssues(pre.firstIssues, '\n')}`,
+      ExitCode.USAGE,
+      'VOLLEY_INPUT_STRICT',
+    );
+  }
+  if (resuming && pre.conflicts.count > 0) {
+    const examples = pre.conflicts.first
+      .map((c) => `line ${c.lineNo} (${JSON.stringify(c.customId).slice(0, 60)})`)
+      .join(', ');
+    throw new CliError(
+      `cannot resume: ${pre.conflicts.count} lines changed since their results were written (${examples}); a second result for the same custom_id would break exactly-once. Pass --force-resume to keep the earlier results, or --overwrite to start over`,
+      ExitCode.USAGE,
+      'VOLLEY_ERR_RESUME_CHANGED_LINES',
+    );
+  }
+}
+
+function describeIssues(issues: InputIssue[], separator = '; '): string {
+  return issues.map((i) => `${i.code} ${i.message}`).join(separator);
+}
+
+function describePreflight(input: string, pre: PreflightResult, resuming: boolean): string {
+  const mb = (pre.stats.bytesRead / 1e6).toFixed(pre.stats.bytesRead < 1e7 ? 2 : 0);
+  const parts = [
+    `${input}: ${pre.stats.lines.toLocaleString('en-US')} lines, ${mb} MB`,
+    `${pre.valid.toLocaleString('en-US')} valid`,
+    `${pre.invalid.toLocaleString('en-US')} invalid`,
+  ];
+  if (pre.duplicates > 0) parts.push(`${pre.duplicates} duplicate custom_ids`);
+  if (pre.stats.blankLines > 0) parts.push(`${pre.stats.blankLines} blank`);
+  if (resuming) {
+    parts.push(
+      `${pre.alreadyDone.toLocaleString('en-US')} already done`,
+      `${pre.toSend.toLocaleString('en-US')} to send`,
+    );
+  }
+  return parts.join(', ');
+}
+
+interface RunFiles {
+  results: JournalFile;
+  errors: JournalFile;
+  retry: JournalFile | undefined;
+  spill: JournalFile | undefined;
+  tempDir?: string;
+}
+
+async function openFiles(
+  options: RunCommandOptions,
+  paths: RunPaths,
+  resuming: boolean,
+  order: 'completion' | 'input',
+  previous: PreviousRun | undefined,
+): Promise<RunFiles> {
+  const opened: JournalFile[] = [];
+  const open = async (path: string, mode: { append?: boolean; overwrite?: boolean }) => {
+    const file =
+      path === '-'
+        ? journalOverWriter(await openJsonlWriter('-'))
+        : await openJournalFile(path, mode);
+    opened.push(file);
+    return file;
+  };
+  try {
+    const mode = resuming ? { append: true } : { overwrite: options.overwrite };
+    const results = await open(paths.output, mode);
+    const errors = paths.errors === paths.output ? results : await open(paths.errors, mode);
+    // The retry file is derived: every run rewrites it from the input and the errors.
+    const retry =
+      paths.retry === undefined
+        ? undefined
+        : await open(
+            paths.retry,
+            resuming ? { overwrite: true } : { overwrite: options.overwrite },
+          );
+    let spill: JournalFile | undefined;
+    let tempDir: string | undefined;
+    const needSpill = order === 'input' || (previous?.spilled ?? 0) > 0;
+    if (needSpill) {
+      if (paths.spill !== undefined) {
+        spill = await open(paths.spill, resuming ? { append: true } : { overwrite: true });
+      } else {
+        tempDir = await mkdtemp(join(tmpdir(), 'volley-spill-'));
+        spill = await open(join(tempDir, 'spill'), {});
+      }
+    }
+    return { results, errors, retry, spill, ...(tempDir === undefined ? {} : { tempDir }) };
+  } catch (error) {
+    for (const file of opened) await file.close().catch(() => undefined);
+    throw error;
   }
 }
 
@@ -102,311 +698,114 @@ function endpointFor(baseUrl: string, options: RunCommandOptions): EndpointOptio
   return endpoint;
 }
 
-class BatchRun {
-  readonly #startedAt = performance.now();
-  readonly #latency = createHistogram();
-  readonly #byError: Record<string, number> = {};
-  readonly #ids = createDuplicateTracker();
-  readonly #warned = new Set<string>();
-  #succeeded = 0;
-  #failed = 0;
-  #pending = 0;
-  #skipped = 0;
-  #inWindow = 0;
-  #slotFreed: (() => void) | undefined;
-  #stopReason: string | undefined;
-  #interrupted: 'SIGINT' | 'SIGTERM' | undefined;
-  #writeError: Error | undefined;
-  readonly #abort = new AbortController();
-
-  readonly volley: Volley;
-  readonly options: RunCommandOptions;
-  readonly output: JsonlWriter;
-  readonly errors: JsonlWriter;
-  readonly progress: ProgressReporter;
-  readonly total: number | undefined;
-
-  constructor(
-    volley: Volley,
-    options: RunCommandOptions,
-    output: JsonlWriter,
-    errors: JsonlWriter,
-    progress: ProgressReporter,
-    total: number | undefined,
-  ) {
-    this.volley = volley;
-    this.options = options;
-    this.output = output;
-    this.errors = errors;
-    this.progress = progress;
-    this.total = total;
-  }
-
-  async run(): Promise<number> {
-    const window = (this.options.concurrency ?? 64) * WINDOW_PER_SLOT;
-    const ticker = setInterval(() => this.progress.update(this.#snapshot()), PROGRESS_UPDATE_MS);
-    const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => this.#onSignal(signal);
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    this.volley.on('endpointStopped', ({ endpoint, error }) => {
-      this.#stopReason ??= `${this.volley.endpoints[endpoint]}: ${error.message}`;
-      this.progress.log(`endpoint ${endpoint} stopped: ${error.message}`);
-    });
-    this.volley.on('workerCrash', ({ restarts }) => {
-      this.progress.log(
-        `a worker thread crashed (${restarts} so far); its requests were re-dispatched`,
-      );
-    });
-    this.volley.on('error', (error) => this.progress.log(`giving up: ${error.message}`));
+async function nonEmpty(paths: Array<string | undefined>): Promise<string[]> {
+  const found: string[] = [];
+  for (const path of new Set(paths)) {
+    if (path === undefined || path === '-') continue;
     try {
-      await this.#feed(window);
-      while (this.#inWindow > 0) await this.#nextSlot();
-      await this.volley.close();
-    } finally {
-      clearInterval(ticker);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
-    if (this.#writeError !== undefined) throw this.#writeError;
-    return this.#finish();
-  }
-
-  async #feed(window: number): Promise<void> {
-    const defaults = this.options.model === undefined ? {} : { model: this.options.model };
-    const lines = readJsonlLines(this.options.input, {
-      signal: this.#abort.signal,
-      ...(this.options.maxLineBytes === undefined
-        ? {}
-        : { maxLineBytes: this.options.maxLineBytes }),
-    });
-    try {
-      for await (const line of lines) {
-        if (this.#stopReason !== undefined) {
-          // No endpoint can take work: the rest of the file stays pending, counted but unsent.
-          this.#pending++;
-          continue;
-        }
-        if ('issue' in line) {
-          await this.#reject(line.issue);
-        } else {
-          const parsed = parseBatchLine(line, defaults);
-          if (parsed.ok && parsed.warnings !== undefined) this.#warn(parsed.warnings);
-          if (!parsed.ok) await this.#reject(parsed.issue);
-          else if (!this.#ids.add(parsed.request.customId))
-            await this.#reject(duplicateCustomIdIssue(line, parsed.request.customId));
-          else this.#send(parsed.request.customId, parsed.request.url, parsed.request.body);
-        }
-        while (this.#inWindow >= window) await this.#nextSlot();
-        if (this.#shouldStop()) break;
-      }
-    } catch (error) {
-      if (!this.#abort.signal.aborted) throw error;
+      const st = await stat(path);
+      if (st.isFile() && st.size > 0) found.push(path);
+    } catch {
+      // Absent.
     }
   }
+  return found;
+}
 
-  /** Accepted lines with something odd (unknown fields): each kind is shown once, not per line. */
-  #warn(warnings: InputIssue[]): void {
-    for (const warning of warnings) {
-      if (this.#warned.has(warning.code)) continue;
-      this.#warned.add(warning.code);
-      this.progress.log(`warning: ${warning.message} (${warning.code}; further ones not shown)`);
-    }
-  }
+async function inputIdentity(input: string): Promise<RunState['input']> {
+  if (input === '-') return { path: '-', size: null, mtimeMs: null };
+  const st = await stat(input);
+  return { path: input, size: st.size, mtimeMs: st.mtimeMs };
+}
 
-  #shouldStop(): boolean {
-    return this.#interrupted !== undefined || this.#writeError !== undefined;
-  }
-
-  #send(customId: string, url: string, body: Record<string, unknown>): void {
-    this.#inWindow++;
-    this.volley
-      .request({ path: url, body, raw: true })
-      .then(
-        (result) =>
-          this.#write(this.output, successRecord(customId, result)).then(() => {
-            this.#succeeded++;
-            this.#latency.record(Math.max(1, Math.round(result.latencyMs)));
-          }),
-        (error: unknown) => this.#onCallFailed(customId, error),
-      )
-      .catch((error: unknown) => {
-        this.#writeError ??= toError(error);
-      })
-      .finally(() => {
-        this.#inWindow--;
-        this.#slotFreed?.();
-      });
-  }
-
-  async #onCallFailed(customId: string, error: unknown): Promise<void> {
-    const code = isVolleyError(error) ? error.code : 'VOLLEY_ERR_INTERNAL';
-    // Stopped endpoints and an interrupted run leave lines pending: no record, resumable.
-    if (
-      code === ErrorCode.NO_ENDPOINT ||
-      (code === ErrorCode.ABORTED && this.#interrupted !== undefined)
-    ) {
-      this.#pending++;
-      return;
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    const status = isVolleyError(error) ? (error.status ?? firstStatus(error)) : undefined;
-    await this.#write(this.errors, errorRecord(customId, code, message, status));
-    this.#failed++;
-    this.#byError[code] = (this.#byError[code] ?? 0) + 1;
-  }
-
-  async #reject(issue: InputIssue): Promise<void> {
-    const customId = issue.customId ?? `line-${issue.lineNo}`;
-    await this.#write(
-      this.errors,
-      errorRecord(customId, issue.code, issue.message, undefined, issue.lineNo),
+function finishSummary(
+  options: RunCommandOptions,
+  paths: RunPaths,
+  progress: ProgressReporter,
+  outcome: BatchOutcome,
+): void {
+  const summary: RunSummary = {
+    ...outcome.summary,
+    outputPath: paths.output,
+    ...(paths.errors === paths.output ? {} : { errorsPath: paths.errors }),
+    ...(paths.retry === undefined ? {} : { retryPath: paths.retry }),
+  };
+  progress.finish(summary);
+  if (options.json) {
+    process.stdout.write(
+      `${JSON.stringify({ version: 1, exitCode: outcome.exitCode, ...summary })}\n`,
     );
-    this.#skipped++;
-    this.#byError[issue.code] = (this.#byError[issue.code] ?? 0) + 1;
   }
+}
 
-  async #write(writer: JsonlWriter, line: string): Promise<void> {
-    try {
-      await writer.write(line);
-    } catch (error) {
-      this.#writeError ??= toError(error);
-      this.#abort.abort();
-      throw error;
-    }
-  }
+interface DryRunSetup {
+  rules: LineRules;
+  maxLineBytes: number;
+  stdin: Readable | undefined;
+  prices: PriceTable | undefined;
+  signals: SignalGate;
+  progress: ProgressReporter;
+}
 
-  #nextSlot(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#slotFreed = resolve;
+/** `--dry-run`: the preflight pass with token estimates; nothing sent, nothing written. */
+async function dryRun(options: RunCommandOptions, setup: DryRunSetup): Promise<number> {
+  const interrupted = new AbortController();
+  setup.signals.setHandler(() => interrupted.abort());
+  let pre: PreflightResult;
+  try {
+    pre = await preflight(options.input, {
+      rules: setup.rules,
+      maxLineBytes: setup.maxLineBytes,
+      estimateTokens: setup.rules.countTokens,
+      signal: interrupted.signal,
+      ...(setup.stdin === undefined ? {} : { stdin: setup.stdin }),
     });
+  } catch (error) {
+    if (interrupted.signal.aborted) return setup.signals.exitCode ?? ExitCode.INTERRUPTED;
+    throw error;
   }
-
-  #onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
-    if (this.#interrupted !== undefined) {
-      this.progress.log(`${signal} again: aborting in-flight requests`);
-      void this.volley.destroy();
-      return;
+  const tokens = pre.tokens ?? { prompt: 0, maxOutput: 0, byModel: new Map() };
+  let cost: { prompt: number; maxOutput: number } | undefined;
+  if (setup.prices !== undefined) {
+    cost = { prompt: 0, maxOutput: 0 };
+    for (const [model, t] of tokens.byModel) {
+      cost.prompt += setup.prices.cost(model, t.prompt, 0) ?? 0;
+      cost.maxOutput += setup.prices.cost(model, 0, t.maxOutput) ?? 0;
     }
-    this.#interrupted = signal;
-    this.progress.log(
-      `${signal}: no new lines; draining ${this.#inWindow} in flight (again to abort)`,
-    );
-    this.#abort.abort();
-    setTimeout(() => void this.volley.destroy(), this.options.graceMs).unref();
   }
-
-  #snapshot() {
-    const stats: RuntimeStats = this.volley.stats();
-    return {
-      ...(this.total === undefined ? {} : { total: this.total }),
-      done: this.#succeeded + this.#failed + this.#skipped,
-      succeeded: this.#succeeded,
-      failed: this.#failed + this.#skipped,
-      inFlight: stats.inFlight,
-      queued: stats.queued,
-      retries: stats.retries,
-      rateLimited: stats.waitingOnRateLimit,
-      promptTokens: stats.promptTokens,
-      completionTokens: stats.completionTokens,
-      elapsedMs: performance.now() - this.#startedAt,
-    };
+  const exitCode =
+    pre.valid === 0 ? ExitCode.USAGE : pre.invalid > 0 ? ExitCode.SOME_FAILED : ExitCode.OK;
+  const report = {
+    version: 1,
+    dryRun: true,
+    exitCode,
+    input: options.input,
+    lines: pre.stats.lines,
+    blankLines: pre.stats.blankLines,
+    bytes: pre.stats.bytesRead,
+    valid: pre.valid,
+    invalid: pre.invalid,
+    duplicates: pre.duplicates,
+    byCode: pre.byCode,
+    issues: pre.firstIssues.map((i) => ({
+      code: i.code,
+      line: i.lineNo,
+      offset: i.offset,
+      message: i.message,
+      snippet: i.snippet,
+    })),
+    promptTokens: tokens.prompt,
+    maxCompletionTokens: tokens.maxOutput,
+    byModel: Object.fromEntries(tokens.byModel),
+    ...(cost === undefined
+      ? {}
+      : { costUsd: { prompt: cost.prompt, upTo: cost.prompt + cost.maxOutput } }),
+  };
+  for (const issue of pre.firstIssues) setup.progress.log(`${issue.code} ${issue.message}`);
+  if (pre.invalid > pre.firstIssues.length) {
+    setup.progress.log(`... and ${pre.invalid - pre.firstIssues.length} more bad lines`);
   }
-
-  #finish(): number {
-    const stats = this.volley.stats();
-    const summary: RunSummary = {
-      total: this.#succeeded + this.#failed + this.#skipped + this.#pending,
-      succeeded: this.#succeeded,
-      failed: this.#failed,
-      skipped: this.#skipped,
-      retries: stats.retries,
-      extraBilledCalls: stats.extraBilledCalls,
-      promptTokens: stats.promptTokens,
-      completionTokens: stats.completionTokens,
-      wallMs: performance.now() - this.#startedAt,
-      byError: this.#byError,
-      byEndpoint: Object.fromEntries(
-        stats.byEndpoint.map((endpoint, i) => [
-          this.volley.endpoints[i] ?? String(i),
-          { succeeded: endpoint.succeeded, failed: endpoint.failed },
-        ]),
-      ),
-      outputPath: this.options.output,
-      ...(this.options.errors === undefined ? {} : { errorsPath: this.options.errors }),
-    };
-    if (this.#succeeded > 0) {
-      const ms = (p: number): number => this.#latency.percentile(p);
-      summary.latencyMs = { p50: ms(50), p90: ms(90), p99: ms(99), max: this.#latency.max };
-    }
-    this.progress.finish(summary);
-    if (this.options.json)
-      process.stdout.write(
-        `${JSON.stringify({ version: 1, pending: this.#pending, ...summary })}\n`,
-      );
-    if (this.#interrupted === 'SIGINT') return ExitCode.INTERRUPTED;
-    if (this.#interrupted === 'SIGTERM') return ExitCode.TERMINATED;
-    if (this.#pending > 0) {
-      this.progress.log(
-        `stopped: ${this.#stopReason ?? 'no endpoint available'}; ${this.#pending} lines pending`,
-      );
-      return ExitCode.STOPPED;
-    }
-    return this.#failed + this.#skipped > 0 ? ExitCode.SOME_FAILED : ExitCode.OK;
-  }
-}
-
-function toError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-function firstStatus(error: Error): number | undefined {
-  let cause: unknown = error.cause;
-  for (let depth = 0; depth < 4 && cause instanceof Error; depth++) {
-    const status = (cause as { status?: unknown }).status;
-    if (typeof status === 'number') return status;
-    cause = cause.cause;
-  }
-  return undefined;
-}
-
-/** `batch_req_` plus 24 hex characters, the shape of OpenAI's batch request ids. */
-function batchRequestId(): string {
-  return `batch_req_${randomBytes(12).toString('hex')}`;
-}
-
-/**
- * One output line. The body is the server's JSON text embedded as is (validated in the worker),
- * so the main thread never re-parses or re-serialises a result. A pretty-printed body would break
- * the one-record-per-line framing, so only then is it re-serialised.
- */
-export function successRecord(customId: string, result: CallResult): string {
-  let body = result.bodyText ?? JSON.stringify(result.body ?? null);
-  if (body.includes('\n') || body.includes('\r')) body = JSON.stringify(JSON.parse(body));
-  return `{"id":${JSON.stringify(batchRequestId())},"custom_id":${JSON.stringify(customId)},"response":{"status_code":${result.status},"request_id":${JSON.stringify(result.requestId)},"body":${body}},"error":null}`;
-}
-
-export function errorRecord(
-  customId: string,
-  code: string,
-  message: string,
-  status?: number,
-  line?: number,
-): string {
-  return JSON.stringify({
-    id: batchRequestId(),
-    custom_id: customId,
-    response: status === undefined ? null : { status_code: status, request_id: '', body: null },
-    error: { code, message, ...(line === undefined ? {} : { line }) },
-  });
-}
-
-/** Physical lines in a file (a last line without `\n` counts), for the progress total. */
-async function countLines(path: string): Promise<number> {
-  let lines = 0;
-  let last = 10;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
-    last = chunk[chunk.length - 1] ?? last;
-  }
-  return last === 10 ? lines : lines + 1;
+  process.stderr.write(formatDryRun(report));
+  if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  return exitCode;
 }

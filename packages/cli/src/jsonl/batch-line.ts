@@ -160,6 +160,10 @@ export const INPUT_ISSUE_CODES = {
     severity: 'error',
     meaning: 'max_tokens/max_completion_tokens not a positive integer',
   },
+  VOLLEY_INPUT_PROMPT_TOO_LONG: {
+    severity: 'error',
+    meaning: 'estimated prompt tokens over --max-prompt-tokens',
+  },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; meaning: string }>;
 
 /** A stable `VOLLEY_INPUT_*` code. */

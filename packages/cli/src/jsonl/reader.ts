@@ -96,6 +96,8 @@ export const FILE_ISSUE_CODES = {
   VOLLEY_INPUT_FILE_CR_LINE_ENDINGS:
     'lines end in a bare CR (old Mac style); the file would read as one giant line',
   VOLLEY_INPUT_FILE_STDIN_TTY: '"-" was given but stdin is an interactive terminal',
+  VOLLEY_INPUT_FILE_NO_VALID_LINES:
+    'not one line is a valid request (found by the preflight pass): the wrong file?',
 } as const;
 
 /** A problem with the input file as a whole, found before any request is sent. */
@@ -506,7 +508,7 @@ export async function inspectInputFile(
  * Classifies the first bytes of a file. `complete` says the sample is the whole file (then an
  * all-blank sample means an empty input).
  */
-function classifySample(
+export function classifySample(
   s: Buffer,
   complete: boolean,
 ): { code: FileIssue['code']; detail: string } | undefined {

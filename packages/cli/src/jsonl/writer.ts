@@ -108,7 +108,12 @@ export async function openJsonlWriter(
   return createWriter(path, stream, { handle, regular });
 }
 
-async function openOutputFile(
+/**
+ * Opens an output file by the rules of {@link openJsonlWriter} (0600, O_NOFOLLOW, no silent
+ * truncation, character devices allowed) and returns the raw handle; `regular` is false for
+ * character devices. The journal writes through it.
+ */
+export async function openOutputFile(
   path: string,
   options: OpenJsonlWriterOptions,
 ): Promise<{ handle: FileHandle; regular: boolean }> {

@@ -1,0 +1,438 @@
+/**
+ * The durable journal: append-only output files, each with exactly one writer.
+ *
+ *   append(line) ──► pending batch ──► one positioned write per batch, length checked
+ *                                          │  failed or short: ftruncate back to the batch start
+ *   every syncIntervalMs (or maxUnsyncedBytes) ──► fdatasync each dirty file ──► onSync()
+ *
+ * A record is never split across batches, and a batch is kept whole or not at all: after a failed
+ * write the file is truncated back to where the batch began, so a full disk leaves only whole
+ * records behind. The one thing no writer can prevent is a kill -9 (or power loss) in the middle
+ * of a write; that leaves at most one torn tail, which `--resume` cuts off (see output-scan.ts).
+ *
+ * Durability against a killed process needs only the write(2): the page cache survives the
+ * process. fdatasync protects against power loss and OS crashes; it is batched because one fsync
+ * per record would cap a run at the disk's fsync rate (a few hundred to a few thousand per second
+ * here) instead of its bandwidth. The window of records that an OS crash could lose is bounded by
+ * `syncIntervalMs` and `maxUnsyncedBytes`, whichever comes first.
+ */
+
+import type { FileHandle } from 'node:fs/promises';
+import type { JsonlWriter } from './writer.js';
+import { OutputError, openOutputFile } from './writer.js';
+
+/** Where an appended line will land, and when it has been handed to the OS. */
+export interface AppendTicket {
+  /** Byte offset of the line in the file. */
+  offset: number;
+  /** Bytes of the line, including its `\n`. */
+  bytes: number;
+  /** Resolves once the batch holding the line is written; rejects with an {@link OutputError}. */
+  written: Promise<void>;
+}
+
+/** One append-only output file; see {@link openJournalFile}. */
+export interface JournalFile {
+  readonly path: string;
+  /** False for stdout and character devices: no truncation, no fsync, no resume. */
+  readonly regular: boolean;
+  /** Size the file will have once everything queued is written. */
+  readonly endOffset: number;
+  /** Size of the file after the last completed write. */
+  readonly writtenBytes: number;
+  /** Bytes known to be on stable storage (fdatasync returned). */
+  readonly syncedBytes: number;
+  /** Bytes queued and not yet written. */
+  readonly queuedBytes: number;
+  /** The first write failure; sticky: every later append rejects with it. */
+  readonly failure: OutputError | undefined;
+  /** Queues `line + '\n'`. The line must not contain `\n` (the caller builds records). */
+  append(line: string): AppendTicket;
+  /** Resolves when everything queued so far is written (rejects on failure). */
+  flush(): Promise<void>;
+  /** Flushes, then fdatasyncs (regular files). */
+  sync(): Promise<void>;
+  /** Flushes, syncs and closes. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link openJournalFile}. */
+export interface OpenJournalFileOptions {
+  /** Truncate an existing non-empty file (a fresh run with `--overwrite`). */
+  overwrite?: boolean;
+  /** Keep an existing file and append after it (resume). */
+  append?: boolean;
+  /** fdatasync as soon as this many written bytes are unsynced, whatever the timer. Default 64 MiB. */
+  maxUnsyncedBytes?: number;
+}
+
+/** Default of `maxUnsyncedBytes`: bounds what an OS crash can lose when the disk is fast. */
+export const DEFAULT_MAX_UNSYNCED_BYTES = 64 * 1024 * 1024;
+
+/** Above this many queued bytes a batch is written without waiting for the next turn. */
+const MAX_BATCH_BYTES = 1024 * 1024;
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A batch nobody awaits must not become an unhandled rejection; awaiting callers still see it.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+/**
+ * Opens (creating owner-only, never through a symlink, never truncating without `overwrite`) an
+ * append-only journal file. See writer.ts for the open rules; character devices such as
+ * `/dev/null` and `/dev/full` are accepted as non-regular targets.
+ *
+ * @example
+ * const results = await openJournalFile('results.jsonl', { append: resuming });
+ * await results.append(record).written;   // in the OS: survives kill -9
+ * await results.sync();                    // on disk: survives power loss
+ */
+export async function openJournalFile(
+  path: string,
+  options: OpenJournalFileOptions = {},
+): Promise<JournalFile> {
+  const { handle, regular } = await openOutputFile(path, options);
+  let size = 0;
+  try {
+    if (regular) size = (await handle.stat()).size;
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw new OutputError('VOLLEY_ERR_OUTPUT_OPEN', path, 'cannot open output', error);
+  }
+  return new FileJournal(
+    path,
+    handle,
+    regular,
+    size,
+    options.maxUnsyncedBytes ?? DEFAULT_MAX_UNSYNCED_BYTES,
+  );
+}
+
+class FileJournal implements JournalFile {
+  readonly path: string;
+  readonly regular: boolean;
+  #handle: FileHandle;
+  #written: number;
+  #synced: number;
+  #queued: string[] = [];
+  #queuedBytes = 0;
+  #batch: Deferred = deferred();
+  #pumping: Promise<void> = Promise.resolve();
+  #running = false;
+  #scheduled = false;
+  #failure: OutputError | undefined;
+  #closing: Promise<void> | undefined;
+
+  readonly #maxUnsynced: number;
+
+  constructor(
+    path: string,
+    handle: FileHandle,
+    regular: boolean,
+    size: number,
+    maxUnsynced: number,
+  ) {
+    this.path = path;
+    this.#handle = handle;
+    this.regular = regular;
+    this.#written = size;
+    this.#synced = size;
+    this.#maxUnsynced = maxUnsynced;
+  }
+
+  get endOffset(): number {
+    return this.#written + this.#queuedBytes;
+  }
+  get writtenBytes(): number {
+    return this.#written;
+  }
+  get syncedBytes(): number {
+    return this.#synced;
+  }
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+  get failure(): OutputError | undefined {
+    return this.#failure;
+  }
+
+  append(line: string): AppendTicket {
+    const bytes = Buffer.byteLength(line) + 1;
+    const offset = this.endOffset;
+    if (this.#failure !== undefined) {
+      return { offset, bytes, written: rejected(this.#failure) };
+    }
+    if (this.#closing !== undefined) {
+      return {
+        offset,
+        bytes,
+        written: rejected(
+          new OutputError('VOLLEY_ERR_OUTPUT_CLOSED', this.path, 'write after close'),
+        ),
+      };
+    }
+    this.#queued.push(line, '\n');
+    this.#queuedBytes += bytes;
+    const written = this.#batch.promise;
+    if (this.#queuedBytes >= MAX_BATCH_BYTES) this.#kick();
+    else this.#schedule();
+    return { offset, bytes, written };
+  }
+
+  async flush(): Promise<void> {
+    this.#throwIfFailed();
+    if (this.#queuedBytes > 0) {
+      const { promise } = this.#batch;
+      this.#kick();
+      await promise;
+    }
+    await this.#pumping;
+    this.#throwIfFailed();
+  }
+
+  async sync(): Promise<void> {
+    await this.flush();
+    await this.#pumping;
+    this.#throwIfFailed();
+    if (!this.regular || this.#synced === this.#written) return;
+    const target = this.#written;
+    try {
+      await this.#handle.datasync();
+    } catch (error) {
+      throw this.#fail(error);
+    }
+    this.#synced = Math.max(this.#synced, target);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      try {
+        if (this.#failure === undefined) {
+          await this.#kickAndWait();
+          await this.sync();
+        }
+      } finally {
+        await this.#handle.close().catch(() => undefined);
+      }
+      this.#throwIfFailed();
+    })();
+    return this.#closing;
+  }
+
+  /** A method, not an inline check: the compiler cannot see the field change across an await. */
+  #throwIfFailed(): void {
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    // setImmediate, not a microtask: every result settled in this turn joins one batch.
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#kick();
+    });
+  }
+
+  #kick(): void {
+    // A synchronous flag, not `.finally`: that would clear it a microtask late, and a flush
+    // arriving in between would wait for a pump that is no longer running.
+    if (this.#running) return;
+    this.#running = true;
+    this.#pumping = this.#pump();
+  }
+
+  async #kickAndWait(): Promise<void> {
+    while (this.#queuedBytes > 0 && this.#failure === undefined) {
+      this.#kick();
+      await this.#pumping;
+    }
+    await this.#pumping;
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      while (this.#queuedBytes > 0 && this.#failure === undefined) {
+        const parts = this.#queued;
+        const batch = this.#batch;
+        this.#queued = [];
+        this.#queuedBytes = 0;
+        this.#batch = deferred();
+        const buffer = Buffer.from(parts.join(''), 'utf8');
+        const start = this.#written;
+        try {
+          await this.#writeAll(buffer, start);
+          this.#written = start + buffer.length;
+          if (this.regular && this.#written - this.#synced >= this.#maxUnsynced) {
+            const target = this.#written;
+            await this.#handle.datasync();
+            this.#synced = Math.max(this.#synced, target);
+          }
+          batch.resolve();
+        } catch (error) {
+          const failure = this.#fail(error);
+          await this.#cutBackTo(start);
+          batch.reject(failure);
+          // Lines queued while this write was failing fail with it.
+          this.#queued = [];
+          this.#queuedBytes = 0;
+          this.#batch.reject(failure);
+        }
+      }
+    } finally {
+      // Cleared in the pump's own finally, synchronously when the loop ends.
+      this.#running = false;
+    }
+  }
+
+  /** Writes the whole buffer, checking every returned length; a write of 0 bytes is an error. */
+  async #writeAll(buffer: Buffer, start: number): Promise<void> {
+    let done = 0;
+    while (done < buffer.length) {
+      const position = this.regular ? start + done : null;
+      const { bytesWritten } = await this.#handle.write(
+        buffer,
+        done,
+        buffer.length - done,
+        position,
+      );
+      if (bytesWritten <= 0) {
+        throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
+      }
+      done += bytesWritten;
+    }
+  }
+
+  /** After a failed write: remove its partial bytes so the file ends on a whole record. */
+  async #cutBackTo(size: number): Promise<void> {
+    if (!this.regular) return;
+    try {
+      await this.#handle.truncate(size);
+    } catch {
+      // The torn tail stays; --resume finds and removes it (it is not followed by a newline).
+    }
+  }
+
+  #fail(error: unknown): OutputError {
+    this.#failure ??=
+      error instanceof OutputError
+        ? error
+        : new OutputError('VOLLEY_ERR_OUTPUT_WRITE', this.path, 'cannot write output', error);
+    return this.#failure;
+  }
+}
+
+function rejected(error: Error): Promise<void> {
+  const promise = Promise.reject(error);
+  promise.catch(() => undefined);
+  return promise;
+}
+
+/**
+ * A journal over a stream writer (stdout): same interface, no truncation, no resume. Offsets
+ * count bytes written through this object.
+ */
+export function journalOverWriter(writer: JsonlWriter): JournalFile {
+  let end = 0;
+  let failure: OutputError | undefined;
+  const track = (promise: Promise<void>): Promise<void> => {
+    const tracked = promise.catch((error: unknown) => {
+      failure ??=
+        error instanceof OutputError
+          ? error
+          : new OutputError('VOLLEY_ERR_OUTPUT_WRITE', writer.path, 'cannot write output', error);
+      throw failure;
+    });
+    tracked.catch(() => undefined);
+    return tracked;
+  };
+  return {
+    path: writer.path,
+    regular: false,
+    get endOffset() {
+      return end;
+    },
+    get writtenBytes() {
+      return end;
+    },
+    get syncedBytes() {
+      return end;
+    },
+    queuedBytes: 0,
+    get failure() {
+      return failure;
+    },
+    append(line) {
+      const bytes = Buffer.byteLength(line) + 1;
+      const offset = end;
+      end += bytes;
+      return { offset, bytes, written: track(writer.write(line)) };
+    },
+    flush: () => track(writer.sync()),
+    sync: () => track(writer.sync()),
+    close: () => track(writer.close()),
+  };
+}
+
+/** Options of {@link createSyncTimer}. */
+export interface SyncTimerOptions {
+  files: () => readonly JournalFile[];
+  /** Longest time a written record waits for fdatasync. Default 1000 ms. */
+  intervalMs?: number;
+  /** Called after every completed sync round (to checkpoint the state file). */
+  onSync?: () => Promise<void>;
+  /** Called when a sync fails (the files' failure is already set). */
+  onError?: (error: unknown) => void;
+}
+
+/** A periodic fdatasync of every dirty journal file; see {@link createSyncTimer}. */
+export interface SyncTimer {
+  /** Syncs every file now (and runs `onSync`); concurrent calls share one round. */
+  syncNow(): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Batched fsync with a bounded window: every `intervalMs`, each file with unsynced bytes is
+ * fdatasynced, then `onSync` runs. The timer is unref()ed and rounds never overlap.
+ *
+ * @example
+ * const timer = createSyncTimer({ files: () => [results, errors], onSync: () => saveState() });
+ */
+export function createSyncTimer(options: SyncTimerOptions): SyncTimer {
+  let round: Promise<void> | undefined;
+  const syncNow = (): Promise<void> => {
+    round ??= (async () => {
+      try {
+        for (const file of options.files()) {
+          if (file.failure === undefined) await file.sync();
+        }
+        await options.onSync?.();
+      } finally {
+        round = undefined;
+      }
+    })();
+    return round;
+  };
+  const timer = setInterval(() => {
+    syncNow().catch((error: unknown) => options.onError?.(error));
+  }, options.intervalMs ?? 1000);
+  timer.unref();
+  return {
+    syncNow,
+    stop: () => clearInterval(timer),
+  };
+}

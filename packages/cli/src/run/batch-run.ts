@@ -1,0 +1,675 @@
+/**
+ * The sending pass of `volley run`: input lines to requests to records, with bounded memory.
+ *
+ *   reader ─► disposition (preflight) ─► volley.request ─┬─► results ─┐  completion order: straight
+ *      ▲          or live checks (stdin)   (window of    └─► errors  ─┤  to the journal files
+ *      │                                    lines)                    │  input order: through the
+ *      └──── pulled only while the window has room ◄─────────────────┘  reorder buffer
+ *
+ * The window counts lines between being read and their record being written (not just requests
+ * in flight), so memory is bounded from the reader to the writer. Lines stopped by an auth or
+ * quota failure, an interrupt or a write failure get no record: they stay pending for `--resume`.
+ */
+
+import { createHistogram } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import type { CallResult, Volley } from 'volley';
+import { ErrorCode, isVolleyError } from 'volley';
+import { ExitCode } from '../exit-codes.js';
+import type { BatchRequest, DuplicateTracker } from '../jsonl/batch-line.js';
+import {
+  createDuplicateTracker,
+  duplicateCustomIdIssue,
+  parseBatchLine,
+} from '../jsonl/batch-line.js';
+import type { JournalFile } from '../jsonl/journal.js';
+import type { InputIssue, RawLine, RawTextLine, ReaderStats } from '../jsonl/reader.js';
+import { readJsonlLines } from '../jsonl/reader.js';
+import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
+import type { LineRules, PreflightResult, ResumeIndex } from './lines.js';
+import { Disposition, judgeResume, parseLine, promptTooLongIssue } from './lines.js';
+import type { PriceTable } from './prices.js';
+import { errorRecord, recordId, successRecord } from './record.js';
+import type { OrderedRecord, ReorderBuffer } from './reorder-buffer.js';
+import { readSpillRecord } from './resume.js';
+import type { SignalGate, StopSignal } from './signals.js';
+import type { RunStatus } from './state.js';
+
+/** The files a run writes. `errors` may be the same object as `results` (stdout). */
+export interface BatchRunFiles {
+  results: JournalFile;
+  errors: JournalFile;
+  retry: JournalFile | undefined;
+  /** The reorder spill, and on resume the previous run's. */
+  spill: JournalFile | undefined;
+}
+
+/** Everything the sending pass needs. */
+export interface BatchRunContext {
+  volley: Volley;
+  input: string;
+  stdin?: Readable | undefined;
+  /** Rules for the sending pass (the prompt-token cap only when there was no preflight). */
+  rules: LineRules;
+  maxLineBytes: number;
+  concurrency: number;
+  strict: boolean;
+  graceMs: number;
+  runId: string;
+  files: BatchRunFiles;
+  reorder: ReorderBuffer | undefined;
+  /** Undefined for standard input: lines are then judged as they arrive. */
+  pre: PreflightResult | undefined;
+  resume: ResumeIndex | undefined;
+  progress: ProgressReporter;
+  prices: PriceTable | undefined;
+  signals: SignalGate;
+}
+
+/** How the pass ended. */
+export interface BatchOutcome {
+  exitCode: number;
+  status: RunStatus;
+  summary: RunSummary;
+  /** Every expected record was written and nothing is pending: the spill can go. */
+  complete: boolean;
+}
+
+/** Lines in the window per unit of concurrency: enough to keep every slot busy while results drain. */
+const WINDOW_PER_SLOT = 2;
+const PROGRESS_UPDATE_MS = 200;
+
+/**
+ * Runs the sending pass to its end (all lines done, an interrupt, a stop or a write failure).
+ *
+ * @example
+ * const outcome = await new BatchRun(ctx).run();
+ * process.exitCode = outcome.exitCode;
+ */
+export class BatchRun {
+  readonly #ctx: BatchRunContext;
+  readonly #startedAt = performance.now();
+  readonly #latency = createHistogram();
+  readonly #byError: Record<string, number> = {};
+  readonly #warned = new Set<string>();
+  /** Attempts of each failed call, from the runtime's `fail` event (keyed by the error object). */
+  readonly #attempts = new WeakMap<object, number>();
+  readonly #abortReader = new AbortController();
+  readonly #stats: ReaderStats = { lines: 0, blankLines: 0, issues: 0, bytesRead: 0 };
+  #ids: DuplicateTracker | undefined;
+  #succeeded = 0;
+  #failed = 0;
+  #invalid = 0;
+  #alreadyDone: number;
+  #alreadyFailed: number;
+  #leftPending = 0;
+  #changedKept = 0;
+  #costUsd = 0;
+  #inWindow = 0;
+  #slotFreed: (() => void) | undefined;
+  #stopped: Promise<void>;
+  #stop!: () => void;
+  #stopReason: string | undefined;
+  #interrupted: StopSignal | undefined;
+  #writeError: Error | undefined;
+  #strictIssue: InputIssue | undefined;
+  #inputGrew = false;
+  #graceTimer: NodeJS.Timeout | undefined;
+
+  constructor(ctx: BatchRunContext) {
+    this.#ctx = ctx;
+    this.#alreadyDone = ctx.pre?.alreadyDone ?? 0;
+    this.#alreadyFailed = ctx.pre?.alreadyFailed ?? 0;
+    this.#stopped = new Promise<void>((resolve) => {
+      this.#stop = resolve;
+    });
+    if (ctx.pre === undefined) this.#ids = createDuplicateTracker();
+  }
+
+  /** Records written in this run so far, for the state file's checkpoints. */
+  get counts(): { succeeded: number; failed: number; invalid: number } {
+    return { succeeded: this.#succeeded, failed: this.#failed, invalid: this.#invalid };
+  }
+
+  async run(): Promise<BatchOutcome> {
+    const { volley, progress, signals } = this.#ctx;
+    const ticker = setInterval(() => progress.update(this.#snapshot()), PROGRESS_UPDATE_MS);
+    ticker.unref();
+    signals.setHandler((signal, count) => this.#onSignal(signal, count));
+    if (signals.first !== undefined) this.#onSignal(signals.first, 1);
+    volley.on('fail', ({ error, attempt }) => this.#attempts.set(error, attempt));
+    volley.on('endpointStopped', ({ endpoint, error }) => {
+      this.#stopReason ??= `${volley.endpoints[endpoint]}: ${error.message}`;
+      progress.log(`endpoint ${endpoint} stopped: ${error.message}`);
+      // Every endpoint down: no point reading more lines.
+      if (volley.stats().byEndpoint.every((e) => e.stopped)) this.#requestStop();
+    });
+    volley.on('workerCrash', ({ restarts }) => {
+      progress.log(`a worker thread crashed (${restarts} so far); its requests were re-dispatched`);
+    });
+    volley.on('error', (error) => progress.log(`giving up: ${error.message}`));
+    try {
+      await this.#feed();
+      while (this.#inWindow > 0) await this.#nextSlot();
+      try {
+        await this.#ctx.reorder?.settle();
+      } catch (error) {
+        this.#onWriteError(error);
+      }
+      await volley.close();
+    } finally {
+      clearInterval(ticker);
+      if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+    }
+    return this.#finish();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Intake
+
+  async #feed(): Promise<void> {
+    const { pre, reorder, maxLineBytes, input } = this.#ctx;
+    const window = this.#ctx.concurrency * WINDOW_PER_SLOT;
+    const lines = readJsonlLines(input, {
+      signal: this.#abortReader.signal,
+      maxLineBytes,
+      stats: this.#stats,
+      ...(this.#ctx.stdin === undefined ? {} : { stdin: this.#ctx.stdin }),
+    });
+    try {
+      for await (const raw of lines) {
+        if (this.#shouldStop()) break;
+        if (pre !== undefined && raw.lineNo > pre.stats.lines) {
+          this.#inputGrew = true;
+          break;
+        }
+        const room = reorder?.waitForRoom(raw.lineNo);
+        if (room !== undefined) await Promise.race([room, this.#stopped]);
+        if (this.#shouldStop()) break;
+        await this.#handle(raw);
+        while (this.#inWindow >= window) await this.#nextSlot();
+      }
+    } catch (error) {
+      if (!this.#abortReader.signal.aborted) throw error;
+    }
+  }
+
+  async #handle(raw: RawLine): Promise<void> {
+    const { pre, rules, reorder } = this.#ctx;
+    const disposition = pre?.dispositions[raw.lineNo] ?? Disposition.SEND;
+    switch (disposition) {
+      case Disposition.DONE:
+      case Disposition.KEPT_CHANGED:
+        reorder?.skip(raw.lineNo);
+        return;
+      case Disposition.DONE_FAILED:
+        reorder?.skip(raw.lineNo);
+        this.#writeRetryOf(raw);
+        return;
+      case Disposition.SPILLED:
+        await this.#placeSpilled(raw);
+        return;
+      case Disposition.DUPLICATE:
+      case Disposition.PROMPT_TOO_LONG: {
+        const parsed = parseBatchLine(raw as RawTextLine, rules.defaults);
+        if (parsed.ok) {
+          const text = (raw as RawTextLine).text;
+          const issue =
+            disposition === Disposition.DUPLICATE
+              ? duplicateCustomIdIssue(raw as RawTextLine, parsed.request.customId)
+              : promptTooLongIssue(
+                  raw as RawTextLine,
+                  parsed.request.customId,
+                  -1,
+                  rules.maxPromptTokens ?? 0,
+                );
+          this.#reject(raw.lineNo, issue, text);
+          return;
+        }
+        break; // The line changed since the preflight pass: judge it afresh.
+      }
+    }
+    const parsed = parseLine(raw, rules);
+    if (!parsed.ok) {
+      this.#reject(raw.lineNo, parsed.issue, parsed.text);
+      return;
+    }
+    // The preflight pass has already shown each kind of warning once.
+    if (parsed.warnings !== undefined && pre === undefined) this.#warn(parsed.warnings);
+    const { request } = parsed;
+    if (pre === undefined && !this.#judgeLive(raw, request, parsed.text)) return;
+    this.#send(raw.lineNo, request, parsed.text);
+  }
+
+  /** Standard input: duplicates and resume state are judged as lines arrive. True to send. */
+  #judgeLive(raw: RawLine, request: BatchRequest, text: string): boolean {
+    const { resume, reorder } = this.#ctx;
+    if (this.#ids !== undefined && !this.#ids.add(request.customId)) {
+      this.#reject(raw.lineNo, duplicateCustomIdIssue(raw as RawTextLine, request.customId), text);
+      return false;
+    }
+    if (resume === undefined) return true;
+    const verdict = judgeResume(
+      resume,
+      request.customId,
+      recordId(resume.runId, request.customId, text),
+    );
+    if ('conflict' in verdict || verdict.disposition === Disposition.KEPT_CHANGED) {
+      // Without a preflight pass there is no refusing up front: keep the earlier result.
+      this.#changedKept++;
+      this.#alreadyDone++;
+      reorder?.skip(raw.lineNo);
+      return false;
+    }
+    switch (verdict.disposition) {
+      case Disposition.SEND:
+        return true;
+      case Disposition.DONE:
+        this.#alreadyDone++;
+        reorder?.skip(raw.lineNo);
+        return false;
+      case Disposition.DONE_FAILED:
+        this.#alreadyDone++;
+        this.#alreadyFailed++;
+        reorder?.skip(raw.lineNo);
+        this.#writeRetry(text, request.customId, raw.lineNo);
+        return false;
+      case Disposition.SPILLED:
+        this.#alreadyDone++;
+        this.#queueSpilled(raw.lineNo, verdict.slot, text, request.customId);
+        return false;
+    }
+  }
+
+  #warn(warnings: InputIssue[]): void {
+    for (const warning of warnings) {
+      if (this.#warned.has(warning.code)) continue;
+      this.#warned.add(warning.code);
+      this.#ctx.progress.log(
+        `warning: ${warning.message} (${warning.code}; further ones not shown)`,
+      );
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Records
+
+  #send(lineNo: number, request: BatchRequest, text: string): void {
+    const { volley, reorder, runId } = this.#ctx;
+    const id = recordId(runId, request.customId, text);
+    this.#inWindow++;
+    reorder?.expect(lineNo);
+    volley
+      .request({ path: request.url, body: request.body, raw: true })
+      .then(
+        (result) => this.#onSuccess(lineNo, id, request, result),
+        (error: unknown) => this.#onFailure(lineNo, id, request, text, error),
+      )
+      .catch((error: unknown) => this.#onWriteError(error))
+      .finally(() => this.#release());
+  }
+
+  async #onSuccess(
+    lineNo: number,
+    id: string,
+    request: BatchRequest,
+    result: CallResult,
+  ): Promise<void> {
+    await this.#put(lineNo, 'results', successRecord(id, request.customId, result));
+    this.#succeeded++;
+    this.#latency.record(Math.max(1, Math.round(result.latencyMs)));
+    const { prices } = this.#ctx;
+    if (prices !== undefined && result.usage !== undefined) {
+      const model = typeof request.body.model === 'string' ? request.body.model : '';
+      this.#costUsd +=
+        prices.cost(model, result.usage.prompt_tokens ?? 0, result.usage.completion_tokens ?? 0) ??
+        0;
+    }
+  }
+
+  async #onFailure(
+    lineNo: number,
+    id: string,
+    request: BatchRequest,
+    text: string,
+    error: unknown,
+  ): Promise<void> {
+    const code = isVolleyError(error) ? error.code : 'VOLLEY_ERR_INTERNAL';
+    // Stopped endpoints, an interrupt and a failed write leave lines pending: no record.
+    if (
+      code === ErrorCode.NO_ENDPOINT ||
+      code === ErrorCode.STOPPED ||
+      (code === ErrorCode.ABORTED && this.#shouldStop())
+    ) {
+      this.#leftPending++;
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    const status = isVolleyError(error) ? (error.status ?? firstStatus(error)) : undefined;
+    const attempts =
+      typeof error === 'object' && error !== null ? this.#attempts.get(error) : undefined;
+    const record = errorRecord(id, request.customId, {
+      code,
+      message,
+      status,
+      attempts,
+      retryable: isRetryable(error),
+      line: lineNo,
+    });
+    this.#writeRetry(text, request.customId, lineNo);
+    await this.#put(lineNo, 'errors', record);
+    this.#failed++;
+    this.#byError[code] = (this.#byError[code] ?? 0) + 1;
+  }
+
+  /** A bad input line: its error record goes through the window like a request's. */
+  #reject(lineNo: number, issue: InputIssue, text: string | undefined): void {
+    const customId = issue.customId ?? `line-${lineNo}`;
+    const record = errorRecord(
+      recordId(this.#ctx.runId, customId, text ?? `#${issue.code}`),
+      customId,
+      {
+        code: issue.code,
+        message: issue.message,
+        retryable: false,
+        line: lineNo,
+        offset: issue.offset,
+        snippet: issue.snippet,
+      },
+    );
+    this.#inWindow++;
+    this.#put(lineNo, 'errors', record)
+      .then(() => {
+        this.#invalid++;
+        this.#byError[issue.code] = (this.#byError[issue.code] ?? 0) + 1;
+      })
+      .catch((error: unknown) => this.#onWriteError(error))
+      .finally(() => this.#release());
+    if (this.#ctx.strict && this.#strictIssue === undefined) {
+      this.#strictIssue = issue;
+      this.#ctx.progress.log(`--strict: stopping at line ${lineNo} (${issue.code})`);
+      this.#requestStop();
+    }
+  }
+
+  #put(lineNo: number, target: 'results' | 'errors', record: string): Promise<void> {
+    const { reorder, files } = this.#ctx;
+    if (reorder !== undefined) return reorder.complete(lineNo, { target, record });
+    return (target === 'results' ? files.results : files.errors).append(record).written;
+  }
+
+  /** A record finished by an earlier run and left in the spill: write it now. */
+  async #placeSpilled(raw: RawLine): Promise<void> {
+    const { resume } = this.#ctx;
+    if (resume === undefined || 'issue' in raw) return;
+    const parsed = parseBatchLine(raw, this.#ctx.rules.defaults);
+    if (!parsed.ok) return;
+    const hit = resume.finished.lookup(
+      parsed.request.customId,
+      recordId(resume.runId, parsed.request.customId, raw.text),
+    );
+    if (!hit.found) return;
+    this.#queueSpilled(raw.lineNo, hit.slot, raw.text, parsed.request.customId);
+  }
+
+  #queueSpilled(lineNo: number, slot: number, text: string, customId: string): void {
+    const { resume, reorder, files } = this.#ctx;
+    if (resume === undefined || files.spill === undefined) return;
+    const offset = resume.finished.extraA(slot);
+    // A negative length marks a failure (resume.ts): its input line belongs in the retry file.
+    const signedLength = resume.finished.extraB(slot);
+    const length = Math.abs(signedLength);
+    if (signedLength < 0) {
+      this.#alreadyFailed++;
+      this.#writeRetry(text, customId, lineNo);
+    }
+    if (reorder !== undefined) {
+      reorder.completeSpilled(lineNo, offset, length);
+      return;
+    }
+    // Completion order (the earlier run used input order): copy it across now.
+    this.#inWindow++;
+    readSpillRecord(files.spill.path, offset, length)
+      .then(
+        (record: OrderedRecord) =>
+          (record.target === 'results' ? files.results : files.errors).append(record.record)
+            .written,
+      )
+      .catch((error: unknown) => this.#onWriteError(error))
+      .finally(() => this.#release());
+  }
+
+  /** The retry line of a line that failed for good in an earlier run (the file is rewritten). */
+  #writeRetryOf(raw: RawLine): void {
+    if (this.#ctx.files.retry === undefined || 'issue' in raw) return;
+    const parsed = parseBatchLine(raw, this.#ctx.rules.defaults);
+    if (parsed.ok) this.#writeRetry(raw.text, parsed.request.customId, raw.lineNo);
+  }
+
+  #writeRetry(text: string, customId: string, lineNo: number): void {
+    const { retry } = this.#ctx.files;
+    if (retry === undefined) return;
+    retry
+      .append(retryLine(text, customId, lineNo))
+      .written.catch((error: unknown) => this.#onWriteError(error));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Flow control
+
+  #release(): void {
+    this.#inWindow--;
+    this.#slotFreed?.();
+  }
+
+  #nextSlot(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#slotFreed = resolve;
+    });
+  }
+
+  #shouldStop(): boolean {
+    return (
+      this.#interrupted !== undefined ||
+      this.#writeError !== undefined ||
+      this.#strictIssue !== undefined ||
+      this.#inputGrew ||
+      (this.#stopReason !== undefined &&
+        this.#ctx.volley.stats().byEndpoint.every((e) => e.stopped))
+    );
+  }
+
+  #requestStop(): void {
+    this.#abortReader.abort();
+    this.#stop();
+  }
+
+  #onSignal(signal: StopSignal, count: number): void {
+    const { progress, volley, graceMs } = this.#ctx;
+    if (count > 1) {
+      progress.log(`${signal} again: aborting the requests in flight (they stay pending)`);
+      volley.destroy().catch(() => undefined);
+      return;
+    }
+    this.#interrupted = signal;
+    progress.log(
+      `${signal}: reading no more lines; finishing ${volley.stats().inFlight} in flight within ${Math.round(graceMs / 1000)} s (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to abort)`,
+    );
+    this.#requestStop();
+    this.#graceTimer = setTimeout(() => {
+      progress.log('grace period over: aborting the requests still in flight (they stay pending)');
+      volley.destroy().catch(() => undefined);
+    }, graceMs);
+    this.#graceTimer.unref();
+  }
+
+  #onWriteError(error: unknown): void {
+    if (this.#writeError !== undefined) return;
+    this.#writeError = error instanceof Error ? error : new Error(String(error));
+    this.#ctx.progress.log(
+      `${this.#writeError.message}; every record written so far is whole. Free space (or fix the disk) and run the same command with --resume`,
+    );
+    this.#requestStop();
+    // Results that cannot be written are not worth paying for: abort what is in flight.
+    this.#ctx.volley.destroy().catch(() => undefined);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reporting
+
+  #snapshot(): ProgressSnapshot {
+    const stats = this.#ctx.volley.stats();
+    const { pre } = this.#ctx;
+    const snapshot: ProgressSnapshot = {
+      done: this.#succeeded + this.#failed + this.#invalid,
+      succeeded: this.#succeeded,
+      failed: this.#failed + this.#invalid,
+      inFlight: stats.inFlight,
+      queued: stats.queued,
+      retries: stats.retries,
+      rateLimited: stats.waitingOnRateLimit,
+      promptTokens: stats.promptTokens,
+      completionTokens: stats.completionTokens,
+      elapsedMs: performance.now() - this.#startedAt,
+    };
+    if (pre !== undefined) snapshot.total = pre.toSend + pre.invalid;
+    if (this.#ctx.prices !== undefined) snapshot.costUsd = this.#costUsd;
+    return snapshot;
+  }
+
+  #finish(): BatchOutcome {
+    const { volley, pre, progress, reorder } = this.#ctx;
+    const stats = volley.stats();
+    const processed = this.#succeeded + this.#failed;
+    // With a preflight pass every line to send is known, so what was not sent is pending too.
+    const pending = pre === undefined ? this.#leftPending : Math.max(0, pre.toSend - processed);
+    let status: RunStatus;
+    let exitCode: number;
+    if (this.#writeError !== undefined) {
+      status = 'write-failed';
+      exitCode = ExitCode.WRITE_FAILED;
+    } else if (this.#interrupted !== undefined) {
+      status = 'interrupted';
+      exitCode = this.#interrupted === 'SIGINT' ? ExitCode.INTERRUPTED : ExitCode.TERMINATED;
+    } else if (this.#strictIssue !== undefined) {
+      status = 'stopped';
+      exitCode = ExitCode.USAGE;
+    } else if (pending > 0 || this.#stopReason !== undefined || this.#inputGrew) {
+      status = 'stopped';
+      exitCode = ExitCode.STOPPED;
+    } else if (this.#failed + this.#invalid + this.#alreadyFailed > 0) {
+      // Failures kept from an earlier run count: the exit code describes the whole batch.
+      status = 'finished-with-errors';
+      exitCode = ExitCode.SOME_FAILED;
+    } else {
+      status = 'finished';
+      exitCode = ExitCode.OK;
+    }
+    const summary: RunSummary = {
+      status,
+      total:
+        pre === undefined
+          ? processed + this.#invalid + pending + this.#alreadyDone
+          : pre.valid + pre.invalid,
+      succeeded: this.#succeeded,
+      failed: this.#failed,
+      skipped: this.#invalid,
+      pending,
+      alreadyDone: this.#alreadyDone,
+      alreadyFailed: this.#alreadyFailed,
+      retries: stats.retries,
+      extraBilledCalls: stats.extraBilledCalls,
+      promptTokens: stats.promptTokens,
+      completionTokens: stats.completionTokens,
+      wallMs: performance.now() - this.#startedAt,
+      byError: this.#byError,
+      byEndpoint: Object.fromEntries(
+        stats.byEndpoint.map((endpoint, i) => [
+          volley.endpoints[i] ?? String(i),
+          { succeeded: endpoint.succeeded, failed: endpoint.failed },
+        ]),
+      ),
+    };
+    if (this.#ctx.prices !== undefined) summary.costUsd = this.#costUsd;
+    if (this.#succeeded > 0) {
+      const ms = (p: number): number => this.#latency.percentile(p);
+      summary.latencyMs = { p50: ms(50), p90: ms(90), p99: ms(99), max: this.#latency.max };
+    }
+    if (this.#changedKept > 0) {
+      progress.log(
+        `${this.#changedKept} lines changed since the earlier run; their earlier results were kept`,
+      );
+    }
+    if (this.#inputGrew) {
+      progress.log(
+        'the input grew during the run; lines added after the preflight pass were not read',
+      );
+    }
+    if (this.#strictIssue !== undefined) progress.log(this.#strictIssue.message);
+    else if (this.#stopReason !== undefined && pending > 0) {
+      progress.log(`stopped: ${this.#stopReason}; ${pending} lines pending (--resume continues)`);
+    }
+    const complete =
+      exitCode === ExitCode.OK || exitCode === ExitCode.SOME_FAILED
+        ? (reorder?.pending ?? 0) === 0
+        : false;
+    return { exitCode, status, summary, complete };
+  }
+}
+
+/**
+ * The retry-file line for a failed line: the input line as written, so it can be fed back. A
+ * convenience line without a `custom_id` gets its implicit one (`line-<n>`) written in, so the
+ * retried result keeps the id the first run reported.
+ */
+export function retryLine(text: string, customId: string, lineNo: number): string {
+  if (customId !== `line-${lineNo}`) return text;
+  try {
+    const value = JSON.parse(text) as Record<string, unknown>;
+    if (Object.hasOwn(value, 'custom_id')) return text;
+  } catch {
+    return text;
+  }
+  const brace = text.indexOf('{');
+  return `${text.slice(0, brace + 1)}"custom_id":${JSON.stringify(customId)},${text.slice(brace + 1)}`;
+}
+
+/** Whether `--resume` should send a failed line again: the failure was transient. */
+export function isRetryable(error: unknown): boolean {
+  if (!isVolleyError(error)) return false;
+  if (error.retryable === false) return false;
+  switch (error.code) {
+    // Retries are only made for transient failures, so running out of them is transient too.
+    case ErrorCode.RETRIES_EXHAUSTED:
+    case ErrorCode.RATE_LIMITED:
+    case ErrorCode.CONNECT:
+    case ErrorCode.CONNECTION_LOST:
+    case ErrorCode.TRUNCATED_STREAM:
+    case ErrorCode.BAD_RESPONSE:
+    case ErrorCode.TIMEOUT:
+    case ErrorCode.WORKER_CRASHED:
+    case ErrorCode.AUTH:
+    case ErrorCode.QUOTA:
+    case ErrorCode.NO_ENDPOINT:
+    case ErrorCode.ABORTED:
+    case ErrorCode.STOPPED:
+      return true;
+    case ErrorCode.HTTP:
+      return (
+        error.status !== undefined &&
+        (error.status >= 500 || [408, 409, 425, 429].includes(error.status))
+      );
+    default:
+      return false;
+  }
+}
+
+function firstStatus(error: Error): number | undefined {
+  let cause: unknown = error.cause;
+  for (let depth = 0; depth < 4 && cause instanceof Error; depth++) {
+    const status = (cause as { status?: unknown }).status;
+    if (typeof status === 'number') return status;
+    cause = cause.cause;
+  }
+  return undefined;
+}

@@ -1,0 +1,125 @@
+/**
+ * Output records, and the key that ties each one to the request it answers.
+ *
+ * Every record's `id` (`batch_req_` + 24 hex characters, the shape of OpenAI's batch request ids)
+ * is derived, not random: the first 96 bits of SHA-256(runId, custom_id, line text). So the
+ * records themselves are the journal's index. On `--resume`, a record whose `custom_id` matches an
+ * input line but whose `id` does not was produced for a different request (the line was edited),
+ * and a record for an unchanged line is recognised without any side file holding per-line state.
+ * The random per-run `runId` keeps ids unique across separate runs of the same file.
+ */
+
+import { hash } from 'node:crypto';
+import { scrubSecrets } from '@volley/core';
+import type { CallResult } from 'volley';
+
+/** The record id of a line: `batch_req_` + the first 12 bytes of its key, as hex. */
+export function recordId(runId: string, customId: string, text: string): string {
+  // One-shot hash() is about 2.5x faster than createHash().update() chains (1.5 µs a line).
+  const digest = hash('sha256', `${runId}\u0000${customId}\u0000${text}`, 'buffer');
+  return `batch_req_${digest.subarray(0, 12).toString('hex')}`;
+}
+
+/** What an error record says, beyond the id. */
+export interface ErrorRecordDetails {
+  /** Stable code: `VOLLEY_ERR_*` for request failures, `VOLLEY_INPUT_*` for bad lines. */
+  code: string;
+  message: string;
+  /** HTTP status of the last attempt, when there was one. */
+  status?: number | undefined;
+  /** Attempts made (0 for a line that was never sent). */
+  attempts?: number | undefined;
+  /** Whether `--resume` sends the line again (transient failures) or keeps this record. */
+  retryable: boolean;
+  /** 1-based input line number. */
+  line: number;
+  /** Byte offset of the line in the input (bad lines). */
+  offset?: number | undefined;
+  /** Short escaped snippet of the line (bad lines). */
+  snippet?: string | undefined;
+}
+
+/**
+ * One output line for a success. The body is the server's JSON text embedded as is (validated in
+ * the worker), so the main thread never re-parses or re-serialises a result. A pretty-printed
+ * body would break the one-record-per-line framing, so only then is it re-serialised.
+ *
+ * @example
+ * journal.results.append(successRecord(recordId(runId, id, text), id, result));
+ */
+export function successRecord(id: string, customId: string, result: CallResult): string {
+  let body = result.bodyText ?? JSON.stringify(result.body ?? null);
+  if (body.includes('\n') || body.includes('\r')) body = JSON.stringify(JSON.parse(body));
+  return `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(customId)},"response":{"status_code":${result.status},"request_id":${JSON.stringify(result.requestId)},"body":${body}},"error":null}`;
+}
+
+/**
+ * One errors-file line, in the OpenAI Batch error shape (`response` null or the status, `error`
+ * with `code` and `message`) plus Volley's fields: `status`, `attempts`, `retryable`, `line`, and
+ * for bad input `offset` and `snippet`. Messages are scrubbed of anything that looks like a key.
+ */
+export function errorRecord(id: string, customId: string, details: ErrorRecordDetails): string {
+  const error: Record<string, unknown> = {
+    code: details.code,
+    message: scrubSecrets(details.message),
+    retryable: details.retryable,
+    line: details.line,
+  };
+  if (details.status !== undefined) error.status = details.status;
+  if (details.attempts !== undefined) error.attempts = details.attempts;
+  if (details.offset !== undefined) error.offset = details.offset;
+  if (details.snippet !== undefined) error.snippet = details.snippet;
+  return JSON.stringify({
+    id,
+    custom_id: customId,
+    response:
+      details.status === undefined
+        ? null
+        : { status_code: details.status, request_id: '', body: null },
+    error,
+  });
+}
+
+/** The `id` and `custom_id` at the head of a record Volley wrote. */
+export interface RecordHead {
+  id: string;
+  customId: string;
+}
+
+const HEAD_PREFIX = Buffer.from('{"id":"batch_req_');
+const HEAD_MIDDLE = Buffer.from('","custom_id":"');
+const ID_HEX = 24;
+
+/**
+ * Reads `id` and `custom_id` from the start of a record Volley wrote, without parsing its body
+ * (a result can be megabytes). Returns undefined for anything else, including a torn line: a
+ * whole record ends with `}`.
+ */
+export function parseRecordHead(line: Buffer): RecordHead | undefined {
+  if (line.length < HEAD_PREFIX.length + ID_HEX + HEAD_MIDDLE.length + 2) return undefined;
+  if (line[line.length - 1] !== 0x7d) return undefined;
+  if (line.compare(HEAD_PREFIX, 0, HEAD_PREFIX.length, 0, HEAD_PREFIX.length) !== 0) {
+    return undefined;
+  }
+  const hexEnd = HEAD_PREFIX.length + ID_HEX;
+  const hex = line.toString('latin1', HEAD_PREFIX.length, hexEnd);
+  if (!/^[0-9a-f]{24}$/.test(hex)) return undefined;
+  if (line.compare(HEAD_MIDDLE, 0, HEAD_MIDDLE.length, hexEnd, hexEnd + HEAD_MIDDLE.length) !== 0) {
+    return undefined;
+  }
+  const start = hexEnd + HEAD_MIDDLE.length - 1; // the opening quote of custom_id
+  let end = start + 1;
+  for (; end < line.length; end++) {
+    const byte = line[end];
+    if (byte === 0x5c) end++;
+    else if (byte === 0x22) break;
+  }
+  if (end >= line.length) return undefined;
+  try {
+    const customId: unknown = JSON.parse(line.toString('utf8', start, end + 1));
+    if (typeof customId !== 'string') return undefined;
+    return { id: `batch_req_${hex}`, customId };
+  } catch {
+    return undefined;
+  }
+}
