@@ -243,6 +243,46 @@ describe('resilience', () => {
     }
   });
 
+  it('volley run --max-in-flight keeps a local server within its slots and waits out its 503s', async () => {
+    let refused = 0;
+    const sim = await createSimulator({
+      latency: { headersMs: 5 },
+      faultFor: () => (refused++ < 20 ? 'status-503' : undefined),
+    });
+    try {
+      await using dir = await tempDir();
+      await writeBatch(dir.file('in.jsonl'), 200);
+      const result = await runCli([
+        'run',
+        dir.file('in.jsonl'),
+        '-o',
+        dir.file('out.jsonl'),
+        '--base-url',
+        sim.url,
+        '--max-in-flight',
+        '3',
+        '--max-retries',
+        '0',
+        '--progress',
+        'none',
+        '--json',
+      ]);
+      expect(result.code).toBe(0);
+      await expectEveryLineOnce(dir.file('out.jsonl'), 200);
+      const log = sim.requests;
+      for (const entry of log) {
+        const overlapping = log.filter(
+          (other) =>
+            other.receivedAt <= entry.receivedAt &&
+            (other.finishedAt ?? Infinity) > entry.receivedAt,
+        );
+        expect(overlapping.length).toBeLessThanOrEqual(3);
+      }
+    } finally {
+      await sim.close();
+    }
+  }, 60_000);
+
   it('applies the configured headers timeout, not a client default', async () => {
     const sim = await createSimulator({ latency: { headersMs: 1_500 } });
     try {

@@ -106,11 +106,16 @@ program
   .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 64)
   .option('--rpm <n>', 'requests-per-minute limit of each endpoint', positiveNumber)
   .option('--tpm <n>', 'tokens-per-minute limit of each endpoint', positiveNumber)
+  .option(
+    '--max-in-flight <n>',
+    'slots of each endpoint (a local server): never more in flight; its 503s are backpressure',
+    positiveInt,
+  )
   .addOption(
-    new Option('--mode <mode>', 'where HTTP runs: one event loop, or worker threads').choices([
-      'async',
-      'threads',
-    ] as const),
+    new Option(
+      '--mode <mode>',
+      'where HTTP runs: one event loop, worker threads, or auto (by workload)',
+    ).choices(['async', 'threads', 'auto'] as const),
   )
   .option('--threads <n>', 'worker threads in threads mode', positiveInt)
   .option('--max-retries <n>', 'retries per line after the first attempt', nonNegativeInt)
@@ -176,6 +181,7 @@ program
       concurrency: flags.concurrency,
       ...(flags.rpm === undefined ? {} : { rpm: flags.rpm }),
       ...(flags.tpm === undefined ? {} : { tpm: flags.tpm }),
+      ...(flags.maxInFlight === undefined ? {} : { maxInFlight: flags.maxInFlight }),
       ...(flags.mode === undefined ? {} : { mode: flags.mode }),
       ...(flags.threads === undefined ? {} : { threads: flags.threads }),
       ...(flags.maxRetries === undefined ? {} : { maxRetries: flags.maxRetries }),

@@ -70,6 +70,8 @@ export interface RunCommandOptions {
   concurrency?: number;
   rpm?: number;
   tpm?: number;
+  /** Slot capacity of each endpoint (local servers). */
+  maxInFlight?: number;
   mode?: VolleyMode;
   threads?: number;
   maxRetries?: number;
@@ -694,6 +696,7 @@ function endpointFor(baseUrl: string, options: RunCommandOptions): EndpointOptio
   const endpoint: EndpointOptions = { baseUrl };
   if (options.rpm !== undefined) endpoint.rpm = options.rpm;
   if (options.tpm !== undefined) endpoint.tpm = options.tpm;
+  if (options.maxInFlight !== undefined) endpoint.maxInFlight = options.maxInFlight;
   if (options.allowInsecureHttp === true) endpoint.allowInsecureHttp = true;
   return endpoint;
 }
