@@ -46,6 +46,8 @@ describe('worker crashes', () => {
       concurrency: 32,
       endpoints: [{ baseUrl: sim.url }],
       model: 'volley-sim-1',
+      // The crashes are the point here; their warnings would only be noise in the test output.
+      logger: false,
     });
     const crashes: number[] = [];
     volley.on('workerCrash', ({ restarts }) => crashes.push(restarts));
@@ -80,6 +82,8 @@ describe('worker crashes', () => {
       concurrency: 16,
       endpoints: [{ baseUrl: sim.url }],
       model: 'volley-sim-1',
+      // The crashes are the point here; their warnings would only be noise in the test output.
+      logger: false,
       restartBudget: { maxRestarts: 1, windowMs: 60_000 },
     });
     const escalations: Error[] = [];
