@@ -43,14 +43,21 @@ export interface SimServer {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts `node <cliBin> sim --port 0 [--latency-ms N] [...extraArgs]`. `cliBin` is normally
+ * `packages/cli/bin/volley.js`; any script taking the same arguments and printing its URL first
+ * will do (the embeddings benchmark's float server adds an option the CLI does not expose).
+ */
 export async function startSim(
   cliBin: string,
   latencyMs: number,
   timeoutMs = 15_000,
+  extraArgs: readonly string[] = [],
 ): Promise<SimServer> {
   const args = [cliBin, 'sim', '--port', '0'];
   // 0 ms is left to the default, which runs no timer per request at all.
   if (latencyMs > 0) args.push('--latency-ms', String(latencyMs));
+  args.push(...extraArgs);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');

@@ -1,0 +1,79 @@
+/**
+ * The Volley contenders differ only in `mode`, so they share this body: one runtime pointed at the
+ * simulator with `concurrency` = C, and C lanes each awaiting `volley.embed` on one request-sized
+ * batch (`batchSize` = inputs per request, so one call is exactly one HTTP request). Volley asks
+ * for base64 and decodes each response to a Float32Array in the worker (on a worker thread in
+ * `threads` mode, on the main loop in `async` mode).
+ *
+ * Float scenarios: Volley has no option to ask for float JSON (it always sends
+ * `encoding_format: "base64"` unless a server answered base64 with zero vectors). The runner points
+ * it at a simulator that ignores `encoding_format` and answers float arrays (sim-server.mjs), the
+ * way some real servers do; Volley's worker then decodes the float JSON. That is the same bytes on
+ * the wire, and the same client work, as asking for floats. `serverSentFloats` is checked on every
+ * response, so a float cell can never quietly measure base64.
+ */
+import type { VolleyMode } from 'volley';
+import { createVolley } from 'volley';
+import { parseEmbedArgs, runEmbedContender } from './harness.js';
+import { checkShape, MODEL } from './workload.js';
+
+export async function runVolleyEmbedContender(name: string, mode: VolleyMode): Promise<void> {
+  const args = parseEmbedArgs();
+  const { dimensions, inputsPerRequest } = args;
+  const volley = await createVolley({
+    mode,
+    endpoints: [{ baseUrl: args.url }],
+    concurrency: args.concurrency,
+    model: MODEL,
+  });
+  const options = { model: MODEL, dimensions, batchSize: inputsPerRequest };
+  const expectFloats = args.encoding === 'float';
+  let serverSentFloats: boolean | undefined;
+  await runEmbedContender(
+    name,
+    args,
+    async (inputs) => {
+      const result = await volley.embed(inputs, options);
+      const failed = result.errors[0];
+      if (failed !== undefined) throw failed.error;
+      if (result.requests !== 1)
+        throw new Error(`embed sent ${result.requests} requests, expected 1`);
+      const { matrix } = result;
+      if (matrix.count !== inputsPerRequest || matrix.dimensions !== dimensions)
+        throw new Error(
+          `matrix is ${matrix.count}×${matrix.dimensions}, expected ${inputsPerRequest}×${dimensions}`,
+        );
+      if (matrix.data.length !== inputsPerRequest * dimensions)
+        throw new Error(`matrix holds ${matrix.data.length} floats`);
+      checkShape(result.vectors, inputsPerRequest, dimensions);
+      serverSentFloats = matrix.serverSentFloats;
+      if (serverSentFloats !== expectFloats)
+        throw new Error(
+          `response was ${serverSentFloats ? 'float JSON' : 'base64'}, expected ${args.encoding}`,
+        );
+      return {
+        inputs,
+        first: result.vectors[0] as Float32Array,
+        last: result.vectors[inputsPerRequest - 1] as Float32Array,
+      };
+    },
+    {
+      // Runtime counters show whether retries or queueing happened behind the numbers.
+      extra: () => {
+        const { submitted, succeeded, failed, retries, rateLimited, workerRestarts } =
+          volley.stats();
+        return {
+          mode: volley.mode,
+          serverSentFloats,
+          submitted,
+          succeeded,
+          failed,
+          retries,
+          rateLimited,
+          workerRestarts,
+        };
+      },
+      close: () => volley.close(),
+    },
+  );
+}
