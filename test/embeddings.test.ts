@@ -165,36 +165,57 @@ describe.each(['async', 'threads'] as const)('%s mode', (mode) => {
 });
 
 describe('auto mode', () => {
-  it('sends large embedding responses to worker threads and everything else to the main loop', async () => {
-    const sim = await createSimulator({ logBodies: false });
-    const volley = await createVolley({
+  it('decodes float JSON embeddings on worker threads and everything else on the main loop', async () => {
+    const base64 = await createSimulator({ logBodies: false });
+    const floats = await createSimulator({ logBodies: false, ignoreEncodingFormat: true });
+    const completedOn = async (volley: Awaited<ReturnType<typeof createVolley>>) => {
+      const stats = await volley.workerStats();
+      const loop = stats
+        .filter((worker) => worker.threadId === 0)
+        .reduce((n, w) => n + w.completed, 0);
+      const threads = stats
+        .filter((worker) => worker.threadId !== 0)
+        .reduce((n, w) => n + w.completed, 0);
+      return { loop, threads };
+    };
+    const inputs = texts(64);
+    const onBase64 = await createVolley({
       mode: 'auto',
-      endpoints: [{ baseUrl: sim.url }],
+      endpoints: [{ baseUrl: base64.url }],
+      model: 'volley-sim-1',
+      logger: false,
+    });
+    const onFloats = await createVolley({
+      mode: 'auto',
+      endpoints: [{ baseUrl: floats.url }],
       model: 'volley-sim-1',
       logger: false,
     });
     try {
-      const completedOn = async () => {
-        const stats = await volley.workerStats();
-        const loop = stats
-          .filter((worker) => worker.threadId === 0)
-          .reduce((n, w) => n + w.completed, 0);
-        const threads = stats
-          .filter((worker) => worker.threadId !== 0)
-          .reduce((n, w) => n + w.completed, 0);
-        return { loop, threads };
-      };
-      await volley.chat({ messages: [{ role: 'user', content: 'small' }] });
-      const small = await volley.embed(texts(4), { model: MODEL, dimensions: 64 });
-      expect(await completedOn()).toEqual({ loop: 2, threads: 0 });
-      const inputs = texts(64);
-      const large = await volley.embed(inputs, { model: MODEL, dimensions: 1536 });
-      expect(await completedOn()).toEqual({ loop: 2, threads: 1 });
-      expectExact(small.vectors, texts(4), 64);
-      expectExact(large.vectors, inputs, 1536);
+      await onBase64.chat({ messages: [{ role: 'user', content: 'small' }] });
+      expectExact(
+        (await onBase64.embed(inputs, { model: MODEL, dimensions: 1536 })).vectors,
+        inputs,
+        1536,
+      );
+      expect(await completedOn(onBase64)).toEqual({ loop: 2, threads: 0 });
+      // The first answer shows the server ignores encoding_format; from then on floats go to threads.
+      expectExact(
+        (await onFloats.embed(inputs, { model: MODEL, dimensions: 256 })).vectors,
+        inputs,
+        256,
+      );
+      expectExact(
+        (await onFloats.embed(inputs, { model: MODEL, dimensions: 256 })).vectors,
+        inputs,
+        256,
+      );
+      expect(await completedOn(onFloats)).toEqual({ loop: 1, threads: 1 });
     } finally {
-      await volley.close();
-      await sim.close();
+      await onBase64.close();
+      await onFloats.close();
+      await base64.close();
+      await floats.close();
     }
   });
 });

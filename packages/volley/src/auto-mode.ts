@@ -1,25 +1,24 @@
 /**
- * How `mode: 'auto'` chooses where a request runs. Worker threads pay for themselves only when a
- * response takes real CPU to handle; for small ones the thread hop costs more than it saves (at
- * C=256 on 2 cores one loop did 1.49x the requests of two threads: benchmarks/results/
- * baseline-throughput-2026-11-22.md). What takes CPU is decoding big embedding responses.
+ * How `mode: 'auto'` chooses where a request runs, from the benchmarks on this kind of machine
+ * (2 cores shared with a local server):
+ *
+ * - small chat responses: one loop did 1.49x the requests of two threads at C=256
+ *   (benchmarks/results/baseline-throughput-2026-11-22.md);
+ * - embeddings decoded from base64: one loop won every cell, 384-3072 dims x 16-256 inputs
+ *   (threads/async 0.79-0.98): base64 decodes too cheaply to pay for the hop;
+ * - embeddings as float JSON: threads won every cell (1.12-1.29x): parsing floats is the CPU
+ *   work threads exist for, and it keeps the main loop responsive (loop p99 20-27 ms with
+ *   threads against 244-300 ms without) (benchmarks/results/baseline-embeddings-2026-11-22.md).
+ *
+ * So the encoding decides, not the size: float JSON embeddings go to threads, the rest stay on
+ * the loop. A server that ignores `encoding_format` is learned from its first answer, after
+ * which its requests ask for floats explicitly (create-volley.ts) and route here accordingly.
  */
 import type { WorkRequest } from '@volley/core';
 import type { Route } from '@volley/workers';
 
-/**
- * Decoded embedding bytes per response from which threads take over (inputs × dimensions × 4).
- * Provisional: calibrated from benchmarks/embeddings (see its README for the crossover table).
- */
-export const THREADS_FROM_EMBEDDING_BYTES = 256 * 1024;
-
-/** Dimensions assumed when a request names none (OpenAI's text-embedding-3-small default). */
-const DEFAULT_DIMENSIONS = 1536;
-
 export function routeByWorkload(request: WorkRequest): Route {
-  if (request.embeddings !== 'vectors') return 'async';
-  const { input, dimensions } = request.body;
-  const inputs = Array.isArray(input) ? input.length : 1;
-  const width = typeof dimensions === 'number' ? dimensions : DEFAULT_DIMENSIONS;
-  return inputs * width * 4 >= THREADS_FROM_EMBEDDING_BYTES ? 'threads' : 'async';
+  return request.embeddings === 'vectors' && request.body.encoding_format === 'float'
+    ? 'threads'
+    : 'async';
 }

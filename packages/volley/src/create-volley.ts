@@ -344,6 +344,11 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     spec.embeddings = 'vectors';
     const result = await this.#supervisor.call(spec);
     const matrix = result.embeddings as EmbeddingMatrix;
+    if (askedBase64 && matrix.serverSentFloats && !this.#embeddingsAsFloat) {
+      // The server ignores encoding_format: ask for floats from now on, which is also what
+      // tells `auto` mode to decode them on a worker thread.
+      this.#embeddingsAsFloat = true;
+    }
     if (askedBase64 && !matrix.serverSentFloats && isZeroRow(matrix)) {
       // Some local servers answer base64 requests with zero vectors: switch to float JSON for
       // good, say so once, and ask again (batches already in flight come back here too).
