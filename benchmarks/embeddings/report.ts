@@ -10,7 +10,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { MachineInfo } from '../throughput/proc-stats.js';
 import type { Stat } from '../throughput/report.js';
-import { NOISY_OTHER_CORES, stat } from '../throughput/report.js';
+import {
+  escapeHtml,
+  fmt,
+  mostCommon,
+  NOISY_OTHER_CORES,
+  ratio,
+  spread,
+  stat,
+} from '../throughput/report.js';
 import type { EmbedContenderResult } from './harness.js';
 import type { EmbedScenario, Encoding } from './scenarios.js';
 import { DIMENSIONS, ENCODINGS, INPUTS_PER_REQUEST, scenarioId } from './scenarios.js';
@@ -119,20 +127,6 @@ export interface BenchDocument {
   summaries: Summary[];
   verdicts: ScenarioVerdict[];
   rules: ModeRule[];
-}
-
-function mostCommon<T>(values: readonly T[]): T | undefined {
-  const counts = new Map<T, number>();
-  for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
-  let best: T | undefined;
-  let bestCount = 0;
-  for (const [value, count] of counts) {
-    if (count > bestCount) {
-      best = value;
-      bestCount = count;
-    }
-  }
-  return best;
 }
 
 function counted(runs: readonly RunRecord[]): RunRecord[] {
@@ -295,22 +289,6 @@ function round1(value: number): number {
 // Markdown
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
-
-function fmt(value: number | undefined, digits = 0): string {
-  if (value === undefined || !Number.isFinite(value)) return '–';
-  return digits === 0 ? integer.format(value) : value.toFixed(digits);
-}
-
-function spread(value: Stat | undefined, digits = 0): string {
-  if (value === undefined) return '–';
-  return value.n > 1 ? `${fmt(value.min, digits)}–${fmt(value.max, digits)}` : '–';
-}
-
-function ratio(value: Stat | undefined): string {
-  if (value === undefined) return '–';
-  const range = value.n > 1 ? ` (${value.min.toFixed(2)}–${value.max.toFixed(2)})` : '';
-  return `${value.median.toFixed(2)}${range}`;
-}
 
 export function bytes(value: number | undefined): string {
   if (value === undefined) return '–';
@@ -518,13 +496,6 @@ export function renderMarkdown(doc: BenchDocument): string {
 
 // ---------------------------------------------------------------------------------------------
 // HTML: the Markdown's tables plus bar charts, inline SVG only, so the file opens offline.
-
-function escapeHtml(text: string): string {
-  return text.replace(
-    /[&<>"]/g,
-    (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[char] ?? char,
-  );
-}
 
 const COLORS: Record<string, string> = {
   'undici-raw': '#4c78a8',

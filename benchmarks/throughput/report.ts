@@ -102,7 +102,7 @@ export function stat(values: readonly number[]): Stat | undefined {
   return { median, min: sorted[0] ?? 0, max: sorted[sorted.length - 1] ?? 0, n: sorted.length };
 }
 
-function mostCommon<T>(values: readonly T[]): T | undefined {
+export function mostCommon<T>(values: readonly T[]): T | undefined {
   const counts = new Map<T, number>();
   for (const value of values) counts.set(value, (counts.get(value) ?? 0) + 1);
   let best: T | undefined;
@@ -184,17 +184,17 @@ export function summarize(
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
-function fmt(value: number | undefined, digits = 0): string {
+export function fmt(value: number | undefined, digits = 0): string {
   if (value === undefined || !Number.isFinite(value)) return '–';
   return digits === 0 ? integer.format(value) : value.toFixed(digits);
 }
 
-function spread(value: Stat | undefined, digits = 0): string {
+export function spread(value: Stat | undefined, digits = 0): string {
   if (value === undefined) return '–';
   return value.n > 1 ? `${fmt(value.min, digits)}–${fmt(value.max, digits)}` : '–';
 }
 
-function ratio(value: Stat | undefined): string {
+export function ratio(value: Stat | undefined): string {
   if (value === undefined) return '–';
   const range = value.n > 1 ? ` (${value.min.toFixed(2)}–${value.max.toFixed(2)})` : '';
   return `${value.median.toFixed(2)}${range}`;
@@ -351,7 +351,7 @@ export function renderMarkdown(doc: BenchDocument): string {
 // ---------------------------------------------------------------------------------------------
 // HTML: inline SVG only, no scripts or external assets, so the file opens offline anywhere.
 
-function escapeHtml(text: string): string {
+export function escapeHtml(text: string): string {
   return text.replace(
     /[&<>"]/g,
     (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[char] ?? char,
