@@ -2,11 +2,13 @@
  * The `volley` command. Parses flags (commander), runs one command, maps errors to the exit
  * codes in exit-codes.ts. Flags win over environment variables, which win over defaults.
  */
+import type { CommanderError } from '@commander-js/extra-typings';
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { scrubSecrets } from '@volley/core';
 import { runCommand } from './commands/run.js';
 import { simCommand } from './commands/sim.js';
-import { exitCodeFor } from './exit-codes.js';
+import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { SELECT_MODES } from './run/samples/settings.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -37,13 +39,23 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
+/**
+ * Commander's own refusals (a bad flag value, an unknown option) are usage errors: exit 2, as
+ * documented, not commander's 1. It has already printed the message; help and --version exit 0.
+ */
+function exitOnUsageError(error: CommanderError): never {
+  process.exit(error.exitCode === 0 ? 0 : ExitCode.USAGE);
+}
+
 const program = new Command()
   .name('volley')
   .description(
     'Run very large numbers of LLM calls in parallel, inside rate limits, losing and duplicating nothing.',
   )
   .version('0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Set before the commands are added: each one inherits it.
+  .exitOverride(exitOnUsageError);
 
 function nonNegativeNumber(value: string): number {
   const n = Number(value);
@@ -156,6 +168,19 @@ program
   )
   .option('--sync-interval-ms <ms>', 'longest a written record waits for fsync', positiveInt)
   .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
+  .option(
+    '--samples <n>',
+    "send each line's request n times at once and write one record from the samples (see --select)",
+    positiveInt,
+  )
+  .addOption(
+    new Option(
+      '--select <mode>',
+      "a sampled line's record: all (every sample's choices), vote (the most common answer), judge (an LLM picks one); default all",
+    ).choices(SELECT_MODES),
+  )
+  .option('--judge-model <name>', "--select judge: the judge's model (default: the line's)")
+  .option('--judge-instructions <text>', "--select judge: the judge's system prompt")
   .action(async (input, flags) => {
     process.exitCode = await runCommand({
       input,
@@ -195,6 +220,12 @@ program
       ...(flags.progressIntervalMs === undefined
         ? {}
         : { progressIntervalMs: flags.progressIntervalMs }),
+      ...(flags.samples === undefined ? {} : { samples: flags.samples }),
+      ...(flags.select === undefined ? {} : { select: flags.select }),
+      ...(flags.judgeModel === undefined ? {} : { judgeModel: flags.judgeModel }),
+      ...(flags.judgeInstructions === undefined
+        ? {}
+        : { judgeInstructions: flags.judgeInstructions }),
     });
   });
 

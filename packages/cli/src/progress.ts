@@ -57,6 +57,8 @@ export interface RunSummary {
   retries: number;
   /** Calls that may have been billed twice (ambiguous failures that were retried). */
   extraBilledCalls: number;
+  /** `--samples`: requests sent for the lines (samples, early-stopped ones, judge calls). */
+  sampleCalls?: number;
   promptTokens: number;
   completionTokens: number;
   wallMs: number;
@@ -551,6 +553,8 @@ export function formatSummary(summary: RunSummary, options: SummaryFormatOptions
       ? paint.yellow(formatInt(summary.extraBilledCalls))
       : formatInt(summary.extraBilledCalls),
   ]);
+  if (summary.sampleCalls !== undefined)
+    rows.push(['sample calls', formatInt(summary.sampleCalls)]);
   rows.push(['prompt tokens', formatInt(summary.promptTokens)]);
   rows.push(['completion tokens', formatInt(summary.completionTokens)]);
   if (summary.costUsd !== undefined) rows.push(['estimated cost', formatUsd(summary.costUsd)]);
@@ -660,6 +664,8 @@ export interface DryRunReport {
   invalid: number;
   duplicates: number;
   byCode: Record<string, number>;
+  /** `--samples`: the flags, whose requests the estimates count. */
+  sampling?: string;
   promptTokens: number;
   maxCompletionTokens: number;
   costUsd?: { prompt: number; upTo: number };
@@ -674,6 +680,9 @@ export function formatDryRun(report: DryRunReport): string {
     ['valid', formatInt(report.valid)],
     ['invalid', formatInt(report.invalid)],
     ['duplicate custom_ids', formatInt(report.duplicates)],
+    ...(report.sampling === undefined
+      ? []
+      : [['sampling', escapeForTerminal(report.sampling)] as [string, string]]),
     ['prompt tokens', `about ${formatInt(report.promptTokens)}`],
     ['completion tokens', `up to ${formatInt(report.maxCompletionTokens)}`],
   ];

@@ -46,6 +46,20 @@ describe('parseRecordHead', () => {
     expect(parseRecordHead(Buffer.from(failure))?.customId).toBe('é');
   });
 
+  it("writes a sampled line's volley field after the OpenAI Batch fields, head unchanged", () => {
+    const id = recordId(RUN, 'a', 'x');
+    const record = successRecord(id, 'a', result, { samples: 2, select: 'all', failed: 0 });
+    const parsed = JSON.parse(record) as Record<string, unknown>;
+    expect(Object.keys(parsed)).toEqual(['id', 'custom_id', 'response', 'error', 'volley']);
+    expect(parsed.volley).toEqual({ samples: 2, select: 'all', failed: 0 });
+    expect(parsed.response).toEqual({
+      status_code: 200,
+      request_id: 'req_1',
+      body: { choices: [] },
+    });
+    expect(parseRecordHead(Buffer.from(record))).toEqual({ id, customId: 'a' });
+  });
+
   it('refuses torn and foreign lines', () => {
     const whole = successRecord(recordId(RUN, 'a', 'x'), 'a', result);
     expect(parseRecordHead(Buffer.from(whole.slice(0, -1)))).toBeUndefined();

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -19,6 +20,7 @@ const config: RunConfig = {
   maxLineBytes: 1024,
   allowedModels: [],
   maxPromptTokens: null,
+  sampling: null,
 };
 
 function state(): RunState {
@@ -48,6 +50,27 @@ describe('configHash', () => {
     expect(configHash({ ...config, model: 'other' })).not.toBe(hash);
     expect(configHash({ ...config, maxLineBytes: 2048 })).not.toBe(hash);
     expect(configHash({ ...config, endpoints: ['http://c:3/v1'] })).not.toBe(hash);
+  });
+
+  it('changes with the sampling, and stays what earlier versions wrote without it', () => {
+    const hash = configHash(config);
+    // The canonical form of a run without sampling, as hashed before sampling existed.
+    const earlier = {
+      endpoints: ['http://a:1/v1', 'http://b:2/v1'],
+      model: 'm',
+      maxLineBytes: 1024,
+      allowedModels: [],
+      maxPromptTokens: null,
+    };
+    expect(hash).toBe(createHash('sha256').update(JSON.stringify(earlier)).digest('hex'));
+    const vote = { samples: 5, select: 'vote', judgeModel: null, judgeInstructions: null } as const;
+    const sampled = configHash({ ...config, sampling: vote });
+    expect(sampled).not.toBe(hash);
+    expect(configHash({ ...config, sampling: { ...vote, samples: 3 } })).not.toBe(sampled);
+    expect(configHash({ ...config, sampling: { ...vote, select: 'all' } })).not.toBe(sampled);
+    expect(
+      configHash({ ...config, sampling: { ...vote, select: 'judge', judgeModel: 'judge-1' } }),
+    ).not.toBe(configHash({ ...config, sampling: { ...vote, select: 'judge' } }));
   });
 
   it('displays endpoints without credentials or query strings', () => {

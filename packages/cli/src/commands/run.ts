@@ -44,6 +44,9 @@ import type { ReorderBuffer } from '../run/reorder-buffer.js';
 import { createReorderBuffer } from '../run/reorder-buffer.js';
 import type { PreviousRun } from '../run/resume.js';
 import { compactErrors, loadPreviousRun } from '../run/resume.js';
+import { scaleEstimate } from '../run/samples/estimate.js';
+import type { SamplingSettings, SelectMode } from '../run/samples/settings.js';
+import { describeSampling, resolveSampling } from '../run/samples/settings.js';
 import type { SignalGate } from '../run/signals.js';
 import { createSignalGate } from '../run/signals.js';
 import type { RunConfig, RunState, RunStatus } from '../run/state.js';
@@ -102,6 +105,14 @@ export interface RunCommandOptions {
   prices?: string;
   /** Allow plain http to hosts other than loopback. */
   allowInsecureHttp?: boolean;
+  /** Requests per line (`--samples`); see run/samples/settings.ts. */
+  samples?: number;
+  /** How a sampled line's record is chosen; default `all`. */
+  select?: SelectMode;
+  /** `--select judge`: the judge's model (default: each line's). */
+  judgeModel?: string;
+  /** `--select judge`: the judge's system prompt. */
+  judgeInstructions?: string;
   /** Tests inject standard input. */
   stdin?: Readable;
 }
@@ -138,6 +149,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
 
 async function runWithSignals(options: RunCommandOptions, signals: SignalGate): Promise<number> {
   checkFlags(options);
+  const sampling = resolveSampling(options);
   const progress = createProgressReporter({
     mode: options.progress,
     ...(options.progressIntervalMs === undefined ? {} : { intervalMs: options.progressIntervalMs }),
@@ -159,12 +171,15 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
     defaults: {
       ...(options.model === undefined ? {} : { model: options.model }),
       ...(options.allowModel === undefined ? {} : { allowedModels: options.allowModel }),
+      ...(sampling === undefined
+        ? {}
+        : { sampling: { samples: sampling.samples, select: sampling.select } }),
     },
     maxPromptTokens: options.maxPromptTokens,
     countTokens,
   };
   if (options.dryRun === true) {
-    return dryRun(options, { rules, maxLineBytes, stdin, prices, signals, progress });
+    return dryRun(options, { rules, maxLineBytes, stdin, prices, signals, progress, sampling });
   }
 
   const output = options.output as string;
@@ -190,6 +205,7 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
     return await runLocked(options, {
       paths,
       rules,
+      sampling,
       maxLineBytes,
       stdin,
       prices,
@@ -267,6 +283,7 @@ async function checkStdin(options: RunCommandOptions): Promise<Readable> {
 interface RunSetup {
   paths: RunPaths;
   rules: LineRules;
+  sampling: SamplingSettings | undefined;
   maxLineBytes: number;
   stdin: Readable | undefined;
   prices: PriceTable | undefined;
@@ -284,6 +301,7 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
     maxLineBytes: setup.maxLineBytes,
     allowedModels: options.allowModel ?? [],
     maxPromptTokens: options.maxPromptTokens ?? null,
+    sampling: setup.sampling ?? null,
   };
   const hash = configHash(config);
 
@@ -296,7 +314,7 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
   if (resumeAsked) {
     if (prior !== undefined) {
       resuming = true;
-      checkResumable(prior, hash, order, force, progress);
+      checkResumable(prior, hash, setup.sampling, order, force, progress);
       // The errors file holds the failures that stay failed: reading another one would send
       // those lines again.
       if (prior.files.errors !== resolve(paths.errors) && paths.errors !== paths.output) {
@@ -428,6 +446,7 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
               e === 'embedded-simulator' ? e : displayEndpoint(e),
             ),
             model: config.model,
+            ...(setup.sampling === undefined ? {} : { sampling: describeSampling(setup.sampling) }),
           },
           input: await inputIdentity(options.input),
           // Absolute: a resume from another directory must find the same files.
@@ -506,6 +525,7 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
       stdin: setup.stdin,
       // The preflight pass already counted prompt tokens; the sending pass need not again.
       rules: pre === undefined ? setup.rules : { defaults: setup.rules.defaults },
+      sampling: setup.sampling,
       maxLineBytes: setup.maxLineBytes,
       concurrency: options.concurrency ?? 64,
       strict: options.strict === true,
@@ -557,12 +577,17 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
 function checkResumable(
   prior: RunState,
   hash: string,
+  sampling: SamplingSettings | undefined,
   order: 'completion' | 'input',
   force: boolean,
   progress: ProgressReporter,
 ): void {
   if (prior.config.hash !== hash) {
-    const was = `endpoints ${prior.config.endpoints.join(', ')}, model ${prior.config.model ?? '(none)'}`;
+    const sampledBefore = prior.config.sampling ?? describeSampling(undefined);
+    const sampledNow = describeSampling(sampling);
+    const was =
+      `endpoints ${prior.config.endpoints.join(', ')}, model ${prior.config.model ?? '(none)'}, ${sampledBefore}` +
+      (sampledBefore === sampledNow ? '' : `; this run asks for ${sampledNow}`);
     if (!force) {
       throw new CliError(
         `cannot resume: the configuration changed since the run began (it used ${was}; or the line rules changed). Resuming would mix results of two configurations; pass --force-resume to do so anyway, or --overwrite to start over`,
@@ -743,6 +768,7 @@ function finishSummary(
 
 interface DryRunSetup {
   rules: LineRules;
+  sampling: SamplingSettings | undefined;
   maxLineBytes: number;
   stdin: Readable | undefined;
   prices: PriceTable | undefined;
@@ -767,7 +793,8 @@ async function dryRun(options: RunCommandOptions, setup: DryRunSetup): Promise<n
     if (interrupted.signal.aborted) return setup.signals.exitCode ?? ExitCode.INTERRUPTED;
     throw error;
   }
-  const tokens = pre.tokens ?? { prompt: 0, maxOutput: 0, byModel: new Map() };
+  const perLine = pre.tokens ?? { prompt: 0, maxOutput: 0, byModel: new Map() };
+  const tokens = setup.sampling === undefined ? perLine : scaleEstimate(perLine, setup.sampling);
   let cost: { prompt: number; maxOutput: number } | undefined;
   if (setup.prices !== undefined) {
     cost = { prompt: 0, maxOutput: 0 };
@@ -797,6 +824,7 @@ async function dryRun(options: RunCommandOptions, setup: DryRunSetup): Promise<n
       message: i.message,
       snippet: i.snippet,
     })),
+    ...(setup.sampling === undefined ? {} : { sampling: describeSampling(setup.sampling) }),
     promptTokens: tokens.prompt,
     maxCompletionTokens: tokens.maxOutput,
     byModel: Object.fromEntries(tokens.byModel),

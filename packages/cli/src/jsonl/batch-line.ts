@@ -164,6 +164,10 @@ export const INPUT_ISSUE_CODES = {
     severity: 'error',
     meaning: 'estimated prompt tokens over --max-prompt-tokens',
   },
+  VOLLEY_INPUT_SAMPLES_UNSUPPORTED: {
+    severity: 'error',
+    meaning: '--samples on an embeddings line, or on a line with n > 1 with --select vote or judge',
+  },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; meaning: string }>;
 
 /** A stable `VOLLEY_INPUT_*` code. */
@@ -175,6 +179,14 @@ export interface BatchLineDefaults {
   model?: string;
   /** When non-empty, every line's model (after defaults) must be one of these. */
   allowedModels?: readonly string[];
+  /** `--samples` above 1: lines that cannot be sampled are refused. */
+  sampling?: SamplingPolicy;
+}
+
+/** What a line must allow to be sent `samples` times and answered by `select`. */
+export interface SamplingPolicy {
+  samples: number;
+  select: 'all' | 'vote' | 'judge';
 }
 
 /** A line ready to send. `body` is owned by the caller (freshly parsed, never shared). */
@@ -470,6 +482,10 @@ function checkBody(
       };
     }
   }
+  if (defaults.sampling !== undefined) {
+    const problem = checkSampling(url, body, defaults.sampling, where);
+    if (problem !== undefined) return problem;
+  }
   switch (url) {
     case '/v1/chat/completions':
       return checkMessages(body.messages, `${where}messages`);
@@ -478,6 +494,34 @@ function checkBody(
     case '/v1/embeddings':
       return checkTextOrTokens(body.input, `${where}input`, 'VOLLEY_INPUT_EMBEDDING_INPUT_INVALID');
   }
+}
+
+/**
+ * `--samples`: embeddings are deterministic, so sampling them only multiplies the bill; and a vote
+ * or a judge compares one answer per sample, which `n` > 1 would make ambiguous.
+ */
+function checkSampling(
+  url: BatchUrl,
+  body: Record<string, unknown>,
+  policy: SamplingPolicy,
+  where: string,
+): Problem | undefined {
+  const code = 'VOLLEY_INPUT_SAMPLES_UNSUPPORTED';
+  if (url === '/v1/embeddings') {
+    const field = where === '' ? '"input" (an embeddings line)' : '"url" /v1/embeddings';
+    return {
+      code,
+      detail: `${field} cannot be sampled (--samples ${policy.samples}): embeddings are deterministic; run embedding lines without --samples`,
+    };
+  }
+  const { n } = body;
+  if (policy.select !== 'all' && typeof n === 'number' && n > 1) {
+    return {
+      code,
+      detail: `"${where}n" is ${n}, but --select ${policy.select} compares one answer per sample; leave n out (or 1), or use --select all`,
+    };
+  }
+  return undefined;
 }
 
 function checkMessages(messages: unknown, field: string): Problem | undefined {

@@ -32,6 +32,9 @@ import type { PriceTable } from './prices.js';
 import { errorRecord, recordId, successRecord } from './record.js';
 import type { OrderedRecord, ReorderBuffer } from './reorder-buffer.js';
 import { readSpillRecord } from './resume.js';
+import type { SampleMeta, Spend } from './samples/sampler.js';
+import { LineSampler } from './samples/sampler.js';
+import type { SamplingSettings } from './samples/settings.js';
 import type { SignalGate, StopSignal } from './signals.js';
 import type { RunStatus } from './state.js';
 
@@ -51,6 +54,8 @@ export interface BatchRunContext {
   stdin?: Readable | undefined;
   /** Rules for the sending pass (the prompt-token cap only when there was no preflight). */
   rules: LineRules;
+  /** `--samples`: each line sent that many times, one record made of the samples. */
+  sampling?: SamplingSettings | undefined;
   maxLineBytes: number;
   concurrency: number;
   strict: boolean;
@@ -73,6 +78,16 @@ export interface BatchOutcome {
   summary: RunSummary;
   /** Every expected record was written and nothing is pending: the spill can go. */
   complete: boolean;
+}
+
+/** What a line's successful call (or samples) gives its record and the run's counters. */
+interface LineAnswer {
+  response: Pick<CallResult, 'status' | 'requestId' | 'body' | 'bodyText'>;
+  /** A sampled line's `volley` record field. */
+  volley?: SampleMeta;
+  latencyMs: number;
+  /** Completed calls, priced for the cost estimate. */
+  spend: Spend[];
 }
 
 /** Lines in the window per unit of concurrency: enough to keep every slot busy while results drain. */
@@ -115,9 +130,12 @@ export class BatchRun {
   #strictIssue: InputIssue | undefined;
   #inputGrew = false;
   #graceTimer: NodeJS.Timeout | undefined;
+  readonly #sampler: LineSampler | undefined;
 
   constructor(ctx: BatchRunContext) {
     this.#ctx = ctx;
+    this.#sampler =
+      ctx.sampling === undefined ? undefined : new LineSampler(ctx.volley, ctx.sampling);
     this.#alreadyDone = ctx.pre?.alreadyDone ?? 0;
     this.#alreadyFailed = ctx.pre?.alreadyFailed ?? 0;
     this.#stopped = new Promise<void>((resolve) => {
@@ -169,7 +187,12 @@ export class BatchRun {
 
   async #feed(): Promise<void> {
     const { pre, reorder, maxLineBytes, input } = this.#ctx;
-    const window = this.#ctx.concurrency * WINDOW_PER_SLOT;
+    // The window bounds requests, not lines: a sampled line sends several at once.
+    const requestsPerLine = this.#ctx.sampling?.samples ?? 1;
+    const window = Math.max(
+      1,
+      Math.ceil((this.#ctx.concurrency * WINDOW_PER_SLOT) / requestsPerLine),
+    );
     const lines = readJsonlLines(input, {
       signal: this.#abortReader.signal,
       maxLineBytes,
@@ -295,35 +318,54 @@ export class BatchRun {
   // Records
 
   #send(lineNo: number, request: BatchRequest, text: string): void {
-    const { volley, reorder, runId } = this.#ctx;
+    const { reorder, runId } = this.#ctx;
     const id = recordId(runId, request.customId, text);
     this.#inWindow++;
     reorder?.expect(lineNo);
-    volley
-      .request({ path: request.url, body: request.body, raw: true })
+    this.#call(request)
       .then(
-        (result) => this.#onSuccess(lineNo, id, request, result),
+        (answer) => this.#onSuccess(lineNo, id, request, answer),
         (error: unknown) => this.#onFailure(lineNo, id, request, text, error),
       )
       .catch((error: unknown) => this.#onWriteError(error))
       .finally(() => this.#release());
   }
 
+  /** A line's request, or its samples (`--samples`). */
+  async #call(request: BatchRequest): Promise<LineAnswer> {
+    if (this.#sampler !== undefined) return this.#sampler.sample(request);
+    const result = await this.#ctx.volley.request({
+      path: request.url,
+      body: request.body,
+      raw: true,
+    });
+    const model = typeof request.body.model === 'string' ? request.body.model : '';
+    return {
+      response: result,
+      latencyMs: result.latencyMs,
+      spend: [{ model, usage: result.usage }],
+    };
+  }
+
   async #onSuccess(
     lineNo: number,
     id: string,
     request: BatchRequest,
-    result: CallResult,
+    answer: LineAnswer,
   ): Promise<void> {
-    await this.#put(lineNo, 'results', successRecord(id, request.customId, result));
+    await this.#put(
+      lineNo,
+      'results',
+      successRecord(id, request.customId, answer.response, answer.volley),
+    );
     this.#succeeded++;
-    this.#latency.record(Math.max(1, Math.round(result.latencyMs)));
+    this.#latency.record(Math.max(1, Math.round(answer.latencyMs)));
     const { prices } = this.#ctx;
-    if (prices !== undefined && result.usage !== undefined) {
-      const model = typeof request.body.model === 'string' ? request.body.model : '';
+    if (prices === undefined) return;
+    for (const { model, usage } of answer.spend) {
+      if (usage === undefined) continue;
       this.#costUsd +=
-        prices.cost(model, result.usage.prompt_tokens ?? 0, result.usage.completion_tokens ?? 0) ??
-        0;
+        prices.cost(model, usage.prompt_tokens ?? 0, usage.completion_tokens ?? 0) ?? 0;
     }
   }
 
@@ -591,6 +633,7 @@ export class BatchRun {
       ),
     };
     if (this.#ctx.prices !== undefined) summary.costUsd = this.#costUsd;
+    if (this.#sampler !== undefined) summary.sampleCalls = this.#sampler.calls;
     if (this.#succeeded > 0) {
       const ms = (p: number): number => this.#latency.percentile(p);
       summary.latencyMs = { p50: ms(50), p90: ms(90), p99: ms(99), max: this.#latency.max };

@@ -44,13 +44,22 @@ export interface ErrorRecordDetails {
  * the worker), so the main thread never re-parses or re-serialises a result. A pretty-printed
  * body would break the one-record-per-line framing, so only then is it re-serialised.
  *
+ * `volley` (a sampled line's tally, see samples/sampler.ts) is written last, after the OpenAI
+ * Batch fields, which keep their shape; `id` and `custom_id` stay first for `parseRecordHead`.
+ *
  * @example
  * journal.results.append(successRecord(recordId(runId, id, text), id, result));
  */
-export function successRecord(id: string, customId: string, result: CallResult): string {
+export function successRecord(
+  id: string,
+  customId: string,
+  result: Pick<CallResult, 'status' | 'requestId' | 'body' | 'bodyText'>,
+  volley?: object,
+): string {
   let body = result.bodyText ?? JSON.stringify(result.body ?? null);
   if (body.includes('\n') || body.includes('\r')) body = JSON.stringify(JSON.parse(body));
-  return `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(customId)},"response":{"status_code":${result.status},"request_id":${JSON.stringify(result.requestId)},"body":${body}},"error":null}`;
+  const extra = volley === undefined ? '' : `,"volley":${JSON.stringify(volley)}`;
+  return `{"id":${JSON.stringify(id)},"custom_id":${JSON.stringify(customId)},"response":{"status_code":${result.status},"request_id":${JSON.stringify(result.requestId)},"body":${body}},"error":null${extra}}`;
 }
 
 /**

@@ -4,10 +4,10 @@
  *
  * Per-line state lives in the records themselves (their ids encode the request, see record.ts);
  * this file holds what is true of the whole run: its id, its configuration hash (endpoints, default
- * model, input rules; never an API key, which may rightly change between a stop and a resume), the
- * output paths, the order mode, the counts, and the byte lengths known to be fsynced. It is
- * replaced atomically (write a temporary file, fsync, rename, fsync the directory), so a crash
- * leaves either the old state or the new one, never half of either.
+ * model, input rules, sampling; never an API key, which may rightly change between a stop and a
+ * resume), the output paths, the order mode, the counts, and the byte lengths known to be
+ * fsynced. It is replaced atomically (write a temporary file, fsync, rename, fsync the
+ * directory), so a crash leaves either the old state or the new one, never half of either.
  */
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -15,6 +15,7 @@ import { constants as fsConstants } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CliError, ExitCode } from '../exit-codes.js';
+import type { SamplingSettings } from './samples/settings.js';
 
 /** Where a run stands. */
 export type RunStatus =
@@ -35,6 +36,8 @@ export interface RunConfig {
   maxLineBytes: number;
   allowedModels: string[];
   maxPromptTokens: number | null;
+  /** `--samples`/`--select`: what each record is made of. Null or absent: one request per line. */
+  sampling?: SamplingSettings | null;
 }
 
 /** The state file's content (version 1). */
@@ -52,6 +55,8 @@ export interface RunState {
     /** The endpoints without credentials or query strings, for messages. */
     endpoints: string[];
     model: string | null;
+    /** The sampling flags (`--samples 5 --select vote`), for messages; absent without them. */
+    sampling?: string;
   };
   input: { path: string; size: number | null; mtimeMs: number | null };
   files: { results: string; errors: string; retry: string | null; spill: string };
@@ -73,6 +78,8 @@ export function configHash(config: RunConfig): string {
     maxLineBytes: config.maxLineBytes,
     allowedModels: [...config.allowedModels].sort(),
     maxPromptTokens: config.maxPromptTokens,
+    // Only when set: runs without sampling keep the hash earlier versions wrote, so they resume.
+    ...(config.sampling == null ? {} : { sampling: config.sampling }),
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
