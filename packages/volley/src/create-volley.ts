@@ -155,7 +155,8 @@ export interface Volley {
 
 /** Default model of the embedded simulator. */
 const SIMULATOR_CHAT_MODEL = 'volley-sim-1';
-const SIMULATOR_EMBEDDING_MODEL = 'volley-sim-embed-1';
+/** Embedding model of the embedded simulator, used when no endpoint and no model are given. */
+export const SIMULATOR_EMBEDDING_MODEL = 'volley-sim-embed-1';
 
 /**
  * Creates a Volley runtime. With no endpoint and no `OPENAI_BASE_URL`, it starts the embedded
@@ -300,7 +301,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     const inputs = typeof input === 'string' ? [input] : input;
     return embedMany(
       inputs,
-      packingOf(options),
+      packingOf(options, this.endpoints),
       (batch) => this.#embedBatch(model, batch, options),
       model,
     );
@@ -313,7 +314,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     const model = this.#embeddingModel(options);
     // Two batches per slot: one on the wire, one waiting, so no slot idles between batches.
     const window = Math.max(2, this.#options.concurrency * 2);
-    return embedStream(inputs, packingOf(options), window, (batch) =>
+    return embedStream(inputs, packingOf(options, this.endpoints), window, (batch) =>
       this.#embedBatch(model, batch, options),
     );
   }
@@ -484,9 +485,27 @@ function createDispatcherFor(options: ResolvedOptions, sink: DispatchSink): Disp
   }
 }
 
-function packingOf(options: EmbedPacking): Required<EmbedPacking> {
+/** Inputs per embeddings request that OpenAI (and Azure OpenAI) accept. */
+const OPENAI_EMBED_BATCH_SIZE = 2048;
+
+/**
+ * The default inputs per request for these endpoints: OpenAI's own limit when every endpoint is
+ * OpenAI's, otherwise {@link DEFAULT_EMBED_BATCH_SIZE}, which local servers (vLLM, Ollama,
+ * llama.cpp) take; servers with a smaller cap (TEI's default is 32) need `batchSize`.
+ */
+export function defaultBatchSize(endpoints: readonly string[]): number {
+  const isOpenAI = (url: string): boolean => {
+    const host = URL.canParse(url) ? new URL(url).hostname : '';
+    return host === 'api.openai.com' || host.endsWith('.openai.azure.com');
+  };
+  return endpoints.length > 0 && endpoints.every(isOpenAI)
+    ? OPENAI_EMBED_BATCH_SIZE
+    : DEFAULT_EMBED_BATCH_SIZE;
+}
+
+function packingOf(options: EmbedPacking, endpoints: readonly string[]): Required<EmbedPacking> {
   return {
-    batchSize: options.batchSize ?? DEFAULT_EMBED_BATCH_SIZE,
+    batchSize: options.batchSize ?? defaultBatchSize(endpoints),
     maxTokensPerRequest: options.maxTokensPerRequest ?? DEFAULT_EMBED_MAX_TOKENS_PER_REQUEST,
   };
 }

@@ -34,7 +34,7 @@ export type {
   Settled,
   Volley,
 } from './create-volley.js';
-export { createVolley } from './create-volley.js';
+export { createVolley, SIMULATOR_EMBEDDING_MODEL } from './create-volley.js';
 export type { EndpointOptions, VolleyMode, VolleyOptions } from './options.js';
 export type {
   BestOfNCandidate,
