@@ -5,6 +5,7 @@
 import type { CommanderError } from '@commander-js/extra-typings';
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { scrubSecrets } from '@volley/core';
+import { embedCommand } from './commands/embed.js';
 import { runCommand } from './commands/run.js';
 import { simCommand } from './commands/sim.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
@@ -37,6 +38,18 @@ function fraction(value: string): number {
 
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
+}
+
+/**
+ * The entries whose value is set: optional flags left out, so that options objects never carry
+ * an explicit `undefined` (`exactOptionalPropertyTypes`).
+ */
+function definedOnly<T extends Record<string, unknown>>(
+  values: T,
+): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(values)) if (value !== undefined) out[key] = value;
+  return out as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
 /**
@@ -226,6 +239,136 @@ program
       ...(flags.judgeInstructions === undefined
         ? {}
         : { judgeInstructions: flags.judgeInstructions }),
+    });
+  });
+
+program
+  .command('embed')
+  .description(
+    'Embed every text of a file ({"id","text"} or OpenAI Batch /v1/embeddings lines, or plain text lines) and write one vector per id.',
+  )
+  .argument('<input>', 'input file: JSONL, or plain text (one text per line; .txt)')
+  .requiredOption(
+    '-o, --output <file>',
+    'vectors: .jsonl ({"id","embedding"} lines), .npy (NumPy float32 matrix) or .f32 (raw float32 rows)',
+  )
+  .addOption(
+    new Option('--format <format>', 'output layout (default: from the output extension)').choices([
+      'jsonl',
+      'npy',
+      'f32',
+    ] as const),
+  )
+  .option('--ids <file>', 'ids of a binary output, row by row (default: <output stem>.ids.jsonl)')
+  .option('-e, --errors <file>', 'failed lines (default: <output stem>.errors.jsonl)')
+  .addOption(
+    new Option(
+      '--input-format <format>',
+      'how input lines are read (default: text for .txt)',
+    ).choices(['jsonl', 'text'] as const),
+  )
+  .option(
+    '-m, --model <name>',
+    'embedding model (required with --base-url; the simulator has its own)',
+  )
+  .option(
+    '--dimensions <n>',
+    'ask for vectors of this length (models that support it)',
+    positiveInt,
+  )
+  .option(
+    '--batch-size <n>',
+    'inputs per request (default 256; 2048 when every endpoint is OpenAI)',
+    positiveInt,
+  )
+  .option(
+    '--max-tokens-per-request <n>',
+    'estimated tokens per request (default 100000)',
+    positiveInt,
+  )
+  .option(
+    '--resume',
+    'continue an interrupted run: skip ids with a vector, retry transient failures',
+    false,
+  )
+  .option('--force-resume', 'resume even though the configuration changed', false)
+  .option('--overwrite', 'start over, replacing existing output files', false)
+  .option('--strict', 'any bad line stops the run before anything is sent', false)
+  .addOption(
+    new Option(
+      '--base-url <url>',
+      'OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeatable)',
+    )
+      .argParser(collect)
+      .env('OPENAI_BASE_URL'),
+  )
+  .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 16)
+  .option('--rpm <n>', 'requests-per-minute limit of each endpoint', positiveNumber)
+  .option('--tpm <n>', 'tokens-per-minute limit of each endpoint', positiveNumber)
+  .option(
+    '--max-in-flight <n>',
+    'slots of each endpoint (a local server): never more in flight; its 503s are backpressure',
+    positiveInt,
+  )
+  .addOption(
+    new Option(
+      '--mode <mode>',
+      'where HTTP and decoding run: one event loop, worker threads, or auto',
+    ).choices(['async', 'threads', 'auto'] as const),
+  )
+  .option('--threads <n>', 'worker threads in threads mode', positiveInt)
+  .option('--max-retries <n>', 'retries per request after the first attempt', nonNegativeInt)
+  .option('--timeout-ms <ms>', 'total time allowed per request, across retries', positiveInt)
+  .addOption(
+    new Option('--progress <mode>', 'progress display on stderr')
+      .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
+      .default('auto' as const),
+  )
+  .option('--progress-interval-ms <ms>', 'how often progress is shown', positiveInt)
+  .option('--json', 'print the final summary as JSON on stdout', false)
+  .option('--max-line-bytes <n>', 'skip input lines longer than this', positiveInt)
+  .option(
+    '--grace-ms <ms>',
+    'how long the first Ctrl-C waits for requests in flight',
+    positiveInt,
+    30_000,
+  )
+  .option('--sync-interval-ms <ms>', 'longest a written vector waits for fsync', positiveInt)
+  .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
+  .action(async (input, flags) => {
+    process.exitCode = await embedCommand({
+      input,
+      output: flags.output,
+      progress: flags.progress,
+      json: flags.json,
+      overwrite: flags.overwrite,
+      resume: flags.resume,
+      forceResume: flags.forceResume,
+      strict: flags.strict,
+      graceMs: flags.graceMs,
+      allowInsecureHttp: flags.allowInsecureHttp,
+      concurrency: flags.concurrency,
+      baseUrl: flags.baseUrl === undefined ? undefined : [flags.baseUrl].flat(),
+      ...definedOnly({
+        format: flags.format,
+        ids: flags.ids,
+        errors: flags.errors,
+        inputFormat: flags.inputFormat,
+        model: flags.model,
+        dimensions: flags.dimensions,
+        batchSize: flags.batchSize,
+        maxTokensPerRequest: flags.maxTokensPerRequest,
+        rpm: flags.rpm,
+        tpm: flags.tpm,
+        maxInFlight: flags.maxInFlight,
+        mode: flags.mode,
+        threads: flags.threads,
+        maxRetries: flags.maxRetries,
+        timeoutMs: flags.timeoutMs,
+        maxLineBytes: flags.maxLineBytes,
+        syncIntervalMs: flags.syncIntervalMs,
+        progressIntervalMs: flags.progressIntervalMs,
+      }),
     });
   });
 

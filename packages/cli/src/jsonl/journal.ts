@@ -48,6 +48,11 @@ export interface JournalFile {
   readonly failure: OutputError | undefined;
   /** Queues `line + '\n'`. The line must not contain `\n` (the caller builds records). */
   append(line: string): AppendTicket;
+  /**
+   * Queues raw bytes (binary outputs, e.g. rows of float32 vectors). The caller hands over
+   * `bytes`: they are written later and must not change meanwhile.
+   */
+  appendBytes(bytes: Uint8Array): AppendTicket;
   /** Resolves when everything queued so far is written (rejects on failure). */
   flush(): Promise<void>;
   /** Flushes, then fdatasyncs (regular files). */
@@ -127,7 +132,9 @@ class FileJournal implements JournalFile {
   #handle: FileHandle;
   #written: number;
   #synced: number;
-  #queued: string[] = [];
+  /** Queued lines (each followed by its `'\n'`) and raw chunks, in order. */
+  #queued: Array<string | Uint8Array> = [];
+  #queuedRaw = false;
   #queuedBytes = 0;
   #batch: Deferred = deferred();
   #pumping: Promise<void> = Promise.resolve();
@@ -170,7 +177,15 @@ class FileJournal implements JournalFile {
   }
 
   append(line: string): AppendTicket {
-    const bytes = Buffer.byteLength(line) + 1;
+    return this.#enqueue(Buffer.byteLength(line) + 1, line, '\n');
+  }
+
+  appendBytes(bytes: Uint8Array): AppendTicket {
+    this.#queuedRaw = true;
+    return this.#enqueue(bytes.byteLength, bytes);
+  }
+
+  #enqueue(bytes: number, ...parts: Array<string | Uint8Array>): AppendTicket {
     const offset = this.endOffset;
     if (this.#failure !== undefined) {
       return { offset, bytes, written: rejected(this.#failure) };
@@ -184,7 +199,7 @@ class FileJournal implements JournalFile {
         ),
       };
     }
-    this.#queued.push(line, '\n');
+    this.#queued.push(...parts);
     this.#queuedBytes += bytes;
     const written = this.#batch.promise;
     if (this.#queuedBytes >= MAX_BATCH_BYTES) this.#kick();
@@ -267,11 +282,16 @@ class FileJournal implements JournalFile {
     try {
       while (this.#queuedBytes > 0 && this.#failure === undefined) {
         const parts = this.#queued;
+        const raw = this.#queuedRaw;
         const batch = this.#batch;
         this.#queued = [];
+        this.#queuedRaw = false;
         this.#queuedBytes = 0;
         this.#batch = deferred();
-        const buffer = Buffer.from(parts.join(''), 'utf8');
+        // Text-only batches (every JSONL output) take the cheaper single join.
+        const buffer = raw
+          ? Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)))
+          : Buffer.from(parts.join(''), 'utf8');
         const start = this.#written;
         try {
           await this.#writeAll(buffer, start);
@@ -288,6 +308,7 @@ class FileJournal implements JournalFile {
           batch.reject(failure);
           // Lines queued while this write was failing fail with it.
           this.#queued = [];
+          this.#queuedRaw = false;
           this.#queuedBytes = 0;
           this.#batch.reject(failure);
         }
@@ -380,6 +401,13 @@ export function journalOverWriter(writer: JsonlWriter): JournalFile {
       const offset = end;
       end += bytes;
       return { offset, bytes, written: track(writer.write(line)) };
+    },
+    appendBytes() {
+      throw new OutputError(
+        'VOLLEY_ERR_OUTPUT_NOT_FILE',
+        writer.path,
+        'binary output needs a regular file',
+      );
     },
     flush: () => track(writer.sync()),
     sync: () => track(writer.sync()),

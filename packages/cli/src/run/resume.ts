@@ -101,31 +101,9 @@ export async function loadPreviousRun(files: {
   );
   run.repaired.results = results.repairedBytes;
 
-  const errors = await scanRecords(
-    files.errors,
-    (line) => {
-      const head = parseErrorRecord(line);
-      if (head === undefined) return false;
-      if (head.redo) {
-        run.droppedErrors++;
-        return true;
-      }
-      const kind = finished.kindOf(head.customId);
-      if (kind === RecordKind.SUCCESS) {
-        // A success and a failure for one line cannot both stand; the success is what was paid for.
-        run.droppedErrors++;
-      } else if (kind === RecordKind.FINAL_ERROR) {
-        // The same line failed again after an edit: the later record supersedes the earlier.
-        finished.replace(head.customId, head.id, RecordKind.FINAL_ERROR);
-        run.droppedErrors++;
-      } else {
-        finished.add(head.customId, head.id, RecordKind.FINAL_ERROR);
-        run.finalErrors++;
-      }
-      return true;
-    },
-    { repair: true },
-  );
+  const errors = await scanErrorRecords(files.errors, finished);
+  run.finalErrors = errors.finalErrors;
+  run.droppedErrors = errors.droppedErrors;
   run.repaired.errors = errors.repairedBytes;
 
   if (files.spill !== undefined) {
@@ -153,6 +131,45 @@ export async function loadPreviousRun(files: {
     run.repaired.spill = spill.repairedBytes;
   }
   return run;
+}
+
+/**
+ * Adds the failures of an errors file that stay final to `finished` (after its successes, which
+ * win), repairing a torn tail. Retryable failures and bad-input records are counted as dropped:
+ * the run redoes them, and {@link compactErrors} removes them from the file.
+ */
+export async function scanErrorRecords(
+  path: string,
+  finished: FinishedSet,
+): Promise<{ finalErrors: number; droppedErrors: number; repairedBytes: number }> {
+  let finalErrors = 0;
+  let droppedErrors = 0;
+  const scan = await scanRecords(
+    path,
+    (line) => {
+      const head = parseErrorRecord(line);
+      if (head === undefined) return false;
+      if (head.redo) {
+        droppedErrors++;
+        return true;
+      }
+      const kind = finished.kindOf(head.customId);
+      if (kind === RecordKind.SUCCESS) {
+        // A success and a failure for one line cannot both stand; the success is what was paid for.
+        droppedErrors++;
+      } else if (kind === RecordKind.FINAL_ERROR) {
+        // The same line failed again after an edit: the later record supersedes the earlier.
+        finished.replace(head.customId, head.id, RecordKind.FINAL_ERROR);
+        droppedErrors++;
+      } else {
+        finished.add(head.customId, head.id, RecordKind.FINAL_ERROR);
+        finalErrors++;
+      }
+      return true;
+    },
+    { repair: true },
+  );
+  return { finalErrors, droppedErrors, repairedBytes: scan.repairedBytes };
 }
 
 /**

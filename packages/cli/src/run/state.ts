@@ -44,6 +44,8 @@ export interface RunConfig {
 export interface RunState {
   version: 1;
   tool: 'volley';
+  /** The command that wrote it; absent means `run` (files written before `embed` existed). */
+  command?: 'run' | 'embed';
   runId: string;
   createdAt: string;
   updatedAt: string;
@@ -63,6 +65,8 @@ export interface RunState {
   counts: { succeeded: number; failed: number; invalid: number; pending: number | null };
   /** Bytes of each file known to be on stable storage at the last checkpoint. */
   committed: { results: number; errors: number; retry: number; spill: number };
+  /** `volley embed`: the output layout, and the vector length once known (raw files hold none). */
+  vectors?: { format: 'jsonl' | 'npy' | 'f32'; dimensions: number | null; ids: string | null };
 }
 
 /** A fresh random run id (128 bits, hex). */
