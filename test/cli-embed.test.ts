@@ -346,6 +346,17 @@ describe('volley embed', () => {
     expect(changed.code).toBe(2);
     expect(changed.stderr).toContain('configuration changed');
 
+    // The same outputs belong to an embed run: volley run must not resume them.
+    const asRun = await runCli([
+      'run',
+      dir.file('in.jsonl'),
+      '-o',
+      dir.file('out.jsonl'),
+      '--resume',
+    ]);
+    expect(asRun.code).toBe(2);
+    expect(asRun.stderr).toContain('written by volley embed');
+
     const second = await runCli([...args, '--resume']);
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toMatchObject({ succeeded: failed, failed: 0 });

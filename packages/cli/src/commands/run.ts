@@ -20,8 +20,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CountTokens } from '@volley/core';
 import { loadTokenCounter, scrubSecrets } from '@volley/core';
-import type { EndpointOptions, VolleyMode } from 'volley';
-import { createVolley } from 'volley';
+import type { VolleyMode } from 'volley';
 import { CliError, ExitCode, exitCodeFor } from '../exit-codes.js';
 import type { JournalFile } from '../jsonl/journal.js';
 import { createSyncTimer, journalOverWriter, openJournalFile } from '../jsonl/journal.js';
@@ -49,6 +48,7 @@ import type { SamplingSettings, SelectMode } from '../run/samples/settings.js';
 import { describeSampling, resolveSampling } from '../run/samples/settings.js';
 import type { SignalGate } from '../run/signals.js';
 import { createSignalGate } from '../run/signals.js';
+import { nonEmptyFiles, shouldResume } from '../run/start.js';
 import type { RunConfig, RunState, RunStatus } from '../run/state.js';
 import {
   configHash,
@@ -57,6 +57,7 @@ import {
   readRunState,
   writeRunState,
 } from '../run/state.js';
+import { createCliVolley } from '../runtime.js';
 
 export { errorRecord, successRecord } from '../run/record.js';
 
@@ -307,39 +308,28 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
 
   // Fresh run, resume, or refusal.
   const prior = paths.state === undefined ? undefined : await readRunState(paths.state);
-  const existing = await nonEmpty([paths.output, paths.errors, paths.retry]);
-  const resumeAsked = options.resume === true || options.forceResume === true;
   const force = options.forceResume === true;
-  let resuming = false;
-  if (resumeAsked) {
-    if (prior !== undefined) {
-      resuming = true;
-      checkResumable(prior, hash, setup.sampling, order, force, progress);
-      // The errors file holds the failures that stay failed: reading another one would send
-      // those lines again.
-      if (prior.files.errors !== resolve(paths.errors) && paths.errors !== paths.output) {
-        if (!force) {
-          throw new CliError(
-            `cannot resume: the run wrote its errors to ${prior.files.errors}, not ${resolve(paths.errors)}; pass -e ${JSON.stringify(prior.files.errors)} (or --force-resume)`,
-            ExitCode.USAGE,
-            'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
-          );
-        }
-        progress.log(`--force-resume: failures recorded in ${prior.files.errors} are not read`);
+  const resuming = shouldResume({
+    resume: options.resume === true || force,
+    overwrite: options.overwrite,
+    statePath: paths.state ?? 'the state file',
+    prior,
+    existing: await nonEmptyFiles([paths.output, paths.errors, paths.retry]),
+  });
+  if (resuming && prior !== undefined) {
+    checkResumable(prior, hash, setup.sampling, order, force, progress);
+    // The errors file holds the failures that stay failed: reading another one would send
+    // those lines again.
+    if (prior.files.errors !== resolve(paths.errors) && paths.errors !== paths.output) {
+      if (!force) {
+        throw new CliError(
+          `cannot resume: the run wrote its errors to ${prior.files.errors}, not ${resolve(paths.errors)}; pass -e ${JSON.stringify(prior.files.errors)} (or --force-resume)`,
+          ExitCode.USAGE,
+          'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
+        );
       }
-    } else if (existing.length > 0) {
-      throw new CliError(
-        `cannot resume: ${existing.join(', ')} exist${existing.length === 1 ? 's' : ''} but ${paths.state ?? 'the state file'} does not (not written by a Volley run?); start over with --overwrite`,
-        ExitCode.USAGE,
-        'VOLLEY_ERR_RESUME_NO_STATE',
-      );
+      progress.log(`--force-resume: failures recorded in ${prior.files.errors} are not read`);
     }
-  } else if (!options.overwrite && (prior !== undefined || existing.length > 0)) {
-    throw new CliError(
-      `${[...existing, ...(prior === undefined ? [] : [paths.state])].join(', ')} already exist${existing.length + (prior === undefined ? 0 : 1) === 1 ? 's' : ''}: pass --resume to continue that run, or --overwrite to start over`,
-      ExitCode.USAGE,
-      'VOLLEY_ERR_OUTPUT_EXISTS',
-    );
   }
   const runId = resuming && prior !== undefined ? prior.runId : newRunId();
 
@@ -403,19 +393,7 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
     }
   }
   // The runtime first: a bad option (VOLLEY_ERR_INVALID_OPTIONS) must not leave files behind.
-  const volley = await createVolley({
-    ...(options.baseUrl === undefined
-      ? {}
-      : { endpoints: options.baseUrl.map((baseUrl) => endpointFor(baseUrl, options)) }),
-    ...(options.model === undefined ? {} : { model: options.model }),
-    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-    ...(options.mode === undefined ? {} : { mode: options.mode }),
-    ...(options.threads === undefined ? {} : { threads: options.threads }),
-    ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-    // The progress display reports events to people; JSON logs only when asked for.
-    ...(process.env.VOLLEY_LOG_LEVEL === undefined ? { logger: false } : {}),
-  });
+  const volley = await createCliVolley(options);
   let files: RunFiles;
   try {
     files = await openFiles(options, paths, resuming, order, previous);
@@ -582,6 +560,13 @@ function checkResumable(
   force: boolean,
   progress: ProgressReporter,
 ): void {
+  if (prior.command === 'embed') {
+    throw new CliError(
+      'cannot resume: the state file was written by volley embed, not volley run',
+      ExitCode.USAGE,
+      'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
+    );
+  }
   if (prior.config.hash !== hash) {
     const sampledBefore = prior.config.sampling ?? describeSampling(undefined);
     const sampledNow = describeSampling(sampling);
@@ -715,29 +700,6 @@ async function openFiles(
     for (const file of opened) await file.close().catch(() => undefined);
     throw error;
   }
-}
-
-function endpointFor(baseUrl: string, options: RunCommandOptions): EndpointOptions {
-  const endpoint: EndpointOptions = { baseUrl };
-  if (options.rpm !== undefined) endpoint.rpm = options.rpm;
-  if (options.tpm !== undefined) endpoint.tpm = options.tpm;
-  if (options.maxInFlight !== undefined) endpoint.maxInFlight = options.maxInFlight;
-  if (options.allowInsecureHttp === true) endpoint.allowInsecureHttp = true;
-  return endpoint;
-}
-
-async function nonEmpty(paths: Array<string | undefined>): Promise<string[]> {
-  const found: string[] = [];
-  for (const path of new Set(paths)) {
-    if (path === undefined || path === '-') continue;
-    try {
-      const st = await stat(path);
-      if (st.isFile() && st.size > 0) found.push(path);
-    } catch {
-      // Absent.
-    }
-  }
-  return found;
 }
 
 async function inputIdentity(input: string): Promise<RunState['input']> {

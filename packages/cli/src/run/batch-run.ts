@@ -37,6 +37,7 @@ import { LineSampler } from './samples/sampler.js';
 import type { SamplingSettings } from './samples/settings.js';
 import type { SignalGate, StopSignal } from './signals.js';
 import type { RunStatus } from './state.js';
+import { runEnding } from './status.js';
 
 /** The files a run writes. `errors` may be the same object as `results` (stdout). */
 export interface BatchRunFiles {
@@ -585,28 +586,13 @@ export class BatchRun {
     const processed = this.#succeeded + this.#failed;
     // With a preflight pass every line to send is known, so what was not sent is pending too.
     const pending = pre === undefined ? this.#leftPending : Math.max(0, pre.toSend - processed);
-    let status: RunStatus;
-    let exitCode: number;
-    if (this.#writeError !== undefined) {
-      status = 'write-failed';
-      exitCode = ExitCode.WRITE_FAILED;
-    } else if (this.#interrupted !== undefined) {
-      status = 'interrupted';
-      exitCode = this.#interrupted === 'SIGINT' ? ExitCode.INTERRUPTED : ExitCode.TERMINATED;
-    } else if (this.#strictIssue !== undefined) {
-      status = 'stopped';
-      exitCode = ExitCode.USAGE;
-    } else if (pending > 0 || this.#stopReason !== undefined || this.#inputGrew) {
-      status = 'stopped';
-      exitCode = ExitCode.STOPPED;
-    } else if (this.#failed + this.#invalid + this.#alreadyFailed > 0) {
-      // Failures kept from an earlier run count: the exit code describes the whole batch.
-      status = 'finished-with-errors';
-      exitCode = ExitCode.SOME_FAILED;
-    } else {
-      status = 'finished';
-      exitCode = ExitCode.OK;
-    }
+    const { status, exitCode } = runEnding({
+      writeFailed: this.#writeError !== undefined,
+      interrupted: this.#interrupted,
+      strictStop: this.#strictIssue !== undefined,
+      stopped: pending > 0 || this.#stopReason !== undefined || this.#inputGrew,
+      failures: this.#failed + this.#invalid + this.#alreadyFailed,
+    });
     const summary: RunSummary = {
       status,
       total:
