@@ -57,6 +57,7 @@ export interface RuntimeStats {
   workerRestarts: number;
   byEndpoint: Array<{
     succeeded: number;
+    /** Calls that failed here; aborted calls (a signal, `destroy()`) are not counted. */
     failed: number;
     inFlight: number;
     stopped: boolean;

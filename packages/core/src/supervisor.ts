@@ -858,7 +858,9 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     stats.backingOff = backingOff.size;
     stats.waitingOnRateLimit = admitting.size;
     stats.failed++;
-    if (job.attempts > 0) stats.byEndpoint[job.endpoint]!.failed++;
+    // An abort (the caller's signal, destroy()) says nothing about the endpoint's health.
+    const aborted = error instanceof VolleyError && error.code === ErrorCode.ABORTED;
+    if (job.attempts > 0 && !aborted) stats.byEndpoint[job.endpoint]!.failed++;
     if (events.listenerCount('fail') > 0 && error instanceof VolleyError) {
       events.emit('fail', {
         callId: job.callId,
