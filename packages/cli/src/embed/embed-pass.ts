@@ -181,6 +181,8 @@ export class EmbedPass {
   /** Texts handed to embedStream, in order, until their vector or error comes back. */
   readonly #waiting: Pending[] = [];
   #waitingHead = 0;
+  /** Results consumed so far: the index the next one must carry. */
+  #yielded = 0;
   /** Consecutive failed items that share one error object: one batch. */
   #failedBatch: { error: Error; items: Pending[] } | undefined;
   /** Writes and single-input retries not yet settled. */
@@ -218,7 +220,11 @@ export class EmbedPass {
     });
     try {
       for await (const item of volley.embedStream(this.#texts(), this.#ctx.embed)) {
-        const pending = this.#waiting[this.#waitingHead] as Pending;
+        const pending = this.#waiting[this.#waitingHead];
+        // embedStream yields every text once, in the order it was read: the queue mirrors that.
+        if (pending === undefined || item.index !== this.#yielded++) {
+          throw new Error(`embed pass: result ${item.index} does not match the texts sent`);
+        }
         this.#advanceWaiting();
         if ('error' in item) {
           if (this.#failedBatch?.error === item.error) this.#failedBatch.items.push(pending);
