@@ -505,7 +505,7 @@ export class EmbedPass {
     }
     if (this.#isolated > 0) {
       progress.log(
-        `${this.#isolated} texts were sent again one by one after the server refused their batch`,
+        `${this.#isolated} texts were sent again one by one after the server refused their batch (if it refuses most batches, it may cap the inputs per request: lower --batch-size)`,
       );
     }
     return {
