@@ -6,7 +6,8 @@
  *          --> one row-major matrix, row i = input i; a failed batch leaves zero rows + errors
  *
  * The worker decodes each response to a Float32Array (base64 by default) and transfers it; here
- * rows are only copied into place, never parsed.
+ * rows are only copied into place, never parsed (and not even copied when one request carried
+ * every input).
  */
 import type { EmbeddingMatrix, Usage } from '@volley/core';
 import { approximateTokens } from '@volley/core';
@@ -88,7 +89,16 @@ export async function embedMany(
   );
   const first = settled.find((result) => result.status === 'fulfilled');
   const dimensions = first?.status === 'fulfilled' ? first.value.matrix.dimensions : 0;
-  const data = new Float32Array(inputs.length * dimensions);
+  // One request for all the inputs: its matrix (decoded for this call alone, moved here from the
+  // worker) is already the result, so it is used as it is instead of copied.
+  const only =
+    settled.length === 1 && first?.status === 'fulfilled' ? first.value.matrix : undefined;
+  const data =
+    only !== undefined &&
+    only.count === inputs.length &&
+    only.data.length === inputs.length * dimensions
+      ? only.data
+      : new Float32Array(inputs.length * dimensions);
   const errors: EmbedManyResult['errors'] = [];
   const usage = { prompt_tokens: 0, total_tokens: 0 };
   let serverSentFloats = false;
@@ -109,7 +119,7 @@ export async function embedMany(
       for (let index = batch.start; index < batch.end; index++) errors.push({ index, error });
       return;
     }
-    data.set(matrix.data, batch.start * dimensions);
+    if (matrix.data !== data) data.set(matrix.data, batch.start * dimensions);
     serverSentFloats ||= matrix.serverSentFloats;
     model = result.value.model;
     usage.prompt_tokens += result.value.usage?.prompt_tokens ?? 0;

@@ -10,6 +10,7 @@
 
 import { EventEmitter } from 'node:events';
 import type {
+  EmbeddingMatrix,
   EndpointConfig,
   SerializedError,
   StreamDelta,
@@ -21,7 +22,12 @@ import type {
 } from '@volley/core';
 import { ErrorCode, parseRateLimitHeaders, registerSecret } from '@volley/core';
 import type { Dispatcher } from 'undici';
-import { decodeEmbeddings, EmbeddingShapeError } from './embeddings.js';
+import {
+  bodyText,
+  decodeEmbeddings,
+  EmbeddingShapeError,
+  parseEmbeddingsBody,
+} from './embeddings.js';
 import type { EndpointClient } from './endpoint-client.js';
 import { createEndpointClient } from './endpoint-client.js';
 import { badResponse, failure, httpFailure, transportFailure } from './failures.js';
@@ -216,8 +222,20 @@ async function run(
   }
 
   // The size cap is undici's `maxResponseSize` on the pool (UND_ERR_RES_EXCEEDED_MAX_SIZE).
-  const text = await response.body.text();
-  const body = parseJsonBody(text, request.path);
+  let text: string | undefined;
+  let body: Record<string, unknown>;
+  let embeddings: EmbeddingMatrix | undefined;
+  if (request.embeddings === 'vectors' && !request.raw) {
+    // base64 vectors are parsed from the bytes, never as one big string (embeddings.ts).
+    ({ body, embeddings } = await readBody(response.body, (bytes) => {
+      const parsed = parseEmbeddingsBody(bytes) ?? parseJsonBody(bodyText(bytes), request.path);
+      return { body: parsed, embeddings: takeVectors(parsed) };
+    }));
+  } else {
+    text = await response.body.text();
+    body = parseJsonBody(text, request.path);
+    if (request.embeddings === 'vectors') embeddings = takeVectors(body);
+  }
   const success: WorkSuccess = {
     id: request.id,
     ok: true,
@@ -227,20 +245,72 @@ async function run(
     timing: { latencyMs: performance.now() - started, headersMs: attempt.headersAt - started },
   };
   if (isUsage(body.usage)) success.usage = body.usage;
-  if (request.embeddings === 'vectors') {
-    try {
-      success.embeddings = decodeEmbeddings(body.data);
-    } catch (error) {
-      if (error instanceof EmbeddingShapeError)
-        throw new AttemptFailure(badResponse(error.message));
-      throw error;
-    }
-    // The vectors are the result; the base64 strings would only double what crosses the thread.
-    delete body.data;
-  }
-  if (request.raw) success.bodyText = text;
+  if (embeddings !== undefined) success.embeddings = embeddings;
+  if (request.raw && text !== undefined) success.bodyText = text;
   else success.body = body;
   return success;
+}
+
+/** Decodes `body.data` and removes it: the base64 strings would only double what crosses the thread. */
+function takeVectors(body: Record<string, unknown>): EmbeddingMatrix {
+  let matrix: EmbeddingMatrix;
+  try {
+    matrix = decodeEmbeddings(body.data);
+  } catch (error) {
+    if (error instanceof EmbeddingShapeError) throw new AttemptFailure(badResponse(error.message));
+    throw error;
+  }
+  delete body.data;
+  return matrix;
+}
+
+/**
+ * Bodies up to this size are gathered in one buffer reused for every body this thread reads, so
+ * a large response costs no fresh allocation (a 0.5 MiB one per 64 × 1536 response was a third of
+ * the external memory that sets off the main loop's full GCs); larger ones get a buffer of their own.
+ */
+const SCRATCH_MAX_BYTES = 8 * 1024 * 1024;
+let scratch: Buffer | undefined;
+
+function gather(chunks: readonly Buffer[], length: number): Buffer {
+  if (chunks.length === 1) return chunks[0] as Buffer;
+  if (length > SCRATCH_MAX_BYTES) return Buffer.concat(chunks, length);
+  if (scratch === undefined || scratch.length < length)
+    scratch = Buffer.allocUnsafeSlow(
+      Math.min(SCRATCH_MAX_BYTES, Math.max(length, 2 * (scratch?.length ?? 0))),
+    );
+  let offset = 0;
+  for (const chunk of chunks) offset += chunk.copy(scratch, offset);
+  return scratch.subarray(0, length);
+}
+
+/**
+ * Reads a body to its end and passes its bytes, contiguous, to `use` within the same turn: they
+ * may live in the shared scratch buffer, so `use` must copy whatever it keeps (parsing does).
+ */
+function readBody<T>(body: Dispatcher.ResponseData['body'], use: (bytes: Buffer) => T): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let ended = false;
+    body.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+    });
+    body.once('end', () => {
+      ended = true;
+      try {
+        resolve(use(gather(chunks, length)));
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+    body.once('error', reject);
+    // 'close' follows 'end' too; only a body destroyed without an error would otherwise hang.
+    body.once('close', () => {
+      if (!ended) reject(new Error('response body closed before its end'));
+    });
+  });
 }
 
 /** The body on the wire: streams ask for a usage chunk, decoded embeddings ask for base64. */
