@@ -165,7 +165,7 @@ describe.each(['async', 'threads'] as const)('%s mode', (mode) => {
 });
 
 describe('auto mode', () => {
-  it('decodes float JSON embeddings on worker threads and everything else on the main loop', async () => {
+  it('decodes large float JSON embeddings on worker threads and everything else on the main loop', async () => {
     const base64 = await createSimulator({ logBodies: false });
     const floats = await createSimulator({ logBodies: false, ignoreEncodingFormat: true });
     const completedOn = async (volley: Awaited<ReturnType<typeof createVolley>>) => {
@@ -211,6 +211,10 @@ describe('auto mode', () => {
         256,
       );
       expect(await completedOn(onFloats)).toEqual({ loop: 1, threads: 1 });
+      // Small float responses (here 4 × 16 × 4 bytes) are not worth the hop: they stay on the loop.
+      const few = inputs.slice(0, 4);
+      expectExact((await onFloats.embed(few, { model: MODEL, dimensions: 16 })).vectors, few, 16);
+      expect(await completedOn(onFloats)).toEqual({ loop: 2, threads: 1 });
     } finally {
       await onBase64.close();
       await onFloats.close();

@@ -50,9 +50,9 @@ export interface EndpointOptions {
 export interface VolleyOptions {
   /**
    * `async` runs the worker actor on the main event loop; `threads` runs a Piscina pool of worker
-   * threads; `auto` has both and sends each request where it runs best (large embedding responses
-   * to threads, everything else to the loop; see auto-mode.ts). Results are identical; which is
-   * faster depends on the workload (see benchmarks/).
+   * threads; `auto` has both and sends each request where it runs best (float-JSON embedding
+   * responses of 48 KiB or more to threads, everything else to the loop; see auto-mode.ts).
+   * Results are identical; which is faster depends on the workload (see benchmarks/).
    */
   mode?: VolleyMode;
   /** Endpoints to spread calls over. Default: `OPENAI_BASE_URL`, else the embedded simulator. */
