@@ -8,17 +8,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import type { MachineInfo } from '../throughput/proc-stats.js';
-import type { Stat } from '../throughput/report.js';
-import {
-  escapeHtml,
-  fmt,
-  mostCommon,
-  NOISY_OTHER_CORES,
-  ratio,
-  spread,
-  stat,
-} from '../throughput/report.js';
+import type { DocumentBase, MatrixRun, Stat } from '../shared/report.js';
+import * as common from '../shared/report.js';
 import type { EmbedContenderResult } from './harness.js';
 import type { EmbedScenario, Encoding } from './scenarios.js';
 import { DIMENSIONS, ENCODINGS, INPUTS_PER_REQUEST, scenarioId } from './scenarios.js';
@@ -30,25 +21,11 @@ export const CLEAR_WIN = 1.1;
 
 export type Bound = 'client' | 'server' | 'shared';
 
-export interface RunRecord {
-  rep: number;
-  /** Position of this contender within its rep and scenario (order is rotated every rep). */
-  position: number;
-  scenario: string;
-  contender: string;
-  ok: boolean;
-  error?: string;
-  result?: EmbedContenderResult;
-  server?: { cpuMs: number; cores: number; cpuMsPer1kVectors: number };
-  system?: { busyCores: number; stealCores: number; otherCores: number };
-  noisy: boolean;
-  bound?: Bound;
-  /** A noisy run that was repeated right away: kept for the record, left out of the summaries. */
-  replaced?: boolean;
-  quietWaitMs: number;
-  loadAverage1m: number;
-  startedAt: string;
-}
+export type RunRecord = MatrixRun<
+  EmbedContenderResult,
+  { cpuMs: number; cores: number; cpuMsPer1kVectors: number },
+  Bound
+>;
 
 export interface Summary {
   scenario: string;
@@ -104,23 +81,15 @@ export interface ModeRule {
   between: [number | undefined, number | undefined];
 }
 
-export interface BenchDocument {
-  schema: typeof SCHEMA;
-  command: string;
-  startedAt: string;
-  finishedAt: string;
-  durationS: number;
-  machine: MachineInfo & { loadAverageBefore: number[]; loadAverageAfter: number[] };
-  versions: Record<string, string>;
-  config: {
-    reps: number;
-    quick: boolean;
+export interface BenchDocument
+  extends DocumentBase<{
     contenders: string[];
     scenarios: EmbedScenario[];
     noisyOtherCores: number;
     retryNoisy: number;
     quietWaitMaxMs: number;
-  };
+  }> {
+  schema: typeof SCHEMA;
   /** Bytes of one response body on the wire, per scenario (one probe request each). */
   wireBytes: Record<string, number>;
   runs: RunRecord[];
@@ -129,31 +98,16 @@ export interface BenchDocument {
   rules: ModeRule[];
 }
 
-function counted(runs: readonly RunRecord[]): RunRecord[] {
-  return runs.filter((run) => run.ok && run.replaced !== true && run.result !== undefined);
-}
+const vectorsPerSec = (result: EmbedContenderResult): number => result.vectorsPerSec;
 
 /** Each run of `contender` divided by `reference`'s run in the same rep and scenario. */
-function pairedRatios(
-  all: readonly RunRecord[],
+function pairedStat(
+  runs: readonly RunRecord[],
   scenario: string,
   contender: string,
   reference: string,
-): number[] {
-  const ratios: number[] = [];
-  const mine = counted(all).filter(
-    (run) => run.scenario === scenario && run.contender === contender,
-  );
-  for (const run of mine) {
-    const ref = counted(all).find(
-      (other) =>
-        other.contender === reference && other.scenario === scenario && other.rep === run.rep,
-    );
-    const a = run.result?.vectorsPerSec;
-    const b = ref?.result?.vectorsPerSec;
-    if (a !== undefined && b !== undefined && b > 0) ratios.push(a / b);
-  }
-  return ratios;
+): Stat | undefined {
+  return common.stat(common.pairedRatios(runs, scenario, contender, reference, vectorsPerSec));
 }
 
 export function summarize(
@@ -161,41 +115,16 @@ export function summarize(
   scenarios: readonly EmbedScenario[],
   contenders: readonly string[],
 ): Summary[] {
-  const summaries: Summary[] = [];
-  for (const scenario of scenarios) {
-    for (const contender of contenders) {
-      const all = runs.filter((run) => run.scenario === scenario.id && run.contender === contender);
-      if (all.length === 0) continue;
-      const kept = all.filter((run) => run.replaced !== true);
-      const ok = counted(kept);
-      const pick = (get: (run: RunRecord) => number | undefined): Stat | undefined =>
-        stat(ok.map(get).filter((value): value is number => value !== undefined));
-      summaries.push({
-        scenario: scenario.id,
-        contender,
-        runs: kept.length,
-        failedRuns: kept.filter((run) => !run.ok).length,
-        noisyRuns: ok.filter((run) => run.noisy).length,
-        replacedRuns: all.length - kept.length,
-        errors: ok.reduce((sum, run) => sum + (run.result?.errors ?? 0), 0),
-        vectorsPerSec: pick((run) => run.result?.vectorsPerSec),
-        ratioToUndiciRaw: stat(pairedRatios(runs, scenario.id, contender, 'undici-raw')),
-        ratioToOpenaiSdk: stat(pairedRatios(runs, scenario.id, contender, 'openai-sdk')),
-        cpuMsPer1kVectors: pick((run) => run.result?.cpuMsPer1kVectors),
-        clientCores: pick((run) => run.result?.clientCores),
-        serverCpuMsPer1kVectors: pick((run) => run.server?.cpuMsPer1kVectors),
-        serverCores: pick((run) => run.server?.cores),
-        latencyP50Ms: pick((run) => run.result?.latencyP50Ms),
-        latencyP99Ms: pick((run) => run.result?.latencyP99Ms),
-        eventLoopDelayP99Ms: pick((run) => run.result?.eventLoopDelayP99Ms),
-        maxRssMb: pick((run) => run.result?.maxRssMb),
-        bound: mostCommon(
-          ok.map((run) => run.bound).filter((bound): bound is Bound => bound !== undefined),
-        ),
-      });
-    }
-  }
-  return summaries;
+  return common.groupRuns(runs, scenarios, contenders, vectorsPerSec).map((group) => ({
+    ...group.head,
+    vectorsPerSec: group.pick((run) => run.result?.vectorsPerSec),
+    ratioToUndiciRaw: group.ratioTo('undici-raw'),
+    ratioToOpenaiSdk: group.ratioTo('openai-sdk'),
+    cpuMsPer1kVectors: group.pick((run) => run.result?.cpuMsPer1kVectors),
+    clientCores: group.pick((run) => run.result?.clientCores),
+    serverCpuMsPer1kVectors: group.pick((run) => run.server?.cpuMsPer1kVectors),
+    ...group.tail,
+  }));
 }
 
 export function verdicts(
@@ -221,13 +150,13 @@ export function verdicts(
       encoding: scenario.encoding,
       decodedBytesPerResponse: scenario.decodedBytesPerResponse,
       wireBytesPerResponse: wireBytes[scenario.id],
-      threadsOverAsync: stat(pairedRatios(runs, scenario.id, 'volley-threads', 'volley-async')),
+      threadsOverAsync: pairedStat(runs, scenario.id, 'volley-threads', 'volley-async'),
       bestMode: best,
       bestVectorsPerSec: volley?.vectorsPerSec?.median,
       bestOverOpenaiSdk:
-        best === undefined ? undefined : stat(pairedRatios(runs, scenario.id, best, 'openai-sdk')),
+        best === undefined ? undefined : pairedStat(runs, scenario.id, best, 'openai-sdk'),
       bestOverUndiciRaw:
-        best === undefined ? undefined : stat(pairedRatios(runs, scenario.id, best, 'undici-raw')),
+        best === undefined ? undefined : pairedStat(runs, scenario.id, best, 'undici-raw'),
     };
   });
 }
@@ -297,19 +226,11 @@ export function bytes(value: number | undefined): string {
   return `${Math.round(value / 1024)} KiB`;
 }
 
-function runsCell(summary: Summary): string {
-  const notes: string[] = [];
-  if (summary.noisyRuns > 0) notes.push(`${summary.noisyRuns} noisy`);
-  if (summary.failedRuns > 0) notes.push(`${summary.failedRuns} failed`);
-  if (summary.replacedRuns > 0) notes.push(`${summary.replacedRuns} noisy re-run`);
-  return notes.length > 0 ? `${summary.runs} (${notes.join(', ')})` : String(summary.runs);
-}
-
 /** The threads/async cell: the median ratio (min–max), bold with a mark where threads clearly win. */
 function crossoverCell(verdict: ScenarioVerdict | undefined): string {
   const value = verdict?.threadsOverAsync;
   if (value === undefined) return '–';
-  const text = ratio(value);
+  const text = common.ratio(value);
   if (value.median > CLEAR_WIN) return `**${text}** T`;
   if (value.median < 1 / CLEAR_WIN) return `${text} A`;
   return text;
@@ -350,11 +271,11 @@ export const HOW_TO_READ = `## How to read this
   \`encoding_format: "float"\` and keep the parsed \`number[]\`s; Volley has no option to ask for
   floats, so these cells run against a simulator that ignores \`encoding_format\` and always answers
   float JSON (sim-server.mjs; the same bytes the peers get), and Volley's worker decodes the float
-  JSON into its Float32Array matrix (checked: \`serverSentFloats\` on every response). That server
-  also flattens the simulator's cached float strings once (they are ropes as built, and walking
-  them made the server the bottleneck of every float cell); see sim-server.mjs.
+  JSON into its Float32Array matrix (checked: \`serverSentFloats\` on every response).
 - **Order.** Repetitions are rep-major (every contender once per cell, then again), with the
-  contender order rotated each rep.
+  contender order rotated each rep. Volley's \`threads\` and \`auto\` contenders wait for their
+  worker threads to start before warming up, so thread start-up is not in the window, and every
+  Volley contender sends one request before its warm-up (so \`auto\` knows the server's encoding).
 - **vectors/s** = vectors received and checked / wall time of the measured window (warm-up
   excluded). Median over the reps, with the min–max spread.
 - **×** columns: each run's vectors/s divided by that peer's run in the same rep and cell, then the
@@ -372,7 +293,7 @@ export const HOW_TO_READ = `## How to read this
 - **Checks.** Every response: vector count and dimensions of every vector. After the window (not
   timed): the first and last vector of the last response equal, element by element as float32,
   \`simulatedEmbedding(input, model, dims)\`. A failed check fails the run.
-- **noisy** = other processes used more than ${NOISY_OTHER_CORES} cores during the window (or the
+- **noisy** = other processes used more than ${common.NOISY_OTHER_CORES} cores during the window (or the
   hypervisor stole that much); such a run is repeated once and the repeat replaces it.
 - **Mode rule** = "threads when inputs × dimensions × 4 ≥ T bytes" (the decoded float32 size of a
   response), with T the cell size that loses the least throughput against always picking the
@@ -380,25 +301,7 @@ export const HOW_TO_READ = `## How to read this
 `;
 
 export function renderMarkdown(doc: BenchDocument): string {
-  const { machine } = doc;
-  const lines: string[] = [];
-  lines.push(`# Embeddings throughput, ${doc.startedAt}`);
-  lines.push('');
-  lines.push(
-    `Machine: ${machine.cpuModel}, ${machine.cores} cores, ${machine.totalMemGiB} GiB, Node ${machine.node}, ${machine.platform} ${machine.kernel}. ` +
-      `Git ${machine.git.short}${machine.git.dirty ? ' (dirty worktree)' : ''}. ` +
-      `Load average before ${machine.loadAverageBefore.join(' / ')}, after ${machine.loadAverageAfter.join(' / ')}. ` +
-      `${doc.config.reps} rep(s)${doc.config.quick ? ', quick mode' : ''}, ${Math.round(doc.durationS)} s in total.`,
-  );
-  lines.push('');
-  lines.push(
-    `Versions: ${Object.entries(doc.versions)
-      .map(([name, version]) => `${name} ${version}`)
-      .join(', ')}.`,
-  );
-  lines.push('');
-  lines.push(`Command: \`${doc.command}\``);
-  lines.push('');
+  const lines = common.preamble(doc, `Embeddings throughput, ${doc.startedAt}`);
   if (doc.config.quick) {
     lines.push('*Quick mode: a smoke test, not a measurement.*');
     lines.push('');
@@ -407,9 +310,9 @@ export function renderMarkdown(doc: BenchDocument): string {
   const head = doc.verdicts.find((verdict) => verdict.scenario === 'd1536-n64-base64');
   if (head !== undefined) {
     lines.push(
-      `**1536 dims × 64 inputs, base64:** threads / async ${ratio(head.threadsOverAsync)}; ` +
-        `best mode \`${head.bestMode ?? '–'}\`, ${fmt(head.bestVectorsPerSec)} vectors/s, ` +
-        `${ratio(head.bestOverOpenaiSdk)}× openai-sdk (target ≥ 3), ${ratio(head.bestOverUndiciRaw)}× undici-raw.`,
+      `**1536 dims × 64 inputs, base64:** threads / async ${common.ratio(head.threadsOverAsync)}; ` +
+        `best mode \`${head.bestMode ?? '–'}\`, ${common.fmt(head.bestVectorsPerSec)} vectors/s, ` +
+        `${common.ratio(head.bestOverOpenaiSdk)}× openai-sdk (target ≥ 3), ${common.ratio(head.bestOverUndiciRaw)}× undici-raw.`,
     );
     lines.push('');
   }
@@ -451,161 +354,74 @@ export function renderMarkdown(doc: BenchDocument): string {
   lines.push('|---|---|---:|---|---:|---:|---:|');
   for (const verdict of doc.verdicts) {
     lines.push(
-      `| ${verdict.scenario} | ${bytes(verdict.decodedBytesPerResponse)} / ${bytes(verdict.wireBytesPerResponse)} | ${ratio(verdict.threadsOverAsync)} | ${verdict.bestMode ?? '–'} | ${fmt(verdict.bestVectorsPerSec)} | ${ratio(verdict.bestOverOpenaiSdk)} | ${ratio(verdict.bestOverUndiciRaw)} |`,
+      `| ${verdict.scenario} | ${bytes(verdict.decodedBytesPerResponse)} / ${bytes(verdict.wireBytesPerResponse)} | ${common.ratio(verdict.threadsOverAsync)} | ${verdict.bestMode ?? '–'} | ${common.fmt(verdict.bestVectorsPerSec)} | ${common.ratio(verdict.bestOverOpenaiSdk)} | ${common.ratio(verdict.bestOverUndiciRaw)} |`,
     );
   }
   lines.push('');
 
-  for (const scenario of doc.config.scenarios) {
-    const rows = doc.summaries.filter((summary) => summary.scenario === scenario.id);
-    if (rows.length === 0) continue;
-    lines.push(`## ${scenarioTitle(scenario)}`);
-    lines.push('');
-    lines.push(
-      '| contender | vectors/s (median) | min–max | × undici-raw | × openai-sdk | client CPU ms/1k vectors | client cores | server CPU ms/1k vectors | p50 ms | p99 ms | loop p99 ms | RSS MB | bound | errors | runs |',
-    );
-    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
-    for (const row of rows) {
-      lines.push(
-        `| ${row.contender} | ${fmt(row.vectorsPerSec?.median)} | ${spread(row.vectorsPerSec)} | ${ratio(row.ratioToUndiciRaw)} | ${ratio(row.ratioToOpenaiSdk)} | ${fmt(row.cpuMsPer1kVectors?.median, 1)} | ${fmt(row.clientCores?.median, 2)} | ${fmt(row.serverCpuMsPer1kVectors?.median, 1)} | ${fmt(row.latencyP50Ms?.median, 1)} | ${fmt(row.latencyP99Ms?.median, 1)} | ${fmt(row.eventLoopDelayP99Ms?.median, 1)} | ${fmt(row.maxRssMb?.median)} | ${row.bound ?? '–'} | ${fmt(row.errors)} | ${runsCell(row)} |`,
-      );
-    }
-    lines.push('');
-  }
-
-  const failed = doc.runs.filter((run) => !run.ok && run.replaced !== true);
-  const errored = doc.runs.filter(
-    (run) => run.ok && run.replaced !== true && (run.result?.errors ?? 0) > 0,
+  lines.push(
+    ...common.scenarioTables(
+      doc.config.scenarios,
+      doc.summaries,
+      scenarioTitle,
+      [
+        '| contender | vectors/s (median) | min–max | × undici-raw | × openai-sdk | client CPU ms/1k vectors | client cores | server CPU ms/1k vectors | p50 ms | p99 ms | loop p99 ms | RSS MB | bound | errors | runs |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|',
+      ],
+      (row) =>
+        `| ${row.contender} | ${common.fmt(row.vectorsPerSec?.median)} | ${common.spread(row.vectorsPerSec)} | ${common.ratio(row.ratioToUndiciRaw)} | ${common.ratio(row.ratioToOpenaiSdk)} | ${common.fmt(row.cpuMsPer1kVectors?.median, 1)} | ${common.fmt(row.clientCores?.median, 2)} | ${common.fmt(row.serverCpuMsPer1kVectors?.median, 1)} | ${common.fmt(row.latencyP50Ms?.median, 1)} | ${common.fmt(row.latencyP99Ms?.median, 1)} | ${common.fmt(row.eventLoopDelayP99Ms?.median, 1)} | ${common.fmt(row.maxRssMb?.median)} | ${row.bound ?? '–'} | ${common.fmt(row.errors)} | ${common.runsCell(row)} |`,
+    ),
+    ...common.failureLines(doc.runs),
   );
-  if (failed.length > 0 || errored.length > 0) {
-    lines.push('## Failures and errors');
-    lines.push('');
-    for (const run of failed)
-      lines.push(
-        `- rep ${run.rep} ${run.scenario} ${run.contender}: run failed: ${run.error ?? '?'}`,
-      );
-    for (const run of errored)
-      lines.push(
-        `- rep ${run.rep} ${run.scenario} ${run.contender}: ${run.result?.errors} errors, first: ${run.result?.firstError ?? '?'}`,
-      );
-    lines.push('');
-  }
   lines.push(HOW_TO_READ);
   return lines.join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
-// HTML: the Markdown's tables plus bar charts, inline SVG only, so the file opens offline.
+// HTML: the Markdown's tables plus bar charts.
 
-const COLORS: Record<string, string> = {
-  'undici-raw': '#4c78a8',
-  'openai-sdk': '#e45756',
-  'volley-async': '#54a24b',
-  'volley-threads': '#2f7d32',
-  'volley-auto': '#b279a2',
+const CHARTS = {
+  width: 560,
+  label: 120,
+  barHeight: 18,
+  gap: 6,
+  top: 20,
+  valueRoom: 110,
+  textY: 13,
+  colors: {
+    'undici-raw': '#4c78a8',
+    'openai-sdk': '#e45756',
+    'volley-async': '#54a24b',
+    'volley-threads': '#2f7d32',
+    'volley-auto': '#b279a2',
+  },
+  fallbackColor: '#999',
 };
 
-function barChart(
-  title: string,
-  rows: readonly Summary[],
-  get: (row: Summary) => Stat | undefined,
-  unit: string,
-): string {
-  const width = 560;
-  const label = 120;
-  const barHeight = 18;
-  const height = rows.length * (barHeight + 6) + 26;
-  const max = Math.max(1, ...rows.map((row) => get(row)?.max ?? 0));
-  const scale = (value: number): number =>
-    Math.round(((width - label - 110) * value * 10) / max) / 10;
-  const bars = rows
-    .map((row, index) => {
-      const value = get(row);
-      const y = 20 + index * (barHeight + 6);
-      if (value === undefined) return '';
-      const whisker =
-        value.n > 1
-          ? `<line x1="${label + scale(value.min)}" x2="${label + scale(value.max)}" y1="${y + barHeight / 2}" y2="${y + barHeight / 2}" stroke="#222" stroke-width="1.5"/>`
-          : '';
-      return `<text x="${label - 6}" y="${y + 13}" text-anchor="end">${escapeHtml(row.contender)}</text><rect x="${label}" y="${y}" width="${scale(value.median)}" height="${barHeight}" fill="${COLORS[row.contender] ?? '#999'}"/>${whisker}<text x="${label + scale(value.max) + 6}" y="${y + 13}">${fmt(value.median)} ${unit}</text>`;
-    })
-    .join('');
-  return `<figure><figcaption>${escapeHtml(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">${bars}</svg></figure>`;
-}
-
-/** Minimal Markdown -> HTML for what renderMarkdown writes: headings, paragraphs, lists, tables. */
-function markdownToHtml(markdown: string): string {
-  const inline = (text: string): string =>
-    escapeHtml(text)
-      .replace(/&lt;br&gt;/g, '<br>')
-      .replace(/\*\*(.+?)\*\*/g, '<strong>$1</strong>')
-      .replace(/`(.+?)`/g, '<code>$1</code>')
-      .replace(/\*(.+?)\*/g, '<em>$1</em>');
-  const cells = (row: string): string[] =>
-    row
-      .slice(1, -1)
-      .split(/(?<!\\)\|/)
-      .map((cell) => cell.trim().replace(/\\\|/g, '|').replace(/\\\\/g, '\\'));
-  const out: string[] = [];
-  const lines = markdown.split('\n');
-  let inList = false;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] ?? '';
-    if (inList && !line.startsWith('- ') && !line.startsWith('  ')) {
-      out.push('</ul>');
-      inList = false;
-    }
-    if (line.startsWith('|')) {
-      const table: string[] = [];
-      while (i < lines.length && (lines[i] ?? '').startsWith('|')) table.push(lines[i++] ?? '');
-      i--;
-      const [head = '', , ...body] = table;
-      out.push(
-        `<table><thead><tr>${cells(head)
-          .map((cell) => `<th>${inline(cell)}</th>`)
-          .join('')}</tr></thead><tbody>${body
-          .map(
-            (row) =>
-              `<tr>${cells(row)
-                .map((cell) => `<td>${inline(cell)}</td>`)
-                .join('')}</tr>`,
-          )
-          .join('')}</tbody></table>`,
-      );
-    } else if (line.startsWith('## ')) out.push(`<h2>${inline(line.slice(3))}</h2>`);
-    else if (line.startsWith('# ')) out.push(`<h1>${inline(line.slice(2))}</h1>`);
-    else if (line.startsWith('- ')) {
-      if (!inList) out.push('<ul>');
-      inList = true;
-      out.push(`<li>${inline(line.slice(2))}`);
-    } else if (line.startsWith('  ') && inList) out.push(` ${inline(line.trim())}`);
-    else if (line.trim() !== '') out.push(`<p>${inline(line)}</p>`);
-  }
-  if (inList) out.push('</ul>');
-  return out.join('\n');
-}
-
 export function renderHtml(doc: BenchDocument, markdown: string): string {
-  const charts = doc.config.scenarios
-    .map((scenario) => {
-      const rows = doc.summaries.filter((summary) => summary.scenario === scenario.id);
-      if (rows.length === 0) return '';
-      return `<section><h3>${escapeHtml(scenario.id)}</h3><div class="charts">${barChart('vectors/s (median, whisker = min–max)', rows, (row) => row.vectorsPerSec, '/s')}${barChart('client CPU ms per 1,000 vectors (lower is better)', rows, (row) => row.cpuMsPer1kVectors, 'ms')}</div></section>`;
-    })
-    .join('\n');
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Volley embeddings ${escapeHtml(doc.startedAt)}</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2rem;max-width:1400px;color:#222}
-table{border-collapse:collapse;margin:1rem 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
-th:first-child,td:first-child{text-align:left}figure{margin:0.5rem 1rem 0.5rem 0}figcaption{font-weight:600;font-size:13px}
-.charts{display:flex;flex-wrap:wrap}code{background:#f3f3f3;padding:0 3px}h3{margin-bottom:0}
-</style></head><body>
-${markdownToHtml(markdown)}
-<h1>Charts</h1>
-${charts}
-</body></html>
-`;
+  return common.renderPage({
+    title: `Volley embeddings ${doc.startedAt}`,
+    markdown,
+    scenarios: doc.config.scenarios,
+    summaries: doc.summaries,
+    heading: (scenario) => `<h3>${common.escapeHtml(scenario.id)}</h3>`,
+    charts: (rows) =>
+      common.barChart(
+        CHARTS,
+        'vectors/s (median, whisker = min–max)',
+        rows,
+        (row) => row.vectorsPerSec,
+        '/s',
+      ) +
+      common.barChart(
+        CHARTS,
+        'client CPU ms per 1,000 vectors (lower is better)',
+        rows,
+        (row) => row.cpuMsPer1kVectors,
+        'ms',
+      ),
+    css: 'h3{margin-bottom:0}',
+  });
 }
 
 /** Recomputes everything derived from the runs (summaries, verdicts, rules). */

@@ -13,7 +13,23 @@ import type { Scenario } from './scenarios.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-/** Starts `contenders/<contender>.ts` against `url` with the scenario's load (stdin ignored). */
+/**
+ * `node --import tsx <script> ...args` with the benchmarks folder as working directory, stdin,
+ * stdout and stderr piped.
+ */
+export function spawnScript(
+  script: string,
+  args: readonly (string | number)[],
+  env: NodeJS.ProcessEnv = process.env,
+): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['--import', 'tsx', script, ...args.map(String)], {
+    cwd: dirname(HERE),
+    stdio: 'pipe',
+    env,
+  });
+}
+
+/** Starts `contenders/<contender>.ts` against `url` with the scenario's load. */
 export function spawnContender(
   contender: string,
   url: string,
@@ -21,18 +37,10 @@ export function spawnContender(
   count: number,
   env: NodeJS.ProcessEnv = process.env,
 ): ChildProcessWithoutNullStreams {
-  return spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(HERE, 'contenders', `${contender}.ts`),
-      url,
-      String(scenario.concurrency),
-      String(count),
-      String(scenario.warmup),
-    ],
-    { cwd: dirname(HERE), stdio: 'pipe', env },
+  return spawnScript(
+    join(HERE, 'contenders', `${contender}.ts`),
+    [url, scenario.concurrency, count, scenario.warmup],
+    env,
   );
 }
 
