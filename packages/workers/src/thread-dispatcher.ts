@@ -120,6 +120,9 @@ export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispat
     link.controlPort.unref();
   }
 
+  /** `stats()` calls awaiting their answers. */
+  let statsInFlight = 0;
+
   function runBatch(requests: WorkRequest[]): void {
     for (const request of requests) open.add(request.id);
     pool.run({ requests }).then(
@@ -158,8 +161,17 @@ export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispat
       for (const link of links.values()) link.control.cancel(ids).catch(() => undefined);
     },
     async stats(): Promise<WorkerStats[]> {
-      const all = await Promise.allSettled([...links.values()].map((link) => link.control.stats()));
-      return all.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+      const asked = [...links.values()];
+      // The control ports are unref'd so an idle runtime never holds the process open; while an
+      // answer is on its way they must hold it, or a caller with nothing else pending exits
+      // mid-await. Counted: ref() is not, and overlapping calls must not unref each other.
+      if (statsInFlight++ === 0) for (const link of asked) link.controlPort.ref();
+      try {
+        const all = await Promise.allSettled(asked.map((link) => link.control.stats()));
+        return all.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+      } finally {
+        if (--statsInFlight === 0) for (const link of links.values()) link.controlPort.unref();
+      }
     },
     async close() {
       stopping = true;
