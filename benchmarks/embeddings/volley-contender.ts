@@ -30,19 +30,12 @@ async function threadsStarted(volley: Volley): Promise<void> {
   if (volley.mode === 'async') return;
   const expected = Math.max(1, Math.min(2, availableParallelism()));
   const deadline = performance.now() + 30_000;
-  // The runtime's control ports are unref'd: with nothing else pending, awaiting `workerStats()`
-  // would let the process exit (code 13) instead of waiting for the answer.
-  const keepAlive = setInterval(() => undefined, 1000);
-  try {
-    for (;;) {
-      const threads = (await volley.workerStats()).filter((worker) => worker.threadId !== 0);
-      if (threads.length >= expected) return;
-      if (performance.now() > deadline)
-        throw new Error(`${threads.length} of ${expected} worker threads started within 30 s`);
-      await sleep(20);
-    }
-  } finally {
-    clearInterval(keepAlive);
+  for (;;) {
+    const threads = (await volley.workerStats()).filter((worker) => worker.threadId !== 0);
+    if (threads.length >= expected) return;
+    if (performance.now() > deadline)
+      throw new Error(`${threads.length} of ${expected} worker threads started within 30 s`);
+    await sleep(20);
   }
 }
 
