@@ -1,4 +1,4 @@
-import { isVolleyError } from '@volley/core';
+import { isVolleyError, scrubSecrets } from '@volley/core';
 import { InputReadError } from './jsonl/reader.js';
 import { OutputError } from './jsonl/writer.js';
 
@@ -53,4 +53,16 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof InputReadError) return ExitCode.USAGE;
   if (isVolleyError(error) && error.code === 'VOLLEY_ERR_INVALID_OPTIONS') return ExitCode.USAGE;
   return ExitCode.SOME_FAILED;
+}
+
+/**
+ * `--json`: a command that ended with a coded error prints it as a JSON object on stdout, so
+ * scripts get the stable code; the message also goes to stderr from main.ts.
+ */
+export function printJsonError(error: unknown): void {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (!(error instanceof Error) || typeof code !== 'string') return;
+  process.stdout.write(
+    `${JSON.stringify({ version: 1, status: 'error', exitCode: exitCodeFor(error), code, message: scrubSecrets(error.message) })}\n`,
+  );
 }

@@ -16,7 +16,6 @@
 import { hash } from 'node:crypto';
 import { stat, unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { scrubSecrets } from '@volley/core';
 import type { VolleyMode } from 'volley';
 import { SIMULATOR_EMBEDDING_MODEL } from 'volley';
 import type { EmbedOutcome, EmbedSurvey } from '../embed/embed-pass.js';
@@ -30,7 +29,7 @@ import {
   vectorFormatOf,
   vectorPaths,
 } from '../embed/vector-output.js';
-import { CliError, ExitCode, exitCodeFor } from '../exit-codes.js';
+import { CliError, ExitCode, printJsonError } from '../exit-codes.js';
 import type { JournalFile } from '../jsonl/journal.js';
 import { createSyncTimer, openJournalFile } from '../jsonl/journal.js';
 import { DEFAULT_MAX_LINE_BYTES, inspectInputFile } from '../jsonl/reader.js';
@@ -88,12 +87,7 @@ export async function embedCommand(options: EmbedCommandOptions): Promise<number
   try {
     return await embedWithSignals(options, signals);
   } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (options.json && error instanceof Error && typeof code === 'string') {
-      process.stdout.write(
-        `${JSON.stringify({ version: 1, status: 'error', exitCode: exitCodeFor(error), code, message: scrubSecrets(error.message) })}\n`,
-      );
-    }
+    if (options.json) printJsonError(error);
     throw error;
   } finally {
     signals.dispose();
@@ -250,9 +244,9 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
     progress.log(`no endpoint configured: using the embedded simulator at ${volley.simulator.url}`);
   }
 
+  const { size, mtimeMs } = await stat(options.input);
   const state = newState(options, setup, runId, prior, survey, sink);
-  const inputStat = await stat(options.input);
-  state.input = { path: options.input, size: inputStat.size, mtimeMs: inputStat.mtimeMs };
+  state.input = { path: options.input, size, mtimeMs };
   let stateWrites = Promise.resolve();
   let stateWarned = false;
   let outcome: EmbedOutcome | undefined;
@@ -475,6 +469,7 @@ function newState(
       ),
       model: setup.model,
     },
+    // Recorded so a later resume can tell the input changed; filled in by the caller.
     input: { path: options.input, size: null, mtimeMs: null },
     // Absolute: a resume from another directory must find the same files.
     files: {

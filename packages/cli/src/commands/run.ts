@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CountTokens } from '@volley/core';
-import { loadTokenCounter, scrubSecrets } from '@volley/core';
+import { loadTokenCounter } from '@volley/core';
 import type { VolleyMode } from 'volley';
-import { CliError, ExitCode, exitCodeFor } from '../exit-codes.js';
+import { CliError, ExitCode, printJsonError } from '../exit-codes.js';
 import type { JournalFile } from '../jsonl/journal.js';
 import { createSyncTimer, journalOverWriter, openJournalFile } from '../jsonl/journal.js';
 import type { InputIssue } from '../jsonl/reader.js';
@@ -135,13 +135,7 @@ export async function runCommand(options: RunCommandOptions): Promise<number> {
   try {
     return await runWithSignals(options, signals);
   } catch (error) {
-    // Scripts get the stable code on stdout too; the message goes to stderr from main.ts.
-    const code = (error as { code?: unknown } | null)?.code;
-    if (options.json && error instanceof Error && typeof code === 'string') {
-      process.stdout.write(
-        `${JSON.stringify({ version: 1, status: 'error', exitCode: exitCodeFor(error), code, message: scrubSecrets(error.message) })}\n`,
-      );
-    }
+    if (options.json) printJsonError(error);
     throw error;
   } finally {
     signals.dispose();

@@ -24,6 +24,12 @@ import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress
 import { isRetryable } from '../run/batch-run.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { RecordKind } from '../run/finished-set.js';
+import {
+  onStopSignal,
+  onWriteFailure,
+  progressSnapshot,
+  runtimeSummary,
+} from '../run/pass-common.js';
 import { errorRecord, recordId } from '../run/record.js';
 import type { SignalGate, StopSignal } from '../run/signals.js';
 import type { RunStatus } from '../run/state.js';
@@ -435,60 +441,33 @@ export class EmbedPass {
   }
 
   #onSignal(signal: StopSignal, count: number): void {
-    const { progress, volley, graceMs } = this.#ctx;
-    if (count > 1) {
-      progress.log(`${signal} again: aborting the requests in flight (they stay pending)`);
-      volley.destroy().catch(() => undefined);
-      return;
+    const graceTimer = onStopSignal(this.#ctx, signal, count, () => this.#abortReader.abort());
+    if (count === 1) {
+      this.#interrupted = signal;
+      this.#graceTimer = graceTimer;
     }
-    this.#interrupted = signal;
-    progress.log(
-      `${signal}: reading no more lines; finishing the batches in flight within ${Math.round(graceMs / 1000)} s (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to abort)`,
-    );
-    this.#abortReader.abort();
-    this.#graceTimer = setTimeout(() => {
-      progress.log('grace period over: aborting the requests still in flight (they stay pending)');
-      volley.destroy().catch(() => undefined);
-    }, graceMs);
-    this.#graceTimer.unref();
   }
 
   #onWriteError(error: unknown): void {
-    if (this.#writeError !== undefined) return;
-    this.#writeError = error instanceof Error ? error : new Error(String(error));
-    this.#ctx.progress.log(
-      `${this.#writeError.message}; every vector written so far is whole. Free space (or fix the disk) and run the same command with --resume`,
-    );
-    this.#abortReader.abort();
-    // Vectors that cannot be written are not worth paying for: abort what is in flight.
-    this.#ctx.volley.destroy().catch(() => undefined);
+    this.#writeError ??= onWriteFailure(this.#ctx, error, () => this.#abortReader.abort());
   }
 
   // -------------------------------------------------------------------------------------------
   // Reporting
 
   #snapshot(): ProgressSnapshot {
-    const stats = this.#ctx.volley.stats();
     const { survey } = this.#ctx;
-    const snapshot: ProgressSnapshot = {
-      done: this.#succeeded + this.#failed + this.#invalid,
-      succeeded: this.#succeeded,
-      failed: this.#failed + this.#invalid,
-      inFlight: stats.inFlight,
-      queued: stats.queued,
-      retries: stats.retries,
-      rateLimited: stats.waitingOnRateLimit,
-      promptTokens: stats.promptTokens,
-      completionTokens: stats.completionTokens,
-      elapsedMs: performance.now() - this.#startedAt,
-    };
+    const snapshot = progressSnapshot(
+      this.#ctx.volley,
+      { succeeded: this.#succeeded, failed: this.#failed, invalid: this.#invalid },
+      this.#startedAt,
+    );
     if (survey !== undefined) snapshot.total = survey.toSend + survey.invalid;
     return snapshot;
   }
 
   #finish(): EmbedOutcome {
     const { volley, survey, progress } = this.#ctx;
-    const stats = volley.stats();
     const processed = this.#succeeded + this.#failed;
     const pending =
       survey === undefined ? this.#leftPending : Math.max(0, survey.toSend - processed);
@@ -523,18 +502,9 @@ export class EmbedPass {
         pending,
         alreadyDone: this.#alreadyDone,
         alreadyFailed: this.#alreadyFailed,
-        retries: stats.retries,
-        extraBilledCalls: stats.extraBilledCalls,
-        promptTokens: stats.promptTokens,
-        completionTokens: stats.completionTokens,
+        ...runtimeSummary(volley),
         wallMs: performance.now() - this.#startedAt,
         byError: this.#byError,
-        byEndpoint: Object.fromEntries(
-          stats.byEndpoint.map((endpoint, i) => [
-            volley.endpoints[i] ?? String(i),
-            { succeeded: endpoint.succeeded, failed: endpoint.failed },
-          ]),
-        ),
       },
     };
   }

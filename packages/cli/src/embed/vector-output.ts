@@ -24,7 +24,7 @@ import { journalOverWriter, openJournalFile } from '../jsonl/journal.js';
 import { openJsonlWriter } from '../jsonl/writer.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { RecordKind } from '../run/finished-set.js';
-import { scanRecords } from '../run/output-scan.js';
+import { scanRecords, truncateFile } from '../run/output-scan.js';
 import { NPY_HEADER_BYTES, npyHeader, parseNpyHeader } from './npy.js';
 
 /** An output layout; see the module comment. */
@@ -399,12 +399,6 @@ async function sizeOf(path: string): Promise<number> {
 /** Cuts `path` (of `size` bytes) to `keep` bytes; returns the bytes removed. */
 async function truncateTo(path: string, size: number, keep: number): Promise<number> {
   if (keep >= size) return 0;
-  const handle = await open(path, fsConstants.O_RDWR | fsConstants.O_NOFOLLOW);
-  try {
-    await handle.truncate(keep);
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
+  await truncateFile(path, keep);
   return size - keep;
 }

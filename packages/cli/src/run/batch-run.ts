@@ -28,6 +28,7 @@ import { readJsonlLines } from '../jsonl/reader.js';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
 import type { LineRules, PreflightResult, ResumeIndex } from './lines.js';
 import { Disposition, judgeResume, parseLine, promptTooLongIssue } from './lines.js';
+import { onStopSignal, onWriteFailure, progressSnapshot, runtimeSummary } from './pass-common.js';
 import type { PriceTable } from './prices.js';
 import { errorRecord, recordId, successRecord } from './record.js';
 import type { OrderedRecord, ReorderBuffer } from './reorder-buffer.js';
@@ -528,53 +529,23 @@ export class BatchRun {
   }
 
   #onSignal(signal: StopSignal, count: number): void {
-    const { progress, volley, graceMs } = this.#ctx;
-    if (count > 1) {
-      progress.log(`${signal} again: aborting the requests in flight (they stay pending)`);
-      volley.destroy().catch(() => undefined);
-      return;
+    const graceTimer = onStopSignal(this.#ctx, signal, count, () => this.#requestStop());
+    if (count === 1) {
+      this.#interrupted = signal;
+      this.#graceTimer = graceTimer;
     }
-    this.#interrupted = signal;
-    progress.log(
-      `${signal}: reading no more lines; finishing ${volley.stats().inFlight} in flight within ${Math.round(graceMs / 1000)} s (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to abort)`,
-    );
-    this.#requestStop();
-    this.#graceTimer = setTimeout(() => {
-      progress.log('grace period over: aborting the requests still in flight (they stay pending)');
-      volley.destroy().catch(() => undefined);
-    }, graceMs);
-    this.#graceTimer.unref();
   }
 
   #onWriteError(error: unknown): void {
-    if (this.#writeError !== undefined) return;
-    this.#writeError = error instanceof Error ? error : new Error(String(error));
-    this.#ctx.progress.log(
-      `${this.#writeError.message}; every record written so far is whole. Free space (or fix the disk) and run the same command with --resume`,
-    );
-    this.#requestStop();
-    // Results that cannot be written are not worth paying for: abort what is in flight.
-    this.#ctx.volley.destroy().catch(() => undefined);
+    this.#writeError ??= onWriteFailure(this.#ctx, error, () => this.#requestStop());
   }
 
   // -------------------------------------------------------------------------------------------
   // Reporting
 
   #snapshot(): ProgressSnapshot {
-    const stats = this.#ctx.volley.stats();
     const { pre } = this.#ctx;
-    const snapshot: ProgressSnapshot = {
-      done: this.#succeeded + this.#failed + this.#invalid,
-      succeeded: this.#succeeded,
-      failed: this.#failed + this.#invalid,
-      inFlight: stats.inFlight,
-      queued: stats.queued,
-      retries: stats.retries,
-      rateLimited: stats.waitingOnRateLimit,
-      promptTokens: stats.promptTokens,
-      completionTokens: stats.completionTokens,
-      elapsedMs: performance.now() - this.#startedAt,
-    };
+    const snapshot = progressSnapshot(this.#ctx.volley, this.counts, this.#startedAt);
     if (pre !== undefined) snapshot.total = pre.toSend + pre.invalid;
     if (this.#ctx.prices !== undefined) snapshot.costUsd = this.#costUsd;
     return snapshot;
@@ -582,7 +553,6 @@ export class BatchRun {
 
   #finish(): BatchOutcome {
     const { volley, pre, progress, reorder } = this.#ctx;
-    const stats = volley.stats();
     const processed = this.#succeeded + this.#failed;
     // With a preflight pass every line to send is known, so what was not sent is pending too.
     const pending = pre === undefined ? this.#leftPending : Math.max(0, pre.toSend - processed);
@@ -605,18 +575,9 @@ export class BatchRun {
       pending,
       alreadyDone: this.#alreadyDone,
       alreadyFailed: this.#alreadyFailed,
-      retries: stats.retries,
-      extraBilledCalls: stats.extraBilledCalls,
-      promptTokens: stats.promptTokens,
-      completionTokens: stats.completionTokens,
+      ...runtimeSummary(volley),
       wallMs: performance.now() - this.#startedAt,
       byError: this.#byError,
-      byEndpoint: Object.fromEntries(
-        stats.byEndpoint.map((endpoint, i) => [
-          volley.endpoints[i] ?? String(i),
-          { succeeded: endpoint.succeeded, failed: endpoint.failed },
-        ]),
-      ),
     };
     if (this.#ctx.prices !== undefined) summary.costUsd = this.#costUsd;
     if (this.#sampler !== undefined) summary.sampleCalls = this.#sampler.calls;

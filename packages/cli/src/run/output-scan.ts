@@ -91,14 +91,17 @@ export async function scanRecords(
   // Bytes after the last `\n` are a torn record, whatever they look like.
   const keep = firstInvalid?.offset ?? offset;
   const repairedBytes = size - keep;
-  if (repairedBytes > 0 && options.repair) {
-    const handle = await open(path, fsConstants.O_RDWR | fsConstants.O_NOFOLLOW);
-    try {
-      await handle.truncate(keep);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-  }
+  if (repairedBytes > 0 && options.repair) await truncateFile(path, keep);
   return { records, repairedBytes, size: options.repair ? keep : size };
+}
+
+/** Cuts a file to its first `keep` bytes, durably (never through a symlink). */
+export async function truncateFile(path: string, keep: number): Promise<void> {
+  const handle = await open(path, fsConstants.O_RDWR | fsConstants.O_NOFOLLOW);
+  try {
+    await handle.truncate(keep);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
 }
