@@ -47,8 +47,8 @@ export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 const kVolleyError = Symbol.for('volley.error');
 
-export interface VolleyErrorDetails {
-  cause?: unknown;
+/** What a coded error can say beyond its code and message. Plain data: it crosses threads as is. */
+export interface ErrorDetailFields {
   /** HTTP status of the response that caused the error, if any. */
   status?: number;
   /** How long the server asked us to wait before retrying, already parsed and capped. */
@@ -61,28 +61,69 @@ export interface VolleyErrorDetails {
   errorType?: string;
   /** Index of the endpoint that produced the error. */
   endpoint?: number;
+  /** Attempts the call made before it failed (set on the error a call rejects with). */
+  attempts?: number;
+  /**
+   * Whether the same request, sent again later (a `--resume`, a later run), could plausibly
+   * succeed: the verdict of `isTransient`, set on the error a call rejects with.
+   */
+  transient?: boolean;
+}
+
+/**
+ * The detail fields, listed once: the class, `serializeError` and `deserializeError` all copy
+ * exactly these, so adding a field is one edit here and one in the interface above.
+ */
+const DETAIL_KEYS = [
+  'status',
+  'retryAfterMs',
+  'retryable',
+  'sent',
+  'errorType',
+  'endpoint',
+  'attempts',
+  'transient',
+] as const satisfies ReadonlyArray<keyof ErrorDetailFields>;
+
+export interface VolleyErrorDetails extends ErrorDetailFields {
+  cause?: unknown;
+}
+
+function copyDetails(from: ErrorDetailFields, to: ErrorDetailFields): void {
+  for (const key of DETAIL_KEYS) {
+    const value = from[key];
+    if (value !== undefined) (to as Record<string, unknown>)[key] = value;
+  }
 }
 
 /** The one base error. `instanceof` works across copies of the package (branded by a global symbol). */
-export class VolleyError extends Error {
+export class VolleyError extends Error implements Readonly<ErrorDetailFields> {
   readonly code: ErrorCodeValue;
-  readonly status: number | undefined;
-  readonly retryAfterMs: number | undefined;
-  readonly retryable: boolean | undefined;
-  readonly sent: boolean | undefined;
-  readonly errorType: string | undefined;
-  readonly endpoint: number | undefined;
+  declare readonly status?: number;
+  declare readonly retryAfterMs?: number;
+  declare readonly retryable?: boolean;
+  declare readonly sent?: boolean;
+  declare readonly errorType?: string;
+  declare readonly endpoint?: number;
+  declare readonly attempts?: number;
+  declare readonly transient?: boolean;
 
   constructor(code: ErrorCodeValue, message: string, details: VolleyErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'VolleyError';
     this.code = code;
-    this.status = details.status;
-    this.retryAfterMs = details.retryAfterMs;
-    this.retryable = details.retryable;
-    this.sent = details.sent;
-    this.errorType = details.errorType;
-    this.endpoint = details.endpoint;
+    copyDetails(details, this);
+  }
+
+  /** The same error with more details: a call's final error gets its own copy, never a shared one. */
+  withDetails(details: ErrorDetailFields): VolleyError {
+    const merged: VolleyErrorDetails = {};
+    copyDetails(this, merged);
+    copyDetails(details, merged);
+    if (this.cause !== undefined) merged.cause = this.cause;
+    const copy = new VolleyError(this.code, this.message, merged);
+    if (this.stack !== undefined) copy.stack = this.stack;
+    return copy;
   }
 
   get [kVolleyError](): true {
@@ -103,17 +144,11 @@ export function isVolleyError(value: unknown): value is VolleyError {
 }
 
 /** Plain, cloneable form of an error: what crosses threads and what batch error records hold. */
-export interface SerializedError {
+export interface SerializedError extends ErrorDetailFields {
   name: string;
   message: string;
   code?: string;
   stack?: string;
-  status?: number;
-  retryAfterMs?: number;
-  retryable?: boolean;
-  sent?: boolean;
-  errorType?: string;
-  endpoint?: number;
   cause?: SerializedError;
 }
 
@@ -125,16 +160,9 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
   }
   const out: SerializedError = { name: error.name, message: error.message };
   if (error.stack !== undefined) out.stack = error.stack;
-  const coded = error as Error & Partial<VolleyError> & { code?: unknown };
+  const coded = error as Error & { code?: unknown };
   if (typeof coded.code === 'string') out.code = coded.code;
-  if (isVolleyError(error)) {
-    if (error.status !== undefined) out.status = error.status;
-    if (error.retryAfterMs !== undefined) out.retryAfterMs = error.retryAfterMs;
-    if (error.retryable !== undefined) out.retryable = error.retryable;
-    if (error.sent !== undefined) out.sent = error.sent;
-    if (error.errorType !== undefined) out.errorType = error.errorType;
-    if (error.endpoint !== undefined) out.endpoint = error.endpoint;
-  }
+  if (isVolleyError(error)) copyDetails(error, out);
   if (error.cause !== undefined && depth < MAX_CAUSE_DEPTH)
     out.cause = serializeError(error.cause, depth + 1);
   return out;
@@ -146,12 +174,7 @@ export function deserializeError(data: SerializedError): Error {
   if (data.code?.startsWith('VOLLEY_ERR_')) {
     const details: VolleyErrorDetails = {};
     if (cause !== undefined) details.cause = cause;
-    if (data.status !== undefined) details.status = data.status;
-    if (data.retryAfterMs !== undefined) details.retryAfterMs = data.retryAfterMs;
-    if (data.retryable !== undefined) details.retryable = data.retryable;
-    if (data.sent !== undefined) details.sent = data.sent;
-    if (data.errorType !== undefined) details.errorType = data.errorType;
-    if (data.endpoint !== undefined) details.endpoint = data.endpoint;
+    copyDetails(data, details);
     error = new VolleyError(data.code as ErrorCodeValue, data.message, details);
   } else {
     error = new Error(data.message, cause === undefined ? undefined : { cause });

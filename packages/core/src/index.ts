@@ -4,7 +4,12 @@ export type { BackoffPolicy } from './backoff.js';
 export { computeBackoffMs, defaultBackoffPolicy, retryDelayMs } from './backoff.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { systemClock } from './clock.js';
-export type { ErrorCodeValue, SerializedError, VolleyErrorDetails } from './errors.js';
+export type {
+  ErrorCodeValue,
+  ErrorDetailFields,
+  SerializedError,
+  VolleyErrorDetails,
+} from './errors.js';
 export {
   deserializeError,
   ErrorCode,
@@ -23,8 +28,14 @@ export type {
 export { FixedQueue } from './fixed-queue.js';
 export type { CreateLoggerOptions, Logger } from './logger.js';
 export { createLogger, registerSecret, scrubSecrets } from './logger.js';
-export type { OutcomeClass } from './outcome.js';
-export { classifyFailure, isEndpointFault, mayHaveBeenBilled } from './outcome.js';
+export type { FailureFacts, OutcomeClass } from './outcome.js';
+export {
+  classifyFailure,
+  isEndpointFault,
+  isRefusedContent,
+  isTransient,
+  mayHaveBeenBilled,
+} from './outcome.js';
 export type { BatchRequestLine, BatchResponseLine, BatchUrl } from './protocol/batch.js';
 export { BATCH_URLS } from './protocol/batch.js';
 export * from './protocol/openai.js';

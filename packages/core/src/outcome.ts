@@ -18,11 +18,19 @@
 import type { SerializedError } from './errors.js';
 import { ErrorCode } from './errors.js';
 
+/** The facts about a failure that decide what it means; a `VolleyError` and a `SerializedError` both have them. */
+export type FailureFacts = Pick<SerializedError, 'code' | 'status' | 'retryable' | 'sent'>;
+
 export type OutcomeClass = 'retry' | 'ambiguous' | 'fatal' | 'stop-endpoint';
 
-const RETRYABLE_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529]);
+/** Statuses that say "not now" rather than "not this request": the only such list in Volley. */
+const TRANSIENT_STATUS = new Set([408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529]);
 
-export function classifyFailure(error: SerializedError): OutcomeClass {
+function isTransientStatus(status: number | undefined): boolean {
+  return status !== undefined && (TRANSIENT_STATUS.has(status) || status >= 500);
+}
+
+export function classifyFailure(error: FailureFacts): OutcomeClass {
   if (error.retryable === false)
     return error.code === ErrorCode.AUTH || error.code === ErrorCode.QUOTA
       ? 'stop-endpoint'
@@ -43,10 +51,7 @@ export function classifyFailure(error: SerializedError): OutcomeClass {
       // Unknown counts as sent, as in mayHaveBeenBilled: the two must agree.
       return error.sent === false ? 'retry' : 'ambiguous';
     case ErrorCode.HTTP:
-      return error.status !== undefined &&
-        (RETRYABLE_STATUS.has(error.status) || error.status >= 500)
-        ? 'retry'
-        : 'fatal';
+      return isTransientStatus(error.status) ? 'retry' : 'fatal';
     default:
       return 'fatal';
   }
@@ -56,7 +61,7 @@ export function classifyFailure(error: SerializedError): OutcomeClass {
  * Whether a failed attempt may have been billed: the server did (or may have done) the work but
  * we could not use the result. Summed into the run's "extra billed calls".
  */
-export function mayHaveBeenBilled(error: SerializedError): boolean {
+export function mayHaveBeenBilled(error: FailureFacts): boolean {
   switch (error.code) {
     case ErrorCode.CONNECTION_LOST:
     case ErrorCode.WORKER_CRASHED:
@@ -75,7 +80,7 @@ export function mayHaveBeenBilled(error: SerializedError): boolean {
  * connections that fail or die, garbage and truncated answers. Not the request's fault (4xx), not
  * pacing (429), not ours (a crashed worker, a caller's abort).
  */
-export function isEndpointFault(error: SerializedError): boolean {
+export function isEndpointFault(error: FailureFacts): boolean {
   switch (error.code) {
     case ErrorCode.CONNECT:
     case ErrorCode.CONNECTION_LOST:
@@ -88,4 +93,54 @@ export function isEndpointFault(error: SerializedError): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * Whether a call's final failure could go differently if the same request were sent again later
+ * (by `--resume`, or a later run): everything that is about the moment (429, 5xx, timeouts,
+ * connections, a crashed worker), about the endpoint (a key or quota that can be fixed, every
+ * endpoint down) or about this run (aborted, stopped). Not a failure that is about the request
+ * itself (400, 404, 422, a response too large): sending it again gives the same answer.
+ *
+ * The supervisor stamps the verdict on the error a call rejects with (`error.transient`), so
+ * callers never re-derive it.
+ */
+export function isTransient(error: FailureFacts): boolean {
+  if (error.retryable === false) return false;
+  switch (error.code) {
+    // Retries are made only for transient failures, so running out of them is transient too.
+    case ErrorCode.RETRIES_EXHAUSTED:
+    case ErrorCode.RATE_LIMITED:
+    case ErrorCode.CONNECT:
+    case ErrorCode.CONNECTION_LOST:
+    case ErrorCode.TRUNCATED_STREAM:
+    case ErrorCode.BAD_RESPONSE:
+    case ErrorCode.TIMEOUT:
+    case ErrorCode.WORKER_CRASHED:
+    case ErrorCode.AUTH:
+    case ErrorCode.QUOTA:
+    case ErrorCode.NO_ENDPOINT:
+    case ErrorCode.ABORTED:
+    case ErrorCode.STOPPED:
+      return true;
+    case ErrorCode.HTTP:
+      return isTransientStatus(error.status);
+    default:
+      return false;
+  }
+}
+
+/** Statuses with which a server refuses what a request contains (bad input, too large, unprocessable). */
+const REFUSED_CONTENT_STATUS = new Set([400, 413, 422]);
+
+/**
+ * Whether the server refused the request for what it contains, so that a smaller request (one
+ * input of a refused embeddings batch) may pass where the whole did not.
+ */
+export function isRefusedContent(error: FailureFacts): boolean {
+  return (
+    error.code === ErrorCode.HTTP &&
+    error.status !== undefined &&
+    REFUSED_CONTENT_STATUS.has(error.status)
+  );
 }

@@ -20,7 +20,7 @@ import type { SerializedError } from './errors.js';
 import { deserializeError, ErrorCode, VolleyError } from './errors.js';
 import type { RuntimeStats, VolleyEvents } from './events.js';
 import { FixedQueue } from './fixed-queue.js';
-import { classifyFailure, isEndpointFault, mayHaveBeenBilled } from './outcome.js';
+import { classifyFailure, isEndpointFault, isTransient, mayHaveBeenBilled } from './outcome.js';
 import type { Usage } from './protocol/openai.js';
 import type {
   Dispatcher,
@@ -861,16 +861,30 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
     // An abort (the caller's signal, destroy()) says nothing about the endpoint's health.
     const aborted = error instanceof VolleyError && error.code === ErrorCode.ABORTED;
     if (job.attempts > 0 && !aborted) stats.byEndpoint[job.endpoint]!.failed++;
-    if (events.listenerCount('fail') > 0 && error instanceof VolleyError) {
+    const final = finalError(job, error);
+    if (events.listenerCount('fail') > 0 && final instanceof VolleyError) {
       events.emit('fail', {
         callId: job.callId,
         attempt: job.attempts,
         endpoint: job.endpoint,
-        error,
+        error: final,
       });
     }
     settle(job);
-    job.reject(error);
+    job.reject(final);
+  }
+
+  /**
+   * The error a call rejects with says how many attempts it made and whether sending it again
+   * later could succeed, so no caller re-derives either. Each call gets its own copy: one error
+   * (a destroy, an escalation) may end many calls with different attempt counts.
+   */
+  function finalError(job: Job, error: Error): Error {
+    if (!(error instanceof VolleyError)) return error;
+    return error.withDetails({
+      attempts: job.attempts,
+      transient: isTransient(error),
+    });
   }
 
   function exhausted(job: Job, cause: VolleyError): VolleyError {

@@ -23,6 +23,8 @@ function fullError(): VolleyError {
     sent: false,
     errorType: 'rate_limit_exceeded',
     endpoint: 2,
+    attempts: 4,
+    transient: true,
   });
 }
 
@@ -37,6 +39,8 @@ function expectSameVolleyFields(actual: unknown, expected: VolleyError): void {
   expect(error.sent).toBe(expected.sent);
   expect(error.errorType).toBe(expected.errorType);
   expect(error.endpoint).toBe(expected.endpoint);
+  expect(error.attempts).toBe(expected.attempts);
+  expect(error.transient).toBe(expected.transient);
   expect(error.stack).toBe(expected.stack);
 }
 
@@ -85,6 +89,18 @@ describe('VolleyError', () => {
     expect(error.errorType).toBeUndefined();
     expect(error.endpoint).toBeUndefined();
     expect(Object.hasOwn(error, 'cause')).toBe(false);
+  });
+
+  it('withDetails() returns a copy with more details, keeping code, message, cause and stack', () => {
+    const original = fullError();
+    const copy = original.withDetails({ attempts: 7, transient: false });
+    expect(copy).not.toBe(original);
+    expect(copy.attempts).toBe(7);
+    expect(copy.transient).toBe(false);
+    expect(copy.cause).toBe(original.cause);
+    expect(copy.stack).toBe(original.stack);
+    expect(copy.status).toBe(429);
+    expect(original.attempts).toBe(4);
   });
 
   it('has stable, prefixed, unique codes', () => {
@@ -136,6 +152,8 @@ describe('serializeError / deserializeError', () => {
       sent: false,
       errorType: 'rate_limit_exceeded',
       endpoint: 2,
+      attempts: 4,
+      transient: true,
       cause: {
         name: 'VolleyError',
         code: 'VOLLEY_ERR_CONNECTION_LOST',

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { OutcomeClass, SerializedError } from '../src/index.js';
-import { classifyFailure, ErrorCode, mayHaveBeenBilled } from '../src/index.js';
+import {
+  classifyFailure,
+  ErrorCode,
+  isRefusedContent,
+  isTransient,
+  mayHaveBeenBilled,
+} from '../src/index.js';
 
 function failure(code: string, extra: Partial<SerializedError> = {}): SerializedError {
   return { name: 'VolleyError', message: 'x', code, ...extra };
@@ -120,5 +126,69 @@ describe('mayHaveBeenBilled', () => {
     for (const [, error, verdict] of table) {
       if (verdict === 'ambiguous') expect(mayHaveBeenBilled(error)).toBe(true);
     }
+  });
+});
+
+describe('isTransient: would the same request, sent again later, plausibly succeed?', () => {
+  const verdicts: Array<[label: string, error: SerializedError, expected: boolean]> = [
+    ['RETRIES_EXHAUSTED', failure(ErrorCode.RETRIES_EXHAUSTED, { status: 503 }), true],
+    ['RATE_LIMITED', failure(ErrorCode.RATE_LIMITED, { status: 429 }), true],
+    ['CONNECT', failure(ErrorCode.CONNECT, { sent: false }), true],
+    ['CONNECTION_LOST', failure(ErrorCode.CONNECTION_LOST), true],
+    ['TRUNCATED_STREAM', failure(ErrorCode.TRUNCATED_STREAM), true],
+    ['BAD_RESPONSE', failure(ErrorCode.BAD_RESPONSE, { status: 200 }), true],
+    ['TIMEOUT', failure(ErrorCode.TIMEOUT), true],
+    ['WORKER_CRASHED', failure(ErrorCode.WORKER_CRASHED), true],
+    ['AUTH: a key can be fixed between runs', failure(ErrorCode.AUTH, { status: 401 }), true],
+    ['QUOTA: quota can be bought', failure(ErrorCode.QUOTA), true],
+    ['NO_ENDPOINT', failure(ErrorCode.NO_ENDPOINT), true],
+    ['ABORTED', failure(ErrorCode.ABORTED), true],
+    ['STOPPED', failure(ErrorCode.STOPPED), true],
+    ['HTTP 408', http(408), true],
+    ['HTTP 409', http(409), true],
+    ['HTTP 425', http(425), true],
+    ['HTTP 429', http(429), true],
+    ['HTTP 500', http(500), true],
+    ['HTTP 599', http(599), true],
+    ['HTTP 400', http(400), false],
+    ['HTTP 404', http(404), false],
+    ['HTTP 413', http(413), false],
+    ['HTTP 422', http(422), false],
+    ['HTTP 503 with x-should-retry:false', http(503, { retryable: false }), false],
+    [
+      'RATE_LIMITED with x-should-retry:false',
+      failure(ErrorCode.RATE_LIMITED, { retryable: false }),
+      false,
+    ],
+    ['RESPONSE_TOO_LARGE', failure(ErrorCode.RESPONSE_TOO_LARGE), false],
+    ['INVALID_OPTIONS', failure(ErrorCode.INVALID_OPTIONS), false],
+    ['no code', { name: 'Error', message: 'boom' }, false],
+  ];
+  it.each(verdicts)('%s -> %s', (_label, error, expected) => {
+    expect(isTransient(error)).toBe(expected);
+  });
+
+  it('agrees with the in-run verdict: whatever a run retries is transient', () => {
+    for (const [, error, verdict] of table) {
+      if (verdict === 'retry' || verdict === 'ambiguous') expect(isTransient(error)).toBe(true);
+    }
+  });
+});
+
+describe('isRefusedContent: the server refused what the request contains', () => {
+  it.each([
+    [400, true],
+    [413, true],
+    [422, true],
+    [404, false],
+    [429, false],
+    [500, false],
+  ])('HTTP %i -> %s', (status, expected) => {
+    expect(isRefusedContent(http(status))).toBe(expected);
+  });
+
+  it('only for HTTP answers, not for a 429 or a give-up carrying a status', () => {
+    expect(isRefusedContent(failure(ErrorCode.RATE_LIMITED, { status: 429 }))).toBe(false);
+    expect(isRefusedContent(failure(ErrorCode.RETRIES_EXHAUSTED, { status: 400 }))).toBe(false);
   });
 });

@@ -75,6 +75,9 @@ describe('supervisor: close and destroy', () => {
       expect(codeOf(call.error)).toBe(ErrorCode.ABORTED);
       expect((call.error as Error).cause).toBe(reason);
     }
+    // One destroy ends three calls: each gets its own error with its own attempt count.
+    expect(calls.map((call) => (call.error as { attempts?: number }).attempts)).toEqual([1, 0, 0]);
+    expect(new Set(calls.map((call) => call.error)).size).toBe(3);
     expect(h.dispatcher.destroyCalls).toBe(1);
     expect(h.supervisor.stats()).toMatchObject({ failed: 3, inFlight: 0, queued: 0 });
     expect(h.supervisor.stats().byEndpoint[0]?.inFlight).toBe(0);

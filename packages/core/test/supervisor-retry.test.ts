@@ -120,6 +120,7 @@ describe('supervisor: retries', () => {
     expect(codeOf(call.error)).toBe(ErrorCode.RETRIES_EXHAUSTED);
     expect(causeCodeOf(call.error)).toBe(ErrorCode.HTTP);
     expect((call.error as { status?: number }).status).toBe(503);
+    expect(call.error).toMatchObject({ attempts: 3, transient: true });
     expect(h.supervisor.stats()).toMatchObject({
       failed: 1,
       succeeded: 0,
@@ -145,6 +146,7 @@ describe('supervisor: retries', () => {
     expect((call.error as { status?: number }).status).toBe(400);
     expect((call.error as { errorType?: string }).errorType).toBe('invalid_request_error');
     expect((call.error as { endpoint?: number }).endpoint).toBe(0);
+    expect(call.error).toMatchObject({ attempts: 1, transient: false });
     expect(h.supervisor.stats()).toMatchObject({ failed: 1, retries: 0 });
     expect(h.supervisor.stats().byEndpoint[0]?.failed).toBe(1);
   });
