@@ -10,8 +10,12 @@
  *
  * Waiters are served FIFO per lane, so a large request is never starved by a stream of small
  * ones; each lane has at most one timer, armed for the moment its head waiter can go.
+ *
+ * An actor without a mailbox: it owns its lanes, only its own methods touch them, and each method
+ * runs to completion on the one thread that owns the bucket. It never calls back into its caller
+ * synchronously (grants to waiters settle promises, which run later), so no message can arrive
+ * while another is being handled, and a queue would only add a microtask per request.
  */
-import { createActor } from './actor.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { systemClock } from './clock.js';
 import { ErrorCode, VolleyError } from './errors.js';
@@ -54,7 +58,13 @@ export interface LaneStats {
 }
 
 export interface TokenBucketRef {
-  /** Waits until `lane` can take one request of `tokens` estimated tokens. */
+  /**
+   * Takes one request of `tokens` estimated tokens on `lane` if it can go now (capacity there,
+   * nobody waiting ahead): the common case, answered in the caller's turn with no promise.
+   * `undefined` means the caller must `acquire` and wait.
+   */
+  tryAcquire(lane: number, tokens: number): Grant | undefined;
+  /** Waits until `lane` can take one request of `tokens` estimated tokens (FIFO per lane). */
   acquire(lane: number, tokens: number, signal?: AbortSignal): Promise<Grant>;
   /** Settles a reservation: `actualTokens` replaces the estimate; frees the in-flight slot. */
   settle(lane: number, reservedTokens: number, actualTokens: number): void;
@@ -68,14 +78,6 @@ export interface TokenBucketRef {
   stats(): Promise<LaneStats[]>;
   stop(): Promise<void>;
 }
-
-type Message =
-  | { type: 'acquire'; lane: number; tokens: number; signal: AbortSignal | undefined }
-  | { type: 'settle'; lane: number; reserved: number; actual: number }
-  | { type: 'cooldown'; lane: number; durationMs: number }
-  | { type: 'observe'; lane: number; snapshot: RateLimitSnapshot }
-  | { type: 'waiterAborted'; lane: number }
-  | { type: 'stats' };
 
 interface Waiter {
   tokens: number;
@@ -266,126 +268,130 @@ function abortedWhileWaiting(): VolleyError {
   return new VolleyError(ErrorCode.ABORTED, 'aborted while waiting for rate-limit capacity');
 }
 
+/** The token-bucket actor. Lanes are indexed like the endpoints they guard. */
+class TokenBucket implements TokenBucketRef {
+  readonly #clock: Clock;
+  readonly #lanes: Lane[];
+  #stopped = false;
+
+  constructor(options: TokenBucketOptions) {
+    this.#clock = options.clock ?? systemClock;
+    const burstMs = options.burstMs ?? DEFAULT_BURST_MS;
+    this.#lanes = options.lanes.map((limits) => new Lane(limits, burstMs, this.#clock));
+  }
+
+  tryAcquire(lane: number, tokens: number): Grant | undefined {
+    if (this.#stopped) return undefined;
+    const target = this.#lane(lane);
+    const now = this.#clock.now();
+    target.refill(now);
+    if (target.waiting > 0 || target.delayFor(tokens, now) > 0) return undefined;
+    target.take(tokens);
+    return { waitedMs: 0 };
+  }
+
+  acquire(lane: number, tokens: number, signal?: AbortSignal): Promise<Grant> {
+    if (this.#stopped) return Promise.reject(stoppedError());
+    const target = this.#lanes[lane];
+    if (target === undefined) return Promise.reject(noLaneError(lane));
+    if (signal?.aborted) return Promise.reject(abortedWhileWaiting());
+    const granted = this.tryAcquire(lane, tokens);
+    if (granted !== undefined) return Promise.resolve(granted);
+    return new Promise<Grant>((resolve, reject) => {
+      const waiter: Waiter = {
+        tokens,
+        enqueuedAt: this.#clock.now(),
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        settled: false,
+      };
+      if (signal !== undefined) {
+        waiter.onAbort = () => {
+          if (waiter.settled) return;
+          waiter.settled = true;
+          target.waiting--;
+          reject(abortedWhileWaiting());
+          // The lane's timer may be armed for this waiter: judge the next one now.
+          target.pump();
+        };
+        signal.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      target.waiters.push(waiter);
+      target.waiting++;
+      target.pump();
+    });
+  }
+
+  settle(lane: number, reserved: number, actual: number): void {
+    if (this.#stopped) return;
+    const target = this.#lane(lane);
+    target.inFlight = Math.max(0, target.inFlight - 1);
+    if (target.tokensPerMs !== Infinity) {
+      target.refill(this.#clock.now());
+      target.tokens = Math.min(target.tokenCeiling, target.tokens + reserved - actual);
+    }
+    target.pump();
+  }
+
+  cooldown(lane: number, durationMs: number): void {
+    if (this.#stopped) return;
+    const target = this.#lane(lane);
+    target.cooldownUntil = Math.max(target.cooldownUntil, this.#clock.now() + durationMs);
+    target.pump();
+  }
+
+  observe(lane: number, snapshot: RateLimitSnapshot): void {
+    if (this.#stopped) return;
+    const target = this.#lane(lane);
+    target.observe(snapshot, this.#clock.now());
+    target.pump();
+  }
+
+  stats(): Promise<LaneStats[]> {
+    const now = this.#clock.now();
+    return Promise.resolve(
+      this.#lanes.map((lane): LaneStats => {
+        lane.refill(now);
+        return {
+          availableRequests: lane.requests,
+          availableTokens: lane.tokens,
+          inFlight: lane.inFlight,
+          waiting: lane.waiting,
+          cooldownRemainingMs: Math.max(0, lane.cooldownUntil - now),
+          totalWaitMs: lane.totalWaitMs,
+          grants: lane.grants,
+        };
+      }),
+    );
+  }
+
+  stop(): Promise<void> {
+    if (!this.#stopped) {
+      this.#stopped = true;
+      const error = stoppedError();
+      for (const lane of this.#lanes) lane.close(error);
+    }
+    return Promise.resolve();
+  }
+
+  #lane(index: number): Lane {
+    const lane = this.#lanes[index];
+    if (lane === undefined) throw noLaneError(index);
+    return lane;
+  }
+}
+
+function noLaneError(index: number): VolleyError {
+  return new VolleyError(ErrorCode.INVALID_OPTIONS, `no rate-limit lane ${index}`);
+}
+
+function stoppedError(): VolleyError {
+  return new VolleyError(ErrorCode.STOPPED, 'token bucket stopped');
+}
+
 /** Creates the token-bucket actor. Lanes are indexed like the endpoints they guard. */
 export function createTokenBucket(options: TokenBucketOptions): TokenBucketRef {
-  const clock = options.clock ?? systemClock;
-  const lanes = options.lanes.map(
-    (limits) => new Lane(limits, options.burstMs ?? DEFAULT_BURST_MS, clock),
-  );
-  const laneAt = (index: number): Lane => {
-    const lane = lanes[index];
-    if (lane === undefined)
-      throw new VolleyError(ErrorCode.INVALID_OPTIONS, `no rate-limit lane ${index}`);
-    return lane;
-  };
-
-  const actor = createActor<Message, unknown>(
-    {
-      receive(message) {
-        switch (message.type) {
-          case 'acquire': {
-            const lane = laneAt(message.lane);
-            // The caller may have given up before this message was handled.
-            if (message.signal?.aborted) return Promise.reject(abortedWhileWaiting());
-            const now = clock.now();
-            lane.refill(now);
-            // Fast path: nobody waiting ahead and capacity is there.
-            if (lane.waiting === 0 && lane.delayFor(message.tokens, now) === 0) {
-              lane.take(message.tokens);
-              return { waitedMs: 0 } satisfies Grant;
-            }
-            return new Promise<Grant>((resolve, reject) => {
-              const waiter: Waiter = {
-                tokens: message.tokens,
-                enqueuedAt: now,
-                resolve,
-                reject,
-                signal: message.signal,
-                onAbort: undefined,
-                settled: false,
-              };
-              if (message.signal !== undefined) {
-                waiter.onAbort = () => {
-                  if (waiter.settled) return;
-                  waiter.settled = true;
-                  lane.waiting--;
-                  reject(abortedWhileWaiting());
-                  // The lane's timer may be armed for this waiter: judge the next one now.
-                  post({ type: 'waiterAborted', lane: message.lane });
-                };
-                message.signal.addEventListener('abort', waiter.onAbort, { once: true });
-              }
-              lane.waiters.push(waiter);
-              lane.waiting++;
-              lane.pump();
-            });
-          }
-          case 'settle': {
-            const lane = laneAt(message.lane);
-            lane.inFlight = Math.max(0, lane.inFlight - 1);
-            if (lane.tokensPerMs !== Infinity) {
-              lane.refill(clock.now());
-              lane.tokens = Math.min(
-                lane.tokenCeiling,
-                lane.tokens + message.reserved - message.actual,
-              );
-            }
-            lane.pump();
-            return undefined;
-          }
-          case 'cooldown': {
-            const lane = laneAt(message.lane);
-            lane.cooldownUntil = Math.max(lane.cooldownUntil, clock.now() + message.durationMs);
-            lane.pump();
-            return undefined;
-          }
-          case 'observe': {
-            const lane = laneAt(message.lane);
-            lane.observe(message.snapshot, clock.now());
-            lane.pump();
-            return undefined;
-          }
-          case 'waiterAborted':
-            laneAt(message.lane).pump();
-            return undefined;
-          case 'stats': {
-            const now = clock.now();
-            return lanes.map((lane): LaneStats => {
-              lane.refill(now);
-              return {
-                availableRequests: lane.requests,
-                availableTokens: lane.tokens,
-                inFlight: lane.inFlight,
-                waiting: lane.waiting,
-                cooldownRemainingMs: Math.max(0, lane.cooldownUntil - now),
-                totalWaitMs: lane.totalWaitMs,
-                grants: lane.grants,
-              };
-            });
-          }
-        }
-      },
-      onStop() {
-        const error = new VolleyError(ErrorCode.STOPPED, 'token bucket stopped');
-        for (const lane of lanes) lane.close(error);
-      },
-    },
-    { name: 'token-bucket' },
-  );
-
-  const post = (message: Message): void => {
-    // The mailbox is sized far above the in-flight bound; a refusal here means the actor stopped,
-    // and a settle or cooldown after stop has nothing left to protect.
-    actor.send(message);
-  };
-
-  return {
-    acquire: (lane, tokens, signal) =>
-      actor.ask({ type: 'acquire', lane, tokens, signal }) as Promise<Grant>,
-    settle: (lane, reserved, actual) => post({ type: 'settle', lane, reserved, actual }),
-    cooldown: (lane, durationMs) => post({ type: 'cooldown', lane, durationMs }),
-    observe: (lane, snapshot) => post({ type: 'observe', lane, snapshot }),
-    stats: () => actor.ask({ type: 'stats' }) as Promise<LaneStats[]>,
-    stop: () => actor.stop(),
-  };
+  return new TokenBucket(options);
 }

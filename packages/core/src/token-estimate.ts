@@ -87,3 +87,27 @@ export function estimateRequestTokens(
     positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens) ?? defaultOutputTokens;
   return prompt + maxOutput * (positiveInt(body.n) ?? 1);
 }
+
+/**
+ * Typical completion tokens per choice, learned per lane from `usage` (an exponentially weighted
+ * mean), so that a request without `max_tokens` reserves what that lane's answers really cost
+ * instead of the flat default.
+ */
+export class OutputTokenLearner {
+  readonly #perChoice = new Map<number, number>();
+
+  /** The output estimate for a request on `lane` that sets no `max_tokens`. */
+  estimate(lane: number): number {
+    return this.#perChoice.get(lane) ?? DEFAULT_OUTPUT_TOKEN_ESTIMATE;
+  }
+
+  learn(lane: number, body: Record<string, unknown>, completionTokens: number): void {
+    const perChoice = completionTokens / (positiveInt(body.n) ?? 1);
+    if (!(perChoice > 0)) return;
+    const previous = this.#perChoice.get(lane);
+    this.#perChoice.set(
+      lane,
+      previous === undefined ? perChoice : previous * 0.9 + perChoice * 0.1,
+    );
+  }
+}

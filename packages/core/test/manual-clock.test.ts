@@ -50,4 +50,42 @@ describe('ManualClock', () => {
   it('refuses to go backwards', () => {
     expect(() => new ManualClock().advance(-1)).toThrow(RangeError);
   });
+
+  it('fires an interval once per period until it is cleared', () => {
+    const clock = new ManualClock();
+    const at: number[] = [];
+    const handle = clock.setInterval(() => at.push(clock.now()), 10);
+    clock.advance(35);
+    expect(at).toEqual([10, 20, 30]);
+    clock.clearInterval(handle);
+    clock.advance(100);
+    expect(at).toEqual([10, 20, 30]);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('fireIntervals() runs every interval now, without moving time, and restarts its period', () => {
+    const clock = new ManualClock();
+    const at: number[] = [];
+    clock.setInterval(() => at.push(clock.now()), 10);
+    clock.setTimeout(() => at.push(-1), 5);
+    clock.advance(4);
+    clock.fireIntervals();
+    expect(at).toEqual([4]);
+    expect(clock.now()).toBe(4);
+    clock.advance(9);
+    expect(at).toEqual([4, -1]);
+    clock.advance(1);
+    expect(at).toEqual([4, -1, 14]);
+  });
+
+  it('runs deferred work on a later event-loop turn, not synchronously', async () => {
+    const clock = new ManualClock();
+    let ran = false;
+    clock.defer(() => {
+      ran = true;
+    });
+    expect(ran).toBe(false);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(ran).toBe(true);
+  });
 });

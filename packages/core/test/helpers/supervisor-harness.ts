@@ -2,13 +2,13 @@
  * A supervisor wired to real collaborators where they are cheap (token bucket, event emitter) and
  * scripted ones where the test must be in control (dispatcher, clock, randomness).
  *
- * Timing: retry delays and bucket waits run on the manual clock; dispatches are flushed with a
- * real `setImmediate`, so tests call `settle()` (a few real event-loop turns) after each step. The
- * deadline sweep runs on `setInterval`, which tests fake (`useFakeSweep`) so it fires only when a
- * test calls `sweep()`.
+ * Timing: every timer of the supervisor and the bucket (retry delays, bucket waits, the deadline
+ * sweep) runs on the manual clock; the once-per-turn dispatch runs on the clock's `defer`, a real
+ * turn boundary, so tests call `settle()` (a few real event-loop turns) after each step. `sweep()`
+ * fires the deadline sweep at the current instant.
  */
 import { EventEmitter } from 'eventemitter3';
-import { afterEach, beforeEach, vi } from 'vitest';
+import { afterEach } from 'vitest';
 import type { VolleyEvents } from '../../src/events.js';
 import type { CallSpec, SupervisorOptions, SupervisorRef } from '../../src/supervisor.js';
 import { createSupervisor } from '../../src/supervisor.js';
@@ -18,9 +18,6 @@ import type { Tracked } from './async.js';
 import { tick, track } from './async.js';
 import { ManualClock } from './manual-clock.js';
 import { ScriptedDispatcher } from './scripted-dispatcher.js';
-
-/** The supervisor's deadline sweep interval (supervisor.ts SWEEP_INTERVAL_MS). */
-export const SWEEP_INTERVAL_MS = 250;
 
 export interface HarnessOptions
   extends Partial<Omit<SupervisorOptions, 'createDispatcher' | 'bucket' | 'events' | 'clock'>> {
@@ -53,14 +50,10 @@ export const defaultSpec: CallSpec = {
 
 const live: Harness[] = [];
 
-/** Fakes only `setInterval` (the sweep) for every test in the file, and tears harnesses down. */
+/** Tears down the harnesses a test file created. */
 export function useSupervisorHarness(): void {
-  beforeEach(() => {
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
-  });
   afterEach(async () => {
     for (const harness of live.splice(0)) await harness.supervisor.destroy();
-    vi.useRealTimers();
   });
 }
 
@@ -112,7 +105,7 @@ export function createHarness(options: HarnessOptions = {}): Harness {
       await settle();
     },
     async sweep() {
-      vi.advanceTimersByTime(SWEEP_INTERVAL_MS);
+      clock.fireIntervals();
       await settle();
     },
   };
