@@ -25,7 +25,7 @@ import {
   tokenizeText,
 } from './content.js';
 import { EmbeddingCache, type EmbeddingEncoding } from './embeddings.js';
-import { Engine } from './engine.js';
+import { Engine, type EngineState } from './engine.js';
 import { Exchange, type ExchangeContext, isDeliveryFault } from './exchange.js';
 import { type Fault, isFaultKind } from './faults.js';
 import { metricsText, propsJson, slotsJson } from './hints.js';
@@ -70,6 +70,8 @@ export interface Simulator {
   readonly requests: readonly SimRequestLogEntry[];
   /** Counters since start (a snapshot). */
   stats(): SimStats;
+  /** The engine's state, as `GET /sim/engine` answers it; undefined while the engine is off. */
+  engineState(): EngineState | undefined;
   /**
    * Changes options live (latency, faults, limits, ...), validated like at creation; a rejected
    * patch changes nothing. `port`, `host` and `logCapacity` cannot change. Setting `limits`
@@ -196,6 +198,10 @@ class SimulatorServer implements Simulator {
   stats(): SimStats {
     const stats = this.#stats;
     return { ...stats, byStatus: { ...stats.byStatus }, byFault: { ...stats.byFault } };
+  }
+
+  engineState(): EngineState | undefined {
+    return this.#options.engine === undefined ? undefined : this.#engine?.state();
   }
 
   setOptions(patch: Partial<SimulatorOptions>): void {
@@ -389,11 +395,10 @@ class SimulatorServer implements Simulator {
 
   /** Server hints about the engine (hints.ts); outside `/v1`, no faults or rate limits. */
   #answerHint(exchange: Exchange, route: 'metrics' | 'slots' | 'props' | 'engine'): void {
-    const engine = this.#options.engine === undefined ? undefined : this.#engine;
+    const state = this.engineState();
     const { path, method } = exchange.entry;
-    if (engine === undefined)
+    if (state === undefined)
       throw new InvalidRequest(`Invalid URL (${method} ${path})`, null, null, 404);
-    const state = engine.state();
     if (route === 'metrics') {
       const model = this.#options.models[0] ?? 'volley-sim-1';
       exchange.send(200, PROMETHEUS_TYPE, metricsText(state, model));
