@@ -30,7 +30,8 @@
  * - Busy engine, n running (n ≤ slots): a request waits for the step in progress to end (up to one
  *   step), so TTFT ∈ [prefill + step(n), prefill + 2 × step(n)], with
  *   step(n) = decodeStepMs + decodeStepMsPerSequence × (n − 1) + prompts prefilled meanwhile;
- *   TPOT ≈ step(n), so decode speed per request drops as the batch grows.
+ *   TPOT ≈ step(n), so decode speed per request drops as the batch grows. A closed-loop client
+ *   sends its next request as an answer ends, just after the next step began: 2 × step(n).
  * - Throughput ≈ n / step(n) output tokens per second, rising with n up to `slots`, then flat: the
  *   knee. Beyond it requests queue: TTFT grows by about one answer's duration (L × step(slots))
  *   for every `slots` requests ahead in the queue, while TPOT stays at step(slots).
