@@ -377,20 +377,69 @@ program
   .option('--tpm <n>', 'enforce a tokens-per-minute limit (answers 429)', positiveNumber)
   .option('--latency-ms <ms>', 'delay before response headers', nonNegativeInt)
   .option('--tokens-per-second <n>', 'generation speed (0 = instant)', nonNegativeInt)
-  .option('--fault-rate <p>', 'fraction of requests that get an injected fault', fraction)
+  .option(
+    '--fault-rate <p>',
+    'fraction of requests that get an injected fault (429, 500, 503 or a reset, equally)',
+    fraction,
+  )
   .option('--seed <n>', 'seed for faults and latency jitter', nonNegativeInt)
   .option('--api-key-env <name>', "require this environment variable's value as the bearer key")
+  // The engine model (a vLLM/llama.cpp-like server); the simulator validates the ranges.
+  .option(
+    '--engine-slots <n>',
+    'model a server: sequences decoded together; more requests wait (turns the engine on)',
+    nonNegativeNumber,
+  )
+  .option(
+    '--prefill-ms-per-token <ms>',
+    'engine: prefill cost per prompt token (default 0.05)',
+    nonNegativeNumber,
+  )
+  .option(
+    '--decode-step-ms <ms>',
+    'engine: one decode step with one sequence running (default 10)',
+    nonNegativeNumber,
+  )
+  .option(
+    '--decode-step-ms-per-sequence <ms>',
+    'engine: added to each step per extra running sequence (default 0.1)',
+    nonNegativeNumber,
+  )
+  .option(
+    '--max-waiting <n>',
+    'engine: waiting-queue bound, 503 when full (default unbounded)',
+    nonNegativeNumber,
+  )
+  .option(
+    '--engine-jitter <f>',
+    'engine: relative jitter of step times, 0..1, seeded (default 0)',
+    nonNegativeNumber,
+  )
+  .option(
+    '--max-batched-tokens <n>',
+    'engine: tokens per step, decode first, then prompt chunks (default max(2048, slots))',
+    nonNegativeNumber,
+  )
   .action(async (flags) => {
     process.exitCode = await simCommand({
       port: flags.port,
       host: flags.host,
-      ...(flags.rpm === undefined ? {} : { rpm: flags.rpm }),
-      ...(flags.tpm === undefined ? {} : { tpm: flags.tpm }),
-      ...(flags.latencyMs === undefined ? {} : { latencyMs: flags.latencyMs }),
-      ...(flags.tokensPerSecond === undefined ? {} : { tokensPerSecond: flags.tokensPerSecond }),
-      ...(flags.faultRate === undefined ? {} : { faultRate: flags.faultRate }),
-      ...(flags.seed === undefined ? {} : { seed: flags.seed }),
-      ...(flags.apiKeyEnv === undefined ? {} : { apiKeyEnv: flags.apiKeyEnv }),
+      ...definedOnly({
+        rpm: flags.rpm,
+        tpm: flags.tpm,
+        latencyMs: flags.latencyMs,
+        tokensPerSecond: flags.tokensPerSecond,
+        faultRate: flags.faultRate,
+        seed: flags.seed,
+        apiKeyEnv: flags.apiKeyEnv,
+        engineSlots: flags.engineSlots,
+        prefillMsPerToken: flags.prefillMsPerToken,
+        decodeStepMs: flags.decodeStepMs,
+        decodeStepMsPerSequence: flags.decodeStepMsPerSequence,
+        maxWaiting: flags.maxWaiting,
+        engineJitter: flags.engineJitter,
+        maxBatchedTokens: flags.maxBatchedTokens,
+      }),
     });
   });
 

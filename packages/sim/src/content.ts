@@ -42,12 +42,13 @@ const MAX_TOKENS = 96;
 
 /**
  * Generates the token pieces for one choice. The natural length is drawn before any word, so a
- * capped answer is an exact prefix of the uncapped one.
+ * capped answer is an exact prefix of the uncapped one. `toCap` ignores the natural end (vLLM's
+ * `ignore_eos`): the words run on, without the full stop, until `cap`.
  */
-function generate(seed: number, cap: number | undefined): TokenizedText {
+function generate(seed: number, cap: number | undefined, toCap: boolean): TokenizedText {
   const random = createRandom(seed);
   const natural = MIN_TOKENS + Math.floor(random() * (MAX_TOKENS - MIN_TOKENS + 1));
-  const length = cap !== undefined && cap < natural ? cap : natural;
+  const length = cap !== undefined && (toCap || cap < natural) ? cap : natural;
   const tokens = new Array<string>(length);
   for (let i = 0; i < length; i++) {
     const pick = Math.floor(random() * VOCABULARY.length);
@@ -113,8 +114,23 @@ function hashSampling(hash: number, fields: Record<string, unknown>): number {
   );
 }
 
-/** Token pieces for chat choice `choiceIndex`; the server streams these. */
-export function chatTokens(body: unknown, choiceIndex: number): TokenizedText {
+/**
+ * Whether a request asks to generate up to its cap whatever the natural end (vLLM's `ignore_eos`
+ * sampling parameter, which `vllm bench serve --ignore-eos` sends to fix output lengths).
+ */
+export function ignoresEos(body: unknown): boolean {
+  return record(body).ignore_eos === true;
+}
+
+/**
+ * Token pieces for chat choice `choiceIndex`; the server streams these. `toCap` (default: the
+ * body's `ignore_eos`) runs the answer to `max_tokens` whatever its natural length.
+ */
+export function chatTokens(
+  body: unknown,
+  choiceIndex: number,
+  toCap = ignoresEos(body),
+): TokenizedText {
   const fields = record(body);
   let hash = hashSampling(HASH_SEED, fields);
   if (Array.isArray(fields.messages)) {
@@ -126,7 +142,7 @@ export function chatTokens(body: unknown, choiceIndex: number): TokenizedText {
       );
     }
   }
-  return generate(mix(hash, choiceIndex), completionCap(body));
+  return generate(mix(hash, choiceIndex), completionCap(body), toCap);
 }
 
 /** The prompt a completion choice answers: choices run prompt by prompt, `n` per prompt. */
@@ -139,11 +155,15 @@ function choicePrompt(body: unknown, choiceIndex: number): string {
 }
 
 /** Token pieces for completion choice `choiceIndex` (prompt-major, as the API orders them). */
-export function completionTokens(body: unknown, choiceIndex: number): TokenizedText {
+export function completionTokens(
+  body: unknown,
+  choiceIndex: number,
+  toCap = ignoresEos(body),
+): TokenizedText {
   const fields = record(body);
   const perPrompt = typeof fields.n === 'number' && fields.n >= 1 ? fields.n : 1;
   const hash = hashString(hashSampling(HASH_SEED, fields), choicePrompt(body, choiceIndex));
-  return generate(mix(hash, choiceIndex % perPrompt), completionCap(body));
+  return generate(mix(hash, choiceIndex % perPrompt), completionCap(body), toCap);
 }
 
 function toSimulated({ tokens, finishReason }: TokenizedText): SimulatedText {
@@ -152,7 +172,8 @@ function toSimulated({ tokens, finishReason }: TokenizedText): SimulatedText {
 
 /**
  * The answer the simulator generates for a `/v1/chat/completions` body (when no `script` answers
- * it). Depends only on model, message roles and text, temperature, seed and the choice index.
+ * it). Depends only on model, message roles and text, temperature, seed and the choice index;
+ * with `ignore_eos: true` it runs to `max_tokens` (as every answer does with the engine on).
  *
  * @example
  * const body = { model: 'volley-sim-1', messages: [{ role: 'user', content: 'Hi' }] };

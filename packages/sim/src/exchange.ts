@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 
+import type { EngineListener, Sequence } from './engine.js';
 import type { FaultKind } from './faults.js';
 import type { ResolvedOptions } from './options.js';
 import type { Random } from './random.js';
@@ -49,6 +50,10 @@ export interface DeliveryFault {
 export function isDeliveryFault(kind: FaultKind): kind is DeliveryFaultKind {
   return DELIVERY_SET.has(kind);
 }
+
+/** The response header (JSON) and SSE comment (streams) carrying an engine-timed answer's truth. */
+export const TIMING_HEADER = 'x-volley-sim-timing';
+const DONE_EVENT = 'data: [DONE]\n\n';
 
 const JSON_TYPE = 'application/json';
 const SSE_TYPE = 'text/event-stream; charset=utf-8';
@@ -132,6 +137,12 @@ export class Exchange {
   limited = false;
   /** A reset we caused is a fault, not a client abort. */
   resetByServer = false;
+  /** When the request arrived, on the engine's clock (performance.now). */
+  readonly arrivedAt = performance.now();
+  /** The engine sequence answering this request, when the engine times it. */
+  sequence: Sequence | undefined = undefined;
+  /** The engine truth a JSON answer's headers carry. */
+  #timing: string | undefined = undefined;
 
   constructor(
     req: IncomingMessage,
@@ -309,38 +320,8 @@ export class Exchange {
   #stream(frames: string[], steps: number, kind: 'chat' | 'completion', model: string): void {
     const { res, fault } = this;
     const { tokensPerSecond, interTokenJitter } = this.#context.options;
-    const middle = 1 + (steps >> 1);
-    let ending: 'end' | 'reset' | 'stall' = 'end';
-    let pauseAt = -1;
-    switch (fault?.kind) {
-      case undefined:
-      case 'slow-headers':
-        break;
-      case 'reset-mid-stream':
-      case 'reset-mid-body':
-        frames.length = middle;
-        ending = 'reset';
-        break;
-      case 'stall-stream':
-        frames.length = middle;
-        ending = 'stall';
-        break;
-      case 'truncate-stream':
-        frames.length = steps + 1;
-        break;
-      case 'slow-body':
-        pauseAt = middle;
-        break;
-      case 'bad-json-event':
-        frames[1] = BAD_JSON_EVENT + frames[1];
-        break;
-      case 'huge-sse-line':
-        frames[1] = hugeEvent(kind) + frames[1];
-        break;
-    }
-    const headers = this.#headers(SSE_TYPE, model);
-    headers.push('cache-control', 'no-cache');
-    this.#writeHead(200, headers);
+    const { ending, pauseAt } = this.#applyStreamFault(frames, steps, kind);
+    this.#writeSseHead(model);
 
     const gapMs = tokensPerSecond > 0 ? 1000 / tokensPerSecond : 0;
     const random = this.random;
@@ -369,18 +350,169 @@ export class Exchange {
       if (next < frames.length) {
         res.write(chunk);
         this.timer = setTimeout(pump, due - elapsed);
-      } else if (ending === 'end') {
-        res.end(chunk);
-      } else if (ending === 'reset') {
-        res.write(chunk, () => this.reset());
       } else {
-        res.write(chunk);
-        const keepaliveMs = fault?.keepaliveMs ?? 0;
-        if (keepaliveMs > 0)
-          this.interval = setInterval(() => res.write(': ping\n\n'), keepaliveMs);
+        this.#endStream(chunk, ending);
       }
     };
     pump();
+  }
+
+  /**
+   * Cuts `frames` (in place) as this exchange's delivery fault says: at the middle token for
+   * resets and stalls, without the tail for truncation, or with a bad or huge event in front of
+   * the first token. Returns how the stream ends and the frame a `slow-body` pause comes before.
+   */
+  #applyStreamFault(frames: string[], steps: number, kind: 'chat' | 'completion'): StreamPlan {
+    const middle = 1 + (steps >> 1);
+    switch (this.fault?.kind) {
+      case undefined:
+      case 'slow-headers':
+        break;
+      case 'reset-mid-stream':
+      case 'reset-mid-body':
+        frames.length = middle;
+        return { ending: 'reset', pauseAt: -1 };
+      case 'stall-stream':
+        frames.length = middle;
+        return { ending: 'stall', pauseAt: -1 };
+      case 'truncate-stream':
+        frames.length = steps + 1;
+        break;
+      case 'slow-body':
+        return { ending: 'end', pauseAt: middle };
+      case 'bad-json-event':
+        frames[1] = BAD_JSON_EVENT + frames[1];
+        break;
+      case 'huge-sse-line':
+        frames[1] = hugeEvent(kind) + frames[1];
+        break;
+    }
+    return { ending: 'end', pauseAt: -1 };
+  }
+
+  #writeSseHead(model: string): void {
+    const headers = this.#headers(SSE_TYPE, model);
+    headers.push('cache-control', 'no-cache');
+    this.#writeHead(200, headers);
+  }
+
+  /** Writes the last frames, then ends, resets or stalls (with `: ping` keep-alives if asked). */
+  #endStream(chunk: string, ending: StreamEnding): void {
+    const { res } = this;
+    if (ending === 'end') {
+      res.end(chunk);
+    } else if (ending === 'reset') {
+      res.write(chunk, () => this.reset());
+    } else {
+      res.write(chunk);
+      const keepaliveMs = this.fault?.keepaliveMs ?? 0;
+      if (keepaliveMs > 0) this.interval = setInterval(() => res.write(': ping\n\n'), keepaliveMs);
+    }
+  }
+
+  /**
+   * The JSON answer of an engine-timed request, sent when its last token is decoded (after a
+   * `slow-headers` pause), with the engine's truth in `x-volley-sim-timing`.
+   */
+  engineJson(body: string, model: string): EngineListener {
+    const send = (): void => {
+      this.timer = undefined;
+      this.#timing = this.#recordTiming();
+      this.#sendJson(body, model);
+    };
+    return {
+      onTokens: noop,
+      onDone: () => {
+        const fault = this.fault;
+        if (fault?.kind === 'slow-headers') this.timer = setTimeout(send, fault.slowMs);
+        else send();
+      },
+    };
+  }
+
+  /**
+   * An engine-timed SSE answer: headers at once, then each token's frame as the engine decodes it
+   * (the chat `role` event goes with the first token, as vLLM sends it), and the engine's truth as
+   * the comment `: x-volley-sim-timing {...}` just before `data: [DONE]`. Delivery faults cut or
+   * pause the frames as they do for `latency` streams; a pause holds frames back while the engine
+   * keeps decoding, and the held frames go out together.
+   */
+  engineStream(
+    frames: string[],
+    steps: number,
+    kind: 'chat' | 'completion',
+    model: string,
+  ): EngineListener {
+    const plan = this.#applyStreamFault(frames, steps, kind);
+    const { ending } = plan;
+    let { pauseAt } = plan;
+    const fault = this.fault;
+    const tail = steps + 1;
+    let headersSent = false;
+    let written = 0;
+    let ready = 0;
+    let holdUntil = fault?.kind === 'slow-headers' ? performance.now() + fault.slowMs : 0;
+    const flush = (): void => {
+      this.timer = undefined;
+      if (written === frames.length) return;
+      const now = performance.now();
+      if (now < holdUntil) {
+        this.timer ??= setTimeout(flush, Math.ceil(holdUntil - now));
+        return;
+      }
+      const opening = !headersSent;
+      if (opening) {
+        headersSent = true;
+        this.#writeSseHead(model);
+      }
+      let chunk = '';
+      while (written < ready) {
+        if (written === pauseAt) {
+          pauseAt = -1;
+          holdUntil = now + (fault?.slowMs ?? 0);
+          this.timer = setTimeout(flush, Math.ceil(fault?.slowMs ?? 0));
+          break;
+        }
+        chunk += written === tail ? this.#withTiming(frames[tail]!) : frames[written]!;
+        written++;
+      }
+      if (written === frames.length) {
+        // A fault cut the tail off: the truth is what was written, as of the last frame.
+        if (written <= tail) this.entry.engine = this.sequence?.timing(now);
+        this.#endStream(chunk, ending);
+      } else if (chunk !== '') {
+        this.res.write(chunk);
+      } else if (opening) {
+        // Node holds headers back until the first body write; a queued request gets them now.
+        this.res.flushHeaders();
+      }
+    };
+    if (holdUntil === 0) flush();
+    else this.timer = setTimeout(flush, fault?.slowMs ?? 0);
+    return {
+      onTokens: (decoded) => {
+        // Frames 0..decoded: the opening events travel with the first token.
+        ready = Math.min(frames.length, decoded + 1);
+        if (this.timer === undefined) flush();
+      },
+      onDone: () => {
+        ready = frames.length;
+        if (this.timer === undefined) flush();
+      },
+    };
+  }
+
+  /** The tail frame with the truth comment before `data: [DONE]`. */
+  #withTiming(tailFrame: string): string {
+    const timing = this.#recordTiming();
+    return `${tailFrame.slice(0, -DONE_EVENT.length)}: ${TIMING_HEADER} ${timing}\n\n${DONE_EVENT}`;
+  }
+
+  /** Records this answer's engine truth in the log, as of now, and returns it as JSON. */
+  #recordTiming(): string {
+    const timing = this.sequence?.timing(performance.now());
+    this.entry.engine = timing;
+    return JSON.stringify(timing);
   }
 
   /** Headers every answer carries, as the flat array `writeHead` takes without building an object. */
@@ -397,6 +529,7 @@ export class Exchange {
     ];
     if (model !== undefined) headers.push('openai-model', model);
     if (this.limited && limiter !== undefined) limiter.appendHeaders(headers, now);
+    if (this.#timing !== undefined) headers.push(TIMING_HEADER, this.#timing);
     return headers;
   }
 
@@ -412,6 +545,16 @@ export class Exchange {
     byStatus[status] = (byStatus[status] ?? 0) + 1;
   }
 }
+
+type StreamEnding = 'end' | 'reset' | 'stall';
+
+/** How a stream's frames end and where a `slow-body` pause goes (-1: none). */
+interface StreamPlan {
+  ending: StreamEnding;
+  pauseAt: number;
+}
+
+function noop(): void {}
 
 /** Delivery faults whose JSON analogue sends half the body and then misbehaves. */
 type HalfBodyKind =

@@ -43,6 +43,32 @@ export interface LimitOptions {
   tokenAccounting?: 'admission' | 'usage' | undefined;
 }
 
+/**
+ * A model server's engine (continuous batching, as vLLM, llama.cpp and Ollama run it), which then
+ * times every chat and completion answer instead of `latency`. See engine.ts for the model and
+ * the times it predicts.
+ */
+export interface EngineOptions {
+  /** Sequences decoded together (continuous batching). Requests beyond it wait in the queue. */
+  slots: number;
+  /** Prefill cost per prompt token, ms (default 0.05). */
+  prefillMsPerToken?: number | undefined;
+  /** One decode step (one token for every running sequence) with one sequence running, ms (default 10). */
+  decodeStepMs?: number | undefined;
+  /** Added to each decode step per additional running sequence, ms (default 0.1): decode speed drops as the batch grows. */
+  decodeStepMsPerSequence?: number | undefined;
+  /** Waiting-queue bound; a request that finds it full is answered 503 at once. Default: unbounded (vLLM's behaviour). */
+  maxWaiting?: number | undefined;
+  /** Relative jitter (0..1) applied to step and prefill times, seeded by `seed`. Default 0. */
+  jitter?: number | undefined;
+  /**
+   * Tokens one step may process: one per decoding sequence, the rest for prompt chunks (vLLM's
+   * `max_num_batched_tokens`); a prompt that does not fit is prefilled over several steps.
+   * At least `slots`. Default: the larger of 2048 (vLLM's default) and `slots`.
+   */
+  maxBatchedTokens?: number | undefined;
+}
+
 /** Seeded random faults and outages. */
 export interface FaultOptions {
   /** Probability (0..1) that a request gets a fault. Default 0. */
@@ -91,8 +117,17 @@ export interface SimulatorOptions {
   models?: readonly string[] | undefined;
   /** Serve any model name; when false, unknown models get 404 `model_not_found`. Default true. */
   acceptAnyModel?: boolean | undefined;
-  /** Time to headers and generation speed. Default: none (no timers at all). */
+  /**
+   * Time to headers and generation speed. Default: none (no timers at all). With `engine` set it
+   * times only the routes the engine does not serve (embeddings, models).
+   */
   latency?: LatencyOptions | undefined;
+  /**
+   * A server model: slots, a waiting queue, prefill and batched decode steps time every chat and
+   * completion answer, each answer runs to `max_tokens`, and `/metrics`, `/slots`, `/props` and
+   * `/sim/engine` report its state. Default: none (answers timed by `latency`).
+   */
+  engine?: EngineOptions | undefined;
   /** RPM/TPM limits answered with OpenAI-style 429s and `x-ratelimit-*` headers. Default: none. */
   limits?: LimitOptions | undefined;
   /** Seeded random faults and outages. Default: none. */
@@ -140,6 +175,18 @@ function describe(value: unknown): string {
   }
 }
 
+/** Engine options after validation, every default filled in. */
+export interface ResolvedEngineOptions {
+  slots: number;
+  prefillMsPerToken: number;
+  decodeStepMs: number;
+  decodeStepMsPerSequence: number;
+  /** `Infinity` when unbounded. */
+  maxWaiting: number;
+  jitter: number;
+  maxBatchedTokens: number;
+}
+
 /** Options after validation, with defaults filled in and derived tables built. */
 export interface ResolvedOptions {
   port: number;
@@ -153,6 +200,7 @@ export interface ResolvedOptions {
   headersSampler: ((random: Random) => number) | undefined;
   tokensPerSecond: number;
   interTokenJitter: number;
+  engine: ResolvedEngineOptions | undefined;
   rpm: number | undefined;
   tpm: number | undefined;
   tokenAccounting: 'admission' | 'usage';
@@ -183,6 +231,7 @@ const TOP_LEVEL = [
   'models',
   'acceptAnyModel',
   'latency',
+  'engine',
   'limits',
   'faults',
   'faultFor',
@@ -208,6 +257,7 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     'interTokenJitter',
   ]);
   knownKeys('limits.', object('limits', options.limits) ?? {}, ['rpm', 'tpm', 'tokenAccounting']);
+  const engine = resolveEngine(options.engine);
   knownKeys('faults.', object('faults', options.faults) ?? {}, [
     'rate',
     'kinds',
@@ -270,6 +320,7 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     headersSampler,
     tokensPerSecond: number('latency.tokensPerSecond', latency.tokensPerSecond, 0),
     interTokenJitter,
+    engine,
     rpm: positiveOrUndefined('limits.rpm', limits.rpm),
     tpm: positiveOrUndefined('limits.tpm', limits.tpm),
     tokenAccounting: oneOf(
@@ -294,6 +345,50 @@ export function resolveOptions(options: SimulatorOptions): ResolvedOptions {
     maxBodyBytes: integer('maxBodyBytes', options.maxBodyBytes, 32 * 1024 * 1024, 1, 2 ** 31),
     clock: fn('clock', options.clock) ?? defaultClock,
     needsRandom: faultPicker.active || headersSampler !== undefined || interTokenJitter > 0,
+  };
+}
+
+const MAX_SLOTS = 1_000_000;
+
+function resolveEngine(options: EngineOptions | undefined): ResolvedEngineOptions | undefined {
+  const value = object('engine', options);
+  if (value === undefined || options === undefined) return undefined;
+  knownKeys('engine.', value, [
+    'slots',
+    'prefillMsPerToken',
+    'decodeStepMs',
+    'decodeStepMsPerSequence',
+    'maxWaiting',
+    'jitter',
+    'maxBatchedTokens',
+  ]);
+  if (options.slots === undefined) {
+    throw new SimulatorOptionError('engine.slots', `an integer from 1 to ${MAX_SLOTS}`, undefined);
+  }
+  const slots = integer('engine.slots', options.slots, 1, 1, MAX_SLOTS);
+  const maxWaiting = options.maxWaiting;
+  return {
+    slots,
+    prefillMsPerToken: number('engine.prefillMsPerToken', options.prefillMsPerToken, 0.05),
+    decodeStepMs: number('engine.decodeStepMs', options.decodeStepMs, 10),
+    decodeStepMsPerSequence: number(
+      'engine.decodeStepMsPerSequence',
+      options.decodeStepMsPerSequence,
+      0.1,
+    ),
+    maxWaiting:
+      maxWaiting === undefined
+        ? Number.POSITIVE_INFINITY
+        : integer('engine.maxWaiting', maxWaiting, 0, 0, 2 ** 31),
+    jitter: fraction('engine.jitter', options.jitter, 0),
+    // vLLM refuses max_num_batched_tokens < max_num_seqs: a step must fit one token per sequence.
+    maxBatchedTokens: integer(
+      'engine.maxBatchedTokens',
+      options.maxBatchedTokens,
+      Math.max(2048, slots),
+      slots,
+      2 ** 31,
+    ),
   };
 }
 

@@ -3,6 +3,7 @@
  * grow the sim without limit) and the counters behind `stats()`.
  */
 
+import type { SimEngineTiming } from './engine.js';
 import type { FaultKind } from './faults.js';
 
 /** One request as the simulator saw and answered it. Times are from the `clock` option (epoch ms by default). */
@@ -31,6 +32,12 @@ export interface SimRequestLogEntry {
   readonly body?: unknown;
   /** The wait a 429 asked for (`retry-after-ms`), so tests can check clients honour it. */
   readonly retryAfterMs?: number | undefined;
+  /**
+   * With `engine` on: what the engine did for this answer, as of its last byte (the same JSON the
+   * answer carries in `x-volley-sim-timing`). Unset for requests the engine did not answer
+   * (refused before it, 503 for a full queue, or abandoned by the client before the end).
+   */
+  readonly engine?: SimEngineTiming | undefined;
 }
 
 /** A log entry the server is still filling in. */
@@ -77,6 +84,8 @@ export interface SimStats {
   rateLimited: number;
   /** Requests the client gave up on before the response finished. */
   aborted: number;
+  /** 503s for a full engine waiting queue (`engine.maxWaiting`). */
+  queueFull: number;
   /** Prompt tokens of answered chat, completion and embedding requests. */
   promptTokens: number;
   /** Completion tokens generated for answered requests (before any delivery fault cut them). */

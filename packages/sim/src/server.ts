@@ -7,6 +7,7 @@
  *   read body ─► auth (401) ─► route (404) ─► parse + check body (400) ─► model (404)
  *     ─► fault: header, then faultFor, then outage, then seeded draw ─► rate limits (429)
  *     ─► generate ─► deliver (headers delay, token pacing, delivery faults)
+ *                    or, with `engine`: engine queue (503 when full) ─► engine-paced delivery
  *
  * With zero latency and no faults the whole answer is written synchronously from the request's
  * `end` event: no timer, no promise, one socket write.
@@ -16,10 +17,18 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { chatTokens, completionTokens, type TokenizedText, tokenizeText } from './content.js';
+import {
+  chatTokens,
+  completionTokens,
+  ignoresEos,
+  type TokenizedText,
+  tokenizeText,
+} from './content.js';
 import { EmbeddingCache, type EmbeddingEncoding } from './embeddings.js';
+import { Engine, type EngineState } from './engine.js';
 import { Exchange, type ExchangeContext, isDeliveryFault } from './exchange.js';
 import { type Fault, isFaultKind } from './faults.js';
+import { metricsText, propsJson, slotsJson } from './hints.js';
 import {
   type ResolvedOptions,
   resolveOptions,
@@ -61,6 +70,8 @@ export interface Simulator {
   readonly requests: readonly SimRequestLogEntry[];
   /** Counters since start (a snapshot). */
   stats(): SimStats;
+  /** The engine's state, as `GET /sim/engine` answers it; undefined while the engine is off. */
+  engineState(): EngineState | undefined;
   /**
    * Changes options live (latency, faults, limits, ...), validated like at creation; a rejected
    * patch changes nothing. `port`, `host` and `logCapacity` cannot change. Setting `limits`
@@ -71,7 +82,24 @@ export interface Simulator {
   close(): Promise<void>;
 }
 
-type Route = 'chat' | 'completions' | 'embeddings' | 'models' | 'model';
+type Route =
+  | 'chat'
+  | 'completions'
+  | 'embeddings'
+  | 'models'
+  | 'model'
+  | 'metrics'
+  | 'slots'
+  | 'props'
+  | 'engine';
+
+/** Engine state in the formats servers publish it (hints.ts); 404 while the engine is off. */
+const HINT_ROUTES: Readonly<Record<string, Route>> = {
+  '/metrics': 'metrics',
+  '/slots': 'slots',
+  '/props': 'props',
+  '/sim/engine': 'engine',
+};
 
 const MODEL_PREFIX = '/v1/models/';
 
@@ -83,6 +111,7 @@ function routeOf(method: string, path: string): Route | undefined {
   } else if (method === 'GET') {
     if (path === '/v1/models') return 'models';
     if (path.startsWith(MODEL_PREFIX) && path.length > MODEL_PREFIX.length) return 'model';
+    if (Object.hasOwn(HINT_ROUTES, path)) return HINT_ROUTES[path];
   }
   return undefined;
 }
@@ -97,6 +126,11 @@ class SimulatorServer implements Simulator {
   #raw: SimulatorOptions;
   #options: ResolvedOptions;
   #limiter: RateLimiter | undefined;
+  /**
+   * Created with the first `engine` option and kept: turning the engine off (`setOptions`) stops
+   * new requests from using it while the ones it holds finish.
+   */
+  #engine: Engine | undefined;
   #modelsBody: string;
   #outageUntil = 0;
   #seq = 0;
@@ -108,6 +142,7 @@ class SimulatorServer implements Simulator {
     byFault: {},
     rateLimited: 0,
     aborted: 0,
+    queueFull: 0,
     promptTokens: 0,
     completionTokens: 0,
     embeddings: 0,
@@ -118,6 +153,8 @@ class SimulatorServer implements Simulator {
     this.#options = options;
     this.#log = new RequestLog(options.logCapacity);
     this.#limiter = this.#createLimiter();
+    this.#engine =
+      options.engine === undefined ? undefined : new Engine(options.engine, options.seed);
     this.#modelsBody = modelsJson(options.models);
     if (options.outageMs > 0) this.#outageUntil = options.clock() + options.outageMs;
     const server = this;
@@ -163,6 +200,10 @@ class SimulatorServer implements Simulator {
     return { ...stats, byStatus: { ...stats.byStatus }, byFault: { ...stats.byFault } };
   }
 
+  engineState(): EngineState | undefined {
+    return this.#options.engine === undefined ? undefined : this.#engine?.state();
+  }
+
   setOptions(patch: Partial<SimulatorOptions>): void {
     for (const fixed of ['port', 'host', 'logCapacity'] as const) {
       if (fixed in patch && patch[fixed] !== this.#raw[fixed]) {
@@ -178,10 +219,15 @@ class SimulatorServer implements Simulator {
     if ('faults' in patch) {
       this.#outageUntil = options.outageMs > 0 ? options.clock() + options.outageMs : 0;
     }
+    if (options.engine !== undefined) {
+      if (this.#engine === undefined) this.#engine = new Engine(options.engine, options.seed);
+      else this.#engine.configure(options.engine);
+    }
   }
 
   close(): Promise<void> {
     this.#closing ??= new Promise((resolve) => {
+      this.#engine?.close();
       this.#server.close(() => resolve());
       // close() alone waits for keep-alive sockets and stalled streams; end them now.
       this.#server.closeAllConnections();
@@ -257,6 +303,7 @@ class SimulatorServer implements Simulator {
     entry.finishedAt = this.#options.clock();
     if (exchange.timer !== undefined) clearTimeout(exchange.timer);
     if (exchange.interval !== undefined) clearInterval(exchange.interval);
+    exchange.sequence?.cancel();
     if (!res.writableFinished && !exchange.resetByServer && this.#closing === undefined) {
       entry.aborted = true;
       this.#stats.aborted++;
@@ -304,6 +351,10 @@ class SimulatorServer implements Simulator {
     }
     if (options.needsRandom) exchange.random = createRandom(mix(options.seed, entry.seq));
 
+    if (route === 'metrics' || route === 'slots' || route === 'props' || route === 'engine') {
+      this.#answerHint(exchange, route);
+      return;
+    }
     if (route === 'models' || route === 'model') {
       const body =
         route === 'models' ? this.#modelsBody : modelJson(this.#checkModel(modelId(entry.path)));
@@ -342,6 +393,26 @@ class SimulatorServer implements Simulator {
     this.#generate(exchange, route === 'chat' ? 'chat' : 'completion', body, plan);
   }
 
+  /** Server hints about the engine (hints.ts); outside `/v1`, no faults or rate limits. */
+  #answerHint(exchange: Exchange, route: 'metrics' | 'slots' | 'props' | 'engine'): void {
+    const state = this.engineState();
+    const { path, method } = exchange.entry;
+    if (state === undefined)
+      throw new InvalidRequest(`Invalid URL (${method} ${path})`, null, null, 404);
+    if (route === 'metrics') {
+      const model = this.#options.models[0] ?? 'volley-sim-1';
+      exchange.send(200, PROMETHEUS_TYPE, metricsText(state, model));
+    } else {
+      const body =
+        route === 'slots'
+          ? slotsJson(state)
+          : route === 'props'
+            ? propsJson(state)
+            : JSON.stringify(state);
+      exchange.send(200, 'application/json', body);
+    }
+  }
+
   #checkModel(model: string): string {
     const options = this.#options;
     if (!options.acceptAnyModel && !options.modelSet.has(model)) {
@@ -358,6 +429,9 @@ class SimulatorServer implements Simulator {
     plan: GenerationPlan,
   ): void {
     const { script, tokensPerSecond } = this.#options;
+    const engine = this.#options.engine === undefined ? undefined : this.#engine;
+    // The engine models a load test: answers run to max_tokens, as servers do with ignore_eos.
+    const toCap = engine !== undefined || ignoresEos(body);
     const choices = new Array<TokenizedText>(plan.choiceCount);
     let completion = 0;
     let steps = 0;
@@ -367,12 +441,21 @@ class SimulatorServer implements Simulator {
         scripted !== undefined
           ? tokenizeText(String(scripted), plan.cap)
           : kind === 'chat'
-            ? chatTokens(body, i)
-            : completionTokens(body, i);
+            ? chatTokens(body, i, toCap)
+            : completionTokens(body, i, toCap);
       choices[i] = choice;
       completion += choice.tokens.length;
       steps = Math.max(steps, choice.tokens.length);
     }
+    // One sequence per request (n > 1 and prompt arrays included), as long as its longest choice.
+    const sequence = engine?.submit(exchange.arrivedAt, plan.promptTokens, steps);
+    if (engine !== undefined && sequence === undefined) {
+      this.#stats.queueFull++;
+      const message = `The server is overloaded: the waiting queue is full (${engine.waiting} requests waiting).`;
+      exchange.error(503, message, 'server_error', 'queue_full');
+      return;
+    }
+    exchange.sequence = sequence;
     this.#stats.promptTokens += plan.promptTokens;
     this.#stats.completionTokens += completion;
     if (this.#options.tokenAccounting === 'usage') {
@@ -391,7 +474,14 @@ class SimulatorServer implements Simulator {
       completionTokens: completion,
       includeUsage: plan.includeUsage,
     };
-    if (plan.stream) {
+    if (sequence !== undefined) {
+      sequence.listener = plan.stream
+        ? exchange.engineStream(streamFrames(answer, kind), steps, kind, plan.model)
+        : exchange.engineJson(
+            kind === 'chat' ? chatJson(answer) : completionJson(answer),
+            plan.model,
+          );
+    } else if (plan.stream) {
       exchange.deliverStream(streamFrames(answer, kind), steps, kind, plan.model);
     } else {
       const json = kind === 'chat' ? chatJson(answer) : completionJson(answer);
@@ -482,6 +572,9 @@ function modelId(path: string): string {
 }
 
 function noop(): void {}
+
+/** The Prometheus text exposition format's content type. */
+const PROMETHEUS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /**
  * Starts an OpenAI-compatible simulator and resolves once it listens. Options are validated here

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
+  createSimulator,
   estimatePromptTokens,
   simulatedChatContent,
   simulatedCompletionText,
 } from '../src/index.js';
-import { chatBody } from './helpers.js';
+import { chatBody, send } from './helpers.js';
 
 describe('generated content', () => {
   it('is one token per word, 8 to 96 tokens, ending in a full stop when not capped', () => {
@@ -59,5 +60,32 @@ describe('generated content', () => {
     expect(estimatePromptTokens({ prompt: ['abcd', 'abcde'] })).toBe(1 + 2);
     expect(estimatePromptTokens({ input: 'abcdefghi' })).toBe(3);
     expect(estimatePromptTokens(undefined)).toBe(0);
+  });
+});
+
+describe("vLLM's ignore_eos", () => {
+  it('runs a generated answer on to max_tokens, past its natural end', async () => {
+    const body = chatBody('run on', { max_tokens: 300 });
+    const natural = simulatedChatContent(body);
+    const runOn = simulatedChatContent({ ...body, ignore_eos: true });
+    expect(runOn.completionTokens).toBe(300);
+    expect(runOn.finishReason).toBe('length');
+    // The same words, without the natural ending's full stop, then more.
+    expect(runOn.content.startsWith(natural.content.slice(0, -1))).toBe(true);
+    // Below the natural length it is the plain capped answer.
+    const capped = chatBody('run on', { max_tokens: 5 });
+    expect(simulatedChatContent({ ...capped, ignore_eos: true })).toEqual(
+      simulatedChatContent(capped),
+    );
+
+    const sim = await createSimulator();
+    try {
+      const res = await send(sim.url, '/chat/completions', { body: { ...body, ignore_eos: true } });
+      const json = JSON.parse(res.body);
+      expect(json.choices[0].message.content).toBe(runOn.content);
+      expect(json.usage.completion_tokens).toBe(300);
+    } finally {
+      await sim.close();
+    }
   });
 });

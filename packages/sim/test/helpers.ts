@@ -4,6 +4,7 @@
  */
 
 import { type IncomingHttpHeaders, request } from 'node:http';
+import type { EngineState } from '../src/index.js';
 
 export interface WireResponse {
   /** 0 when the connection failed before a status line. */
@@ -123,5 +124,42 @@ export async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<v
   while (!check()) {
     if (Date.now() > deadline) throw new Error('waitFor timed out');
     await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** The simulator's origin (`http://127.0.0.1:<port>`), where the engine's hint endpoints live. */
+export function originOf(baseUrl: string): string {
+  return baseUrl.slice(0, -'/v1'.length);
+}
+
+/** The JSON of an SSE body's `: x-volley-sim-timing {...}` comment, or undefined. */
+export function timingComment(body: string): unknown {
+  const match = /^: x-volley-sim-timing (.*)$/m.exec(body);
+  return match === null ? undefined : JSON.parse(match[1]!);
+}
+
+/** The middle value (upper middle for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1] ?? Number.NaN;
+}
+
+/** The engine's state from `GET /sim/engine`. */
+export async function engineState(sim: { url: string }): Promise<EngineState> {
+  const res = await send(originOf(sim.url), '/sim/engine');
+  if (res.status !== 200) throw new Error(`GET /sim/engine answered ${res.status}`);
+  return JSON.parse(res.body) as EngineState;
+}
+
+/** Polls the engine until `check` holds (the engine moves on its own timer). */
+export async function waitForState(
+  sim: { url: string },
+  check: (state: EngineState) => boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check(await engineState(sim))) {
+    if (Date.now() > deadline) throw new Error('engine state never matched');
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
