@@ -237,9 +237,12 @@ async function runPhase(pool: ShardPool, options: BenchmarkOptions, spec: PhaseS
           ? Math.ceil((Math.max(load.rampUp?.endRps ?? 0, 1) * durationMs) / 1000) + 1
           : 2 ** 31 - 2;
   }
+  const lanes = load.maxConcurrency;
   let schedule: Float64Array | undefined;
   let scheduleBuffer: SharedArrayBuffer | undefined;
-  if (open) {
+  // A closed loop (infinite rate, lanes) has no plan: each lane sends when it is free. Everything
+  // else, "all at once" included (a plan of zeros), is paced by its plan.
+  if (open || lanes === undefined) {
     const plan = createArrivalSchedule({
       ratePerSecond: load.ratePerSecond,
       distribution: load.arrival,
@@ -254,7 +257,6 @@ async function runPhase(pool: ShardPool, options: BenchmarkOptions, spec: PhaseS
     schedule.set(plan);
     count = plan.length;
   }
-  const lanes = load.maxConcurrency;
   const counter = lanes === undefined ? undefined : new SharedArrayBuffer(4);
   const startAt = perf.timeOrigin + perf.now() + START_DELAY_MS;
   const slos = options.slos ?? {};

@@ -414,8 +414,13 @@ function intList(value: string): number[] {
   return value.split(',').map((part) => positiveInt(part.trim()));
 }
 
+// `volley bench compare a b --json`: options after a subcommand belong to it. Commander needs this
+// on every level above `compare`; the program's only own options are --version and --help.
+program.enablePositionalOptions();
+
 const bench = program
   .command('bench')
+  .enablePositionalOptions()
   .description(
     'Load-test an OpenAI-compatible endpoint: TTFT, TPOT, ITL, E2E, throughput, goodput, sweeps (flags as in `vllm bench serve`).',
   )
