@@ -66,6 +66,10 @@ describe('volley bench accuracy at low load', () => {
       expect(r.metrics.e2el_ms.count).toBe(10);
       expect(r.median_e2el_ms).toBeGreaterThanOrEqual(50);
       expect(r.metrics.tpot_ms.count).toBe(0);
+      // Usage read from the JSON bodies: the simulator's own count of what it generated.
+      expect(r.tokens.output_source.usage).toBe(10);
+      expect(r.total_output_tokens).toBe(sim.stats().completionTokens);
+      expect(r.total_input_tokens).toBe(sim.stats().promptTokens);
       expect(r.metrics.itl_per_chunk_ms.count).toBe(0);
     } finally {
       await bench.close();
