@@ -55,10 +55,14 @@ function run(command: string, args: string[], cwd?: string): Promise<string> {
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
+    child.stderr
+      .setEncoding('utf8')
+      .on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
     child.on('error', reject);
     child.on('close', (code) =>
-      code === 0 ? resolvePromise(stdout) : reject(new Error(`${command} exited ${code}: ${stderr}`)),
+      code === 0
+        ? resolvePromise(stdout)
+        : reject(new Error(`${command} exited ${code}: ${stderr}`)),
     );
   });
 }
@@ -102,12 +106,16 @@ async function benchRun(url: string, dataset: string, args: string[]): Promise<B
   return JSON.parse(stdout) as BenchJson;
 }
 
-async function autocannonRun(url: string): Promise<{ reqPerSec: number; completed: number; errors: number }> {
+async function autocannonRun(
+  url: string,
+): Promise<{ reqPerSec: number; completed: number; errors: number }> {
   const child = spawnContender('autocannon', url, { concurrency, warmup: 2000 }, count);
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
   child.stderr.resume();
-  await new Promise<void>((r, j) => child.on('close', (code) => (code === 0 ? r() : j(new Error(`autocannon exited ${code}`)))));
+  await new Promise<void>((r, j) =>
+    child.on('close', (code) => (code === 0 ? r() : j(new Error(`autocannon exited ${code}`)))),
+  );
   const line = stdout.trim().split('\n').pop() as string;
   return JSON.parse(line) as { reqPerSec: number; completed: number; errors: number };
 }
@@ -127,8 +135,25 @@ await writeFile(
 );
 const sim = await startSim(CLI, 0);
 process.stderr.write(`sim at ${sim.url}\n`);
-const closed: Array<{ rep: number; autocannon: number; bench: number; ratio: number; benchCpuCores: number; benchClientLimited: boolean }> = [];
-const open: Array<{ rep: number; offered: number | null; achievedSend: number | null; completionRate: number; lagP99: number | null; lateFraction: number; dropped: number; clientLimited: boolean; reasons: string[] }> = [];
+const closed: Array<{
+  rep: number;
+  autocannon: number;
+  bench: number;
+  ratio: number;
+  benchCpuCores: number;
+  benchClientLimited: boolean;
+}> = [];
+const open: Array<{
+  rep: number;
+  offered: number | null;
+  achievedSend: number | null;
+  completionRate: number;
+  lagP99: number | null;
+  lateFraction: number;
+  dropped: number;
+  clientLimited: boolean;
+  reasons: string[];
+}> = [];
 try {
   for (let rep = 0; rep < reps; rep++) {
     const order = rep % 2 === 0 ? ['autocannon', 'bench'] : ['bench', 'autocannon'];
@@ -139,7 +164,12 @@ try {
       if (who === 'autocannon') a = (await autocannonRun(sim.url)).reqPerSec;
       else
         b = await benchRun(sim.url, dataset, [
-          '--max-concurrency', String(concurrency), '--num-prompts', String(count), '--num-warmups', '2000',
+          '--max-concurrency',
+          String(concurrency),
+          '--num-prompts',
+          String(count),
+          '--num-warmups',
+          '2000',
         ]);
     }
     const bench = b as BenchJson;
@@ -153,7 +183,12 @@ try {
     });
     process.stderr.write(`rep ${rep + 1}: open loop ${rate} req/s for ${durationMs} ms\n`);
     const o = await benchRun(sim.url, dataset, [
-      '--request-rate', String(rate), '--arrival', 'constant', '--duration-ms', String(durationMs),
+      '--request-rate',
+      String(rate),
+      '--arrival',
+      'constant',
+      '--duration-ms',
+      String(durationMs),
     ]);
     const h = o.client_health;
     open.push({
@@ -174,7 +209,10 @@ try {
 
 let revision = 'unknown';
 try {
-  revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  }).trim();
 } catch {
   // Not a git checkout: the revision stays unknown.
 }
@@ -201,7 +239,10 @@ const lines = [
   '',
   '| rep | autocannon req/s | volley bench req/s | bench / autocannon | bench CPU cores | bench client-limited |',
   '| --- | ---: | ---: | ---: | ---: | --- |',
-  ...closed.map((c) => `| ${c.rep} | ${c.autocannon} | ${c.bench} | ${c.ratio} | ${c.benchCpuCores} | ${c.benchClientLimited} |`),
+  ...closed.map(
+    (c) =>
+      `| ${c.rep} | ${c.autocannon} | ${c.bench} | ${c.ratio} | ${c.benchCpuCores} | ${c.benchClientLimited} |`,
+  ),
   `| median | | | ${summary.closedLoop.medianRatio} | | |`,
   '',
   `Open loop, constant arrivals at ${rate} req/s for ${durationMs} ms:`,
@@ -209,7 +250,8 @@ const lines = [
   '| rep | planned req/s | sent req/s | completed req/s | schedule lag p99 ms | late > 10 ms | dropped | client-limited |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
   ...open.map(
-    (o) => `| ${o.rep} | ${o.offered} | ${o.achievedSend} | ${o.completionRate} | ${o.lagP99} | ${(o.lateFraction * 100).toFixed(2)}% | ${o.dropped} | ${o.clientLimited}${o.clientLimited ? ` (${o.reasons.join('; ')})` : ''} |`,
+    (o) =>
+      `| ${o.rep} | ${o.offered} | ${o.achievedSend} | ${o.completionRate} | ${o.lagP99} | ${(o.lateFraction * 100).toFixed(2)}% | ${o.dropped} | ${o.clientLimited}${o.clientLimited ? ` (${o.reasons.join('; ')})` : ''} |`,
   ),
   '',
   `JSON: ${out}`,

@@ -22,7 +22,9 @@ const within5 = (measured: number | null | undefined, truth: number): void => {
 
 describe('volley bench accuracy at low load', () => {
   it('medians of TTFT, first chunk, TPOT and ITL match the simulator within 5%', async () => {
-    const sim = await createSimulator({ latency: { headersMs: HEADERS_MS, tokensPerSecond: TOKENS_PER_SECOND } });
+    const sim = await createSimulator({
+      latency: { headersMs: HEADERS_MS, tokensPerSecond: TOKENS_PER_SECOND },
+    });
     // Two warm-up requests take connection set-up and JIT out of the measured ones.
     const bench = await createBenchmark(
       options(sim.url, await prompts(24, 12), { warmupRequests: 2 }),
@@ -59,7 +61,11 @@ describe('volley bench accuracy at low load', () => {
     const sim = await createSimulator({ latency: { headersMs: 50 } });
     const bench = await createBenchmark(options(sim.url, await prompts(10, 8, false)));
     try {
-      const r = await bench.run({ ratePerSecond: Infinity, arrival: 'constant', maxConcurrency: 2 });
+      const r = await bench.run({
+        ratePerSecond: Infinity,
+        arrival: 'constant',
+        maxConcurrency: 2,
+      });
       expect(r.completed).toBe(10);
       expect(r.metrics.ttft_ms.count).toBe(0);
       expect(r.median_ttft_ms).toBeNull();

@@ -52,7 +52,10 @@ function meta(url: string): DocumentMeta {
 }
 
 /** Per chart id: coloured pixels (series lines; axes and grid are grey) in its canvas. */
-async function drawnPixels(file: string, ids: string[]): Promise<{ counts: Record<string, number>; requests: string[]; screenshot: Buffer }> {
+async function drawnPixels(
+  file: string,
+  ids: string[],
+): Promise<{ counts: Record<string, number>; requests: string[]; screenshot: Buffer }> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -64,18 +67,33 @@ async function drawnPixels(file: string, ids: string[]): Promise<{ counts: Recor
       return route.abort();
     });
     await page.goto(`file://${file}`);
-    await page.waitForFunction((n) => (window as unknown as { __benchChartsDrawn?: number }).__benchChartsDrawn === n, ids.length, { timeout: 15_000 });
+    await page.waitForFunction(
+      (n) => (globalThis as unknown as { __benchChartsDrawn?: number }).__benchChartsDrawn === n,
+      ids.length,
+      { timeout: 15_000 },
+    );
     const screenshot = await page.screenshot({ fullPage: true });
     const counts = await page.evaluate(
       ({ ids }) => {
+        // The page's DOM, typed by hand: the tests compile without the DOM library.
+        type Canvas = {
+          width: number;
+          height: number;
+          getContext(kind: '2d'): {
+            getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+          };
+        };
+        const page = globalThis as unknown as {
+          document: { querySelector(selector: string): Canvas | null };
+        };
         const out: Record<string, number> = {};
         for (const id of ids) {
-          const canvas = document.querySelector(`#${id} canvas`) as HTMLCanvasElement | null;
+          const canvas = page.document.querySelector(`#${id} canvas`);
           if (canvas === null) {
             out[id] = -1;
             continue;
           }
-          const data = (canvas.getContext('2d') as CanvasRenderingContext2D).getImageData(0, 0, canvas.width, canvas.height).data;
+          const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
           let n = 0;
           for (let i = 0; i < data.length; i += 4) {
             const r = data[i] as number;
@@ -99,10 +117,14 @@ describe('volley bench HTML report', () => {
   it('renders every chart of a run and of a sweep in Chromium with the network disabled', async () => {
     await using dir = await tempDir();
     const sim = await createSimulator({ latency: { headersMs: 20, tokensPerSecond: 200 } });
-    const bench = await createBenchmark(options(sim.url, await prompts(40, 12), { stop: { requests: 40 } }));
+    const bench = await createBenchmark(
+      options(sim.url, await prompts(40, 12), { stop: { requests: 40 } }),
+    );
     const docs: BenchDocument[] = [];
     try {
-      docs.push(runDocument(meta(sim.url), await bench.run({ ratePerSecond: 40, arrival: 'poisson' })));
+      docs.push(
+        runDocument(meta(sim.url), await bench.run({ ratePerSecond: 40, arrival: 'poisson' })),
+      );
       const outcome = await sweep(bench, 'concurrency', [1, 2, 4], {
         loadFor: (c) => ({ ratePerSecond: Infinity, arrival: 'constant', maxConcurrency: c }),
       });

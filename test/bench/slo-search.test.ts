@@ -12,9 +12,15 @@ import { options, prompts } from './helpers.js';
 describe('volley bench against a server of known capacity', () => {
   it('the SLO search returns the highest rate meeting the SLOs within one step of the truth', async () => {
     const capacity = 5; // requests per second
-    const sim = await createSimulator({ limits: { rpm: capacity * 60 }, latency: { headersMs: 5 } });
+    const sim = await createSimulator({
+      limits: { rpm: capacity * 60 },
+      latency: { headersMs: 5 },
+    });
     const bench = await createBenchmark(
-      options(sim.url, await prompts(50, 4, false), { stop: { durationMs: 5000 }, slos: { e2el: 2000 } }),
+      options(sim.url, await prompts(50, 4, false), {
+        stop: { durationMs: 5000 },
+        slos: { e2el: 2000 },
+      }),
     );
     try {
       const outcome = await searchSlo(bench, {

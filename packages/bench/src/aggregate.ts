@@ -21,7 +21,7 @@
  */
 
 import { Distribution, decodeHistogram, round } from './histogram.js';
-import { HTTP_ERROR_BASE, R, RECORD_FIELDS, errorClassName } from './protocol.js';
+import { errorClassName, HTTP_ERROR_BASE, R, RECORD_FIELDS } from './protocol.js';
 
 /** Goodput thresholds in ms (vLLM's `--goodput` keys). */
 export interface Slos {
@@ -194,7 +194,11 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   };
 
   /** Adds `amount` spread evenly over [from, to] to the buckets it overlaps. */
-  const spread = (from: number, to: number, add: (b: Bucket, share: number, ms: number) => void): void => {
+  const spread = (
+    from: number,
+    to: number,
+    add: (b: Bucket, share: number, ms: number) => void,
+  ): void => {
     if (!(to >= from)) return;
     const first = Math.max(0, Math.floor(from / bucketMs));
     const last = Math.max(0, Math.floor(to / bucketMs));

@@ -8,23 +8,17 @@
  *                                   └─ sweep() and searchSlo() (sweep.ts) call run() per point
  */
 
-import { performance as perf } from 'node:perf_hooks';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance as perf } from 'node:perf_hooks';
 import { ErrorCode, registerSecret, VolleyError } from '@volley/core';
 import type { Slos } from './aggregate.js';
 import { createAggregator } from './aggregate.js';
 import type { BenchPrompt } from './dataset.js';
 import { assessHealth } from './health.js';
+import { LOOP_RESOLUTION_MS, loopDelayMs } from './histogram.js';
 import type { PhasePlan } from './protocol.js';
 import { R, RECORD_FIELDS } from './protocol.js';
-import type {
-  LoadDescription,
-  RunResult,
-  StopReason,
-  VllmMetric,
-} from './result.js';
+import type { LoadDescription, RunResult, StopReason, VllmMetric } from './result.js';
 import { buildRunResult } from './result.js';
-import { LOOP_RESOLUTION_MS, loopDelayMs } from './histogram.js';
 import type { ArrivalDistribution, RampUp } from './schedule.js';
 import { createArrivalSchedule } from './schedule.js';
 import type { ShardPool } from './shard-pool.js';
@@ -164,12 +158,22 @@ export async function createBenchmark(options: BenchmarkOptions): Promise<Benchm
           runId,
           label: name,
           measured: false,
-          load: { ratePerSecond: Infinity, arrival: 'constant', maxConcurrency: Math.min(warmups, load.maxConcurrency ?? warmups) },
+          load: {
+            ratePerSecond: Infinity,
+            arrival: 'constant',
+            maxConcurrency: Math.min(warmups, load.maxConcurrency ?? warmups),
+          },
           stop: { requests: warmups },
         });
       }
       runId++;
-      return runPhase(pool, options, { runId, label: name, measured: true, load, stop: options.stop });
+      return runPhase(pool, options, {
+        runId,
+        label: name,
+        measured: true,
+        load,
+        stop: options.stop,
+      });
     },
     close: () => pool.close(),
   };
@@ -177,10 +181,19 @@ export async function createBenchmark(options: BenchmarkOptions): Promise<Benchm
 
 function validateLoad(load: Load): void {
   if (!(load.ratePerSecond > 0) && load.rampUp === undefined) {
-    throw new VolleyError(ErrorCode.INVALID_OPTIONS, `request rate must be > 0 or inf, got ${load.ratePerSecond}`);
+    throw new VolleyError(
+      ErrorCode.INVALID_OPTIONS,
+      `request rate must be > 0 or inf, got ${load.ratePerSecond}`,
+    );
   }
-  if (load.maxConcurrency !== undefined && !(Number.isSafeInteger(load.maxConcurrency) && load.maxConcurrency > 0)) {
-    throw new VolleyError(ErrorCode.INVALID_OPTIONS, `max concurrency must be a positive integer, got ${load.maxConcurrency}`);
+  if (
+    load.maxConcurrency !== undefined &&
+    !(Number.isSafeInteger(load.maxConcurrency) && load.maxConcurrency > 0)
+  ) {
+    throw new VolleyError(
+      ErrorCode.INVALID_OPTIONS,
+      `max concurrency must be a positive integer, got ${load.maxConcurrency}`,
+    );
   }
 }
 
@@ -207,7 +220,12 @@ function loadDescription(load: Load): LoadDescription {
   const burstiness =
     load.arrival === 'constant' ? 'inf' : load.arrival === 'poisson' ? 1 : (load.burstiness ?? 1);
   const out: LoadDescription = {
-    model: !open && load.maxConcurrency !== undefined ? 'closed' : load.maxConcurrency === undefined ? 'open' : 'open-capped',
+    model:
+      !open && load.maxConcurrency !== undefined
+        ? 'closed'
+        : load.maxConcurrency === undefined
+          ? 'open'
+          : 'open-capped',
     request_rate: load.ratePerSecond === Infinity ? 'inf' : load.ratePerSecond,
     arrival: load.arrival,
     burstiness,
@@ -221,7 +239,11 @@ function loadDescription(load: Load): LoadDescription {
   return out;
 }
 
-async function runPhase(pool: ShardPool, options: BenchmarkOptions, spec: PhaseSpec): Promise<RunResult> {
+async function runPhase(
+  pool: ShardPool,
+  options: BenchmarkOptions,
+  spec: PhaseSpec,
+): Promise<RunResult> {
   const { load, stop } = spec;
   const shards = Math.max(1, pool.threads);
   const open = load.ratePerSecond !== Infinity || load.rampUp !== undefined;
@@ -268,7 +290,8 @@ async function runPhase(pool: ShardPool, options: BenchmarkOptions, spec: PhaseS
     ...(options.lateThresholdMs === undefined ? {} : { lateThresholdMs: options.lateThresholdMs }),
   });
   const recountStride =
-    options.recountStride ?? (spec.measured ? Math.max(1, Math.floor(Math.min(count, 1e6) / 200)) : 0);
+    options.recountStride ??
+    (spec.measured ? Math.max(1, Math.floor(Math.min(count, 1e6) / 200)) : 0);
   const plan = (shard: number): PhasePlan => ({
     runId: spec.runId,
     mode: lanes === undefined ? 'open' : 'lanes',
@@ -302,12 +325,25 @@ async function runPhase(pool: ShardPool, options: BenchmarkOptions, spec: PhaseS
       for (const sample of agg.drainLatencySamples()) latencies.push(sample);
       concurrency.push([now, pool.live().inFlight]);
       const from = now - SATURATION_WINDOW_MS;
-      while (latencies.length > 0 && (latencies[0] as [number, number])[0] < from) latencies.shift();
-      while (concurrency.length > 0 && (concurrency[0] as [number, number])[0] < from) concurrency.shift();
-      const ttftFit = fitSlope(latencies.map((s) => s[0]), latencies.map((s) => s[1]));
-      const flightFit = fitSlope(concurrency.map((s) => s[0]), concurrency.map((s) => s[1]));
-      if (ttftFit !== undefined && flightFit !== undefined && concurrency.length >= 5 &&
-          significantlyPositive(ttftFit) && significantlyPositive(flightFit)) {
+      while (latencies.length > 0 && (latencies[0] as [number, number])[0] < from)
+        latencies.shift();
+      while (concurrency.length > 0 && (concurrency[0] as [number, number])[0] < from)
+        concurrency.shift();
+      const ttftFit = fitSlope(
+        latencies.map((s) => s[0]),
+        latencies.map((s) => s[1]),
+      );
+      const flightFit = fitSlope(
+        concurrency.map((s) => s[0]),
+        concurrency.map((s) => s[1]),
+      );
+      if (
+        ttftFit !== undefined &&
+        flightFit !== undefined &&
+        concurrency.length >= 5 &&
+        significantlyPositive(ttftFit) &&
+        significantlyPositive(flightFit)
+      ) {
         stopNow('over_saturation');
       }
     } else if (stop.overSaturation === true && open) {
@@ -322,7 +358,10 @@ async function runPhase(pool: ShardPool, options: BenchmarkOptions, spec: PhaseS
         if (recent.length > ERROR_WINDOW) recent.shift();
       }
       const failures = recent.reduce((s, f) => s + (f ? 1 : 0), 0);
-      if (recent.length >= Math.min(ERROR_WINDOW, 20) && failures / recent.length > stop.maxErrorRate) {
+      if (
+        recent.length >= Math.min(ERROR_WINDOW, 20) &&
+        failures / recent.length > stop.maxErrorRate
+      ) {
         stopNow('error_rate');
       }
     }
@@ -369,7 +408,8 @@ async function runPhase(pool: ShardPool, options: BenchmarkOptions, spec: PhaseS
 
   const c = agg.counters;
   const sent = outcome.summaries.reduce((s, x) => s + x.sent, 0);
-  if (stopReason === 'completed' && durationMs !== undefined && sent < count) stopReason = 'duration';
+  if (stopReason === 'completed' && durationMs !== undefined && sent < count)
+    stopReason = 'duration';
   const wallMs = Math.max(...outcome.summaries.map((s) => s.elapsedMs), 0);
   const runMs = Math.max(c.lastEnd, 0);
   // Planned sends that were due before the run stopped but never left.
@@ -377,7 +417,8 @@ async function runPhase(pool: ShardPool, options: BenchmarkOptions, spec: PhaseS
   if (schedule !== undefined) {
     const cutoff = stoppedAtMs ?? durationMs ?? Infinity;
     let due = 0;
-    for (let i = 0; i < schedule.length; i++) if ((schedule[i] as number) <= Math.min(cutoff, runMs)) due++;
+    for (let i = 0; i < schedule.length; i++)
+      if ((schedule[i] as number) <= Math.min(cutoff, runMs)) due++;
     dropped = Math.max(0, due - sent);
   }
   // Rates over the span from first to last send, planned and achieved: a client that falls
@@ -416,7 +457,9 @@ async function runPhase(pool: ShardPool, options: BenchmarkOptions, spec: PhaseS
   });
   const warnings: string[] = [];
   if (stopReason === 'over_saturation') {
-    warnings.push('stopped early: TTFT and requests in flight kept rising together (the server is over-saturated at this load)');
+    warnings.push(
+      'stopped early: TTFT and requests in flight kept rising together (the server is over-saturated at this load)',
+    );
   }
   return buildRunResult(agg, {
     label: spec.label,

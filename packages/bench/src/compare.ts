@@ -103,7 +103,7 @@ export function compareResults(
     metrics,
     note: tested
       ? `Welch's t-test on per-repetition values, two-sided, alpha ${alpha}`
-      : 'no significance test: run both with --repetitions 2 or more (Welch\'s t-test on per-repetition values)',
+      : "no significance test: run both with --repetitions 2 or more (Welch's t-test on per-repetition values)",
   };
 }
 
@@ -125,9 +125,13 @@ export function formatComparison(cmp: Comparison): string {
           ? `${m.direction} (significant)`
           : 'no significant change',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => (r[i] as string).length)),
+  );
   const line = (cells: string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)))
+      .join('  ');
   return [`a: ${cmp.a}`, `b: ${cmp.b}`, line(header), ...rows.map(line), cmp.note, ''].join('\n');
 }
 

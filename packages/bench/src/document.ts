@@ -77,7 +77,10 @@ export function sweepDocument(meta: DocumentMeta, outcome: SweepOutcome): SweepD
 }
 
 /** An SLO-search document. */
-export function sloSearchDocument(meta: DocumentMeta, outcome: SloSearchOutcome): SloSearchDocument {
+export function sloSearchDocument(
+  meta: DocumentMeta,
+  outcome: SloSearchOutcome,
+): SloSearchDocument {
   const { probes, ...search } = outcome;
   return {
     ...base(),
@@ -99,19 +102,21 @@ export function readDocument(value: unknown, name: string): BenchDocument {
   if (typeof doc !== 'object' || doc === null || doc.schema !== RESULT_SCHEMA) {
     throw new VolleyError(
       ErrorCode.INVALID_OPTIONS,
-      `${name} is not a volley bench result (no "schema": "${RESULT_SCHEMA}")`);
+      `${name} is not a volley bench result (no "schema": "${RESULT_SCHEMA}")`,
+    );
   }
   if (doc.schema_version !== RESULT_SCHEMA_VERSION) {
     throw new VolleyError(
       ErrorCode.INVALID_OPTIONS,
-      
+
       `${name} has schema_version ${String(doc.schema_version)}; this volley reads ${RESULT_SCHEMA_VERSION}`,
     );
   }
   if (doc.kind !== 'run' && doc.kind !== 'sweep' && doc.kind !== 'slo_search') {
     throw new VolleyError(
       ErrorCode.INVALID_OPTIONS,
-      `${name} has an unknown "kind": ${JSON.stringify(doc.kind)}`);
+      `${name} has an unknown "kind": ${JSON.stringify(doc.kind)}`,
+    );
   }
   return value as BenchDocument;
 }

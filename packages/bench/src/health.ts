@@ -103,7 +103,9 @@ export function assessHealth(input: HealthInputs): ClientHealth {
     }
   }
   if (input.dropped > 0) {
-    reasons.push(`${input.dropped} planned requests were due before the run stopped but never sent`);
+    reasons.push(
+      `${input.dropped} planned requests were due before the run stopped but never sent`,
+    );
   }
   if (
     input.offeredRate !== undefined &&
@@ -152,7 +154,8 @@ export function assessHealth(input: HealthInputs): ClientHealth {
     schedule_lag_p99_ms: Number.isFinite(input.lagP99) ? round3(input.lagP99) : null,
     concurrency_wait_p99_ms: Number.isFinite(input.waitP99) ? round3(input.waitP99) : null,
     offered_rate: input.offeredRate === undefined ? null : round3(input.offeredRate),
-    achieved_send_rate: input.achievedSendRate === undefined ? null : round3(input.achievedSendRate),
+    achieved_send_rate:
+      input.achievedSendRate === undefined ? null : round3(input.achievedSendRate),
   };
 }
 

@@ -147,7 +147,12 @@ export const LOOP_RESOLUTION_MS = 5;
  * Event-loop delay in ms from a `monitorEventLoopDelay` histogram. It records the whole interval
  * between its timer's runs (nanoseconds), so the sampling interval itself is taken off.
  */
-export function loopDelayMs(h: IntervalHistogram): { mean: number; p50: number; p99: number; max: number } {
+export function loopDelayMs(h: IntervalHistogram): {
+  mean: number;
+  p50: number;
+  p99: number;
+  max: number;
+} {
   const ms = (ns: number): number =>
     Number.isFinite(ns) ? Math.max(0, ns / 1e6 - LOOP_RESOLUTION_MS) : 0;
   return { mean: ms(h.mean), p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) };

@@ -29,11 +29,24 @@ function assets(): { script: string; style: string } {
 }
 
 /** Series colours; the report test looks for the first one in every chart's canvas. */
-export const CHART_COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2'];
+export const CHART_COLORS = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#9467bd',
+  '#ff7f0e',
+  '#8c564b',
+  '#e377c2',
+];
 
 /** The charts a document gets, by id (the report test checks each is drawn). */
 export function chartIds(doc: BenchDocument): string[] {
-  const ids = ['latency-distribution', 'throughput-over-time', 'ttft-over-time', 'concurrency-over-time'];
+  const ids = [
+    'latency-distribution',
+    'throughput-over-time',
+    'ttft-over-time',
+    'concurrency-over-time',
+  ];
   if (doc.kind !== 'run' && runsOf(doc).length >= 2) ids.push('throughput-latency');
   return ids;
 }

@@ -15,7 +15,7 @@ export type {
   StopConditions,
 } from './benchmark.js';
 export { createBenchmark, describeLoad } from './benchmark.js';
-export type { Comparison, ComparedMetric } from './compare.js';
+export type { ComparedMetric, Comparison } from './compare.js';
 export { compareResults, formatComparison } from './compare.js';
 export { requestsCsv, runsCsv } from './csv.js';
 export type {

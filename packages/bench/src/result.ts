@@ -23,7 +23,12 @@ export const RESULT_SCHEMA = 'volley-bench-result';
 export const RESULT_SCHEMA_VERSION = 1;
 
 /** Why a run ended. */
-export type StopReason = 'completed' | 'duration' | 'error_rate' | 'over_saturation' | 'interrupted';
+export type StopReason =
+  | 'completed'
+  | 'duration'
+  | 'error_rate'
+  | 'over_saturation'
+  | 'interrupted';
 
 /** The load a run applied, as the result records it. */
 export interface LoadDescription {
@@ -333,13 +338,16 @@ export const HEADLINE_FIELDS = [
 ] as const;
 
 /** A headline value of a run, computed from its `metrics` whatever `--percentile-metrics` kept. */
-export function headline(result: RunResult, field: (typeof HEADLINE_FIELDS)[number]): number | null {
-  switch (field) {
-    case 'request_throughput':
-    case 'output_throughput':
-    case 'request_goodput':
-      return result[field];
-  }
+export function headline(
+  result: RunResult,
+  field: (typeof HEADLINE_FIELDS)[number],
+): number | null {
+  if (
+    field === 'request_throughput' ||
+    field === 'output_throughput' ||
+    field === 'request_goodput'
+  )
+    return result[field];
   const [stat, metric] = field.split('_') as [string, VllmMetric];
   const summary = result.metrics[VLLM_SOURCE[metric]];
   if (stat === 'mean') return summary.mean;

@@ -355,7 +355,6 @@ class RequestHandler implements Dispatcher.DispatchHandler {
   readonly #run: PhaseRun;
   readonly #record: Float64Array;
   readonly #settle: (done: Settled) => void;
-  readonly #keepText: boolean;
   #sse: SseParser | undefined;
   #json: string[] | undefined;
   #jsonChars = 0;
@@ -374,7 +373,6 @@ class RequestHandler implements Dispatcher.DispatchHandler {
   ) {
     this.#run = run;
     this.#record = record;
-    this.#keepText = keepText;
     this.#settle = settle;
     if (keepText) this.#text = [];
   }

@@ -8,9 +8,9 @@
 /** ln Γ(x) by the Lanczos approximation (g = 7, n = 9); accurate to ~1e-15 for x > 0. */
 function logGamma(x: number): number {
   const c = [
-    0.999_999_999_999_809_9, 676.520_368_121_885_1, -1259.139_216_722_402_8,
-    771.323_428_777_653_1, -176.615_029_162_140_6, 12.507_343_278_686_905,
-    -0.138_571_095_265_720_12, 9.984_369_578_019_572e-6, 1.505_632_735_149_311_6e-7,
+    0.999_999_999_999_809_9, 676.520_368_121_885_1, -1259.139_216_722_402_8, 771.323_428_777_653_1,
+    -176.615_029_162_140_6, 12.507_343_278_686_905, -0.138_571_095_265_720_12,
+    9.984_369_578_019_572e-6, 1.505_632_735_149_311_6e-7,
   ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
   const z = x - 1;
@@ -110,7 +110,13 @@ export function welchTest(a: readonly number[], b: readonly number[]): WelchResu
   const vb = variance(b, meanB) / b.length;
   const se = Math.sqrt(va + vb);
   if (se === 0) {
-    return { meanA, meanB, t: meanA === meanB ? 0 : Infinity, df: Infinity, p: meanA === meanB ? 1 : 0 };
+    return {
+      meanA,
+      meanB,
+      t: meanA === meanB ? 0 : Infinity,
+      df: Infinity,
+      p: meanA === meanB ? 1 : 0,
+    };
   }
   const t = (meanB - meanA) / se;
   const df = (va + vb) ** 2 / (va ** 2 / (a.length - 1) + vb ** 2 / (b.length - 1));

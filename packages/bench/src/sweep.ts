@@ -103,7 +103,10 @@ export interface AutoSweepOptions {
  * GuideLLM's sweep: one request at a time (the synchronous rate), then everything at once (the
  * saturation rate), then open-loop rates evenly spaced strictly between the two.
  */
-export async function autoSweep(bench: Benchmark, options: AutoSweepOptions): Promise<SweepOutcome> {
+export async function autoSweep(
+  bench: Benchmark,
+  options: AutoSweepOptions,
+): Promise<SweepOutcome> {
   const synchronous = await bench.run(
     { ratePerSecond: Infinity, arrival: 'constant', maxConcurrency: 1 },
     'synchronous',
@@ -164,14 +167,22 @@ export interface SloSearchOutcome {
   lowestFailing: number | null;
   step: number;
   goodFraction: number;
-  probes: Array<{ value: number; passed: boolean; good_fraction: number | null; result: RunResult }>;
+  probes: Array<{
+    value: number;
+    passed: boolean;
+    good_fraction: number | null;
+    result: RunResult;
+  }>;
 }
 
 /**
  * Finds the highest rate (or concurrency) whose requests meet the SLOs (the goodput SLOs given to
  * the benchmark): at least `goodFraction` of requests good, failures counting as not good.
  */
-export async function searchSlo(bench: Benchmark, options: SloSearchOptions): Promise<SloSearchOutcome> {
+export async function searchSlo(
+  bench: Benchmark,
+  options: SloSearchOptions,
+): Promise<SloSearchOutcome> {
   const goodFraction = options.goodFraction ?? 0.99;
   const integer = options.axis === 'concurrency';
   const max = options.max ?? (integer ? 4096 : 1e6);
@@ -179,7 +190,8 @@ export async function searchSlo(bench: Benchmark, options: SloSearchOptions): Pr
   const probe = async (value: number): Promise<boolean> => {
     const result = await bench.run(options.loadFor(value), pointLabel(options.axis, value));
     const fraction = result.goodput.good_fraction;
-    const passed = fraction !== null && fraction >= goodFraction && result.stop_reason !== 'interrupted';
+    const passed =
+      fraction !== null && fraction >= goodFraction && result.stop_reason !== 'interrupted';
     probes.push({ value, passed, good_fraction: fraction, result });
     options.onPoint?.(probes.length - 1, value, result);
     if (result.stop_reason === 'interrupted') throw new SearchInterrupted();

@@ -4,29 +4,44 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createAggregator } from '../src/aggregate.js';
+import { assessHealth } from '../src/health.js';
 import { HTTP_ERROR_BASE, R, RECORD_FIELDS } from '../src/protocol.js';
 import { buildRunResult } from '../src/result.js';
-import { assessHealth } from '../src/health.js';
 
 function record(fields: Partial<Record<keyof typeof R, number>>): Float64Array {
   const r = new Float64Array(RECORD_FIELDS).fill(Number.NaN);
   r[R.error] = 0;
   r[R.contentEvents] = 0;
-  for (const [name, value] of Object.entries(fields)) r[R[name as keyof typeof R]] = value as number;
+  for (const [name, value] of Object.entries(fields))
+    r[R[name as keyof typeof R]] = value as number;
   return r;
 }
 
 function batch(...records: Float64Array[]): Float64Array {
   const out = new Float64Array(records.length * RECORD_FIELDS);
-  records.forEach((r, i) => out.set(r, i * RECORD_FIELDS));
+  records.forEach((r, i) => {
+    out.set(r, i * RECORD_FIELDS);
+  });
   return out;
 }
 
 // Planned at 0, sent at 10; role chunk at 50, content from 60 to 100 (5 events), 5 tokens.
 const streamed = record({
-  index: 0, intended: 0, slot: 0, dispatch: 10, sent: 10.5, headers: 50, firstEvent: 50,
-  firstToken: 60, lastToken: 100, end: 101, status: 200, outputTokens: 5, promptTokens: 20,
-  contentEvents: 5, maxGap: 10,
+  index: 0,
+  intended: 0,
+  slot: 0,
+  dispatch: 10,
+  sent: 10.5,
+  headers: 50,
+  firstEvent: 50,
+  firstToken: 60,
+  lastToken: 100,
+  end: 101,
+  status: 200,
+  outputTokens: 5,
+  promptTokens: 20,
+  contentEvents: 5,
+  maxGap: 10,
 });
 
 describe('aggregation', () => {
@@ -49,8 +64,30 @@ describe('aggregation', () => {
   });
 
   it('goodput needs every SLO met; failures count against it; a one-token TPOT is 0 (vLLM)', () => {
-    const oneToken = record({ index: 1, intended: 0, slot: 0, dispatch: 0, sent: 0, headers: 5, firstEvent: 5, firstToken: 20, lastToken: 20, end: 21, outputTokens: 1, contentEvents: 1 });
-    const failed = record({ index: 2, intended: 0, slot: 0, dispatch: 0, headers: 3, end: 4, status: 503, error: HTTP_ERROR_BASE + 503 });
+    const oneToken = record({
+      index: 1,
+      intended: 0,
+      slot: 0,
+      dispatch: 0,
+      sent: 0,
+      headers: 5,
+      firstEvent: 5,
+      firstToken: 20,
+      lastToken: 20,
+      end: 21,
+      outputTokens: 1,
+      contentEvents: 1,
+    });
+    const failed = record({
+      index: 2,
+      intended: 0,
+      slot: 0,
+      dispatch: 0,
+      headers: 3,
+      end: 4,
+      status: 503,
+      error: HTTP_ERROR_BASE + 503,
+    });
     const agg = createAggregator({ slos: { ttft: 55, tpot: 12 } });
     agg.add(batch(streamed, oneToken, failed), 3);
     expect(agg.counters.good).toBe(2); // streamed (50 <= 55, 10 <= 12) and oneToken (20, 0)
@@ -58,10 +95,43 @@ describe('aggregation', () => {
     expect(agg.counters.goodFromIntended).toBe(1);
     expect([...agg.errors]).toEqual([['http_503', 1]]);
     const result = buildRunResult(agg, {
-      label: 't', load: { model: 'open', request_rate: 1, arrival: 'poisson', burstiness: 1, max_concurrency: null },
-      stopReason: 'completed', planned: 3, sent: 3, numPrompts: 3, durationMs: 2000, slos: { ttft: 55, tpot: 12 },
-      percentileMetrics: ['ttft', 'tpot'], metricPercentiles: [50, 99], tokenTolerance: 0.1,
-      health: assessHealth({ shards: [], main: { thread: 'main', loop_utilization: 0, loop_delay_ms: { mean: 0, p50: 0, p99: 0, max: 0 } }, cpuMicros: 0, wallMs: 2000, sent: 3, late: 0, lateThresholdMs: 10, dropped: 0, lagP99: 0, waitP99: 0, maxConcurrency: undefined, offeredRate: undefined, achievedSendRate: undefined, threads: 0 }),
+      label: 't',
+      load: {
+        model: 'open',
+        request_rate: 1,
+        arrival: 'poisson',
+        burstiness: 1,
+        max_concurrency: null,
+      },
+      stopReason: 'completed',
+      planned: 3,
+      sent: 3,
+      numPrompts: 3,
+      durationMs: 2000,
+      slos: { ttft: 55, tpot: 12 },
+      percentileMetrics: ['ttft', 'tpot'],
+      metricPercentiles: [50, 99],
+      tokenTolerance: 0.1,
+      health: assessHealth({
+        shards: [],
+        main: {
+          thread: 'main',
+          loop_utilization: 0,
+          loop_delay_ms: { mean: 0, p50: 0, p99: 0, max: 0 },
+        },
+        cpuMicros: 0,
+        wallMs: 2000,
+        sent: 3,
+        late: 0,
+        lateThresholdMs: 10,
+        dropped: 0,
+        lagP99: 0,
+        waitP99: 0,
+        maxConcurrency: undefined,
+        offeredRate: undefined,
+        achievedSendRate: undefined,
+        threads: 0,
+      }),
       warnings: [],
     });
     expect(result.completed).toBe(2);
@@ -78,17 +148,74 @@ describe('aggregation', () => {
   });
 
   it('falls back to content events without usage, and warns when the re-count disagrees', () => {
-    const noUsage = record({ index: 3, intended: 0, slot: 0, dispatch: 0, headers: 1, firstEvent: 1, firstToken: 2, lastToken: 5, end: 6, contentEvents: 3 });
-    const offCount = record({ index: 4, intended: 0, slot: 0, dispatch: 0, headers: 1, firstEvent: 1, firstToken: 2, lastToken: 5, end: 6, contentEvents: 3, outputTokens: 10, recount: 14 });
+    const noUsage = record({
+      index: 3,
+      intended: 0,
+      slot: 0,
+      dispatch: 0,
+      headers: 1,
+      firstEvent: 1,
+      firstToken: 2,
+      lastToken: 5,
+      end: 6,
+      contentEvents: 3,
+    });
+    const offCount = record({
+      index: 4,
+      intended: 0,
+      slot: 0,
+      dispatch: 0,
+      headers: 1,
+      firstEvent: 1,
+      firstToken: 2,
+      lastToken: 5,
+      end: 6,
+      contentEvents: 3,
+      outputTokens: 10,
+      recount: 14,
+    });
     const agg = createAggregator({ slos: {} });
     agg.add(batch(noUsage, offCount), 2);
     expect(agg.counters.outputFromChunks).toBe(1);
     expect(agg.counters.outputTokens).toBe(13);
     const result = buildRunResult(agg, {
-      label: 't', load: { model: 'closed', request_rate: 'inf', arrival: 'constant', burstiness: 'inf', max_concurrency: 1 },
-      stopReason: 'completed', planned: 2, sent: 2, numPrompts: 2, durationMs: 10, slos: {},
-      percentileMetrics: ['ttft'], metricPercentiles: [99], tokenTolerance: 0.1,
-      health: assessHealth({ shards: [], main: { thread: 'main', loop_utilization: 0, loop_delay_ms: { mean: 0, p50: 0, p99: 0, max: 0 } }, cpuMicros: 0, wallMs: 10, sent: 2, late: 0, lateThresholdMs: 10, dropped: 0, lagP99: 0, waitP99: 0, maxConcurrency: 1, offeredRate: undefined, achievedSendRate: undefined, threads: 0 }),
+      label: 't',
+      load: {
+        model: 'closed',
+        request_rate: 'inf',
+        arrival: 'constant',
+        burstiness: 'inf',
+        max_concurrency: 1,
+      },
+      stopReason: 'completed',
+      planned: 2,
+      sent: 2,
+      numPrompts: 2,
+      durationMs: 10,
+      slos: {},
+      percentileMetrics: ['ttft'],
+      metricPercentiles: [99],
+      tokenTolerance: 0.1,
+      health: assessHealth({
+        shards: [],
+        main: {
+          thread: 'main',
+          loop_utilization: 0,
+          loop_delay_ms: { mean: 0, p50: 0, p99: 0, max: 0 },
+        },
+        cpuMicros: 0,
+        wallMs: 10,
+        sent: 2,
+        late: 0,
+        lateThresholdMs: 10,
+        dropped: 0,
+        lagP99: 0,
+        waitP99: 0,
+        maxConcurrency: 1,
+        offeredRate: undefined,
+        achievedSendRate: undefined,
+        threads: 0,
+      }),
       warnings: [],
     });
     expect(result.tokens.recount_check.relative_difference).toBeCloseTo(0.4, 6);
@@ -98,9 +225,24 @@ describe('aggregation', () => {
 
   it('the client-health verdict names a concurrency-slot wait as the client queuing', () => {
     const health = assessHealth({
-      shards: [], main: { thread: 'main', loop_utilization: 0.1, loop_delay_ms: { mean: 0, p50: 0, p99: 1, max: 2 } },
-      cpuMicros: 100_000, wallMs: 1000, sent: 100, late: 50, lateThresholdMs: 10, dropped: 0,
-      lagP99: 900, waitP99: 880, maxConcurrency: 2, offeredRate: 50, achievedSendRate: 20, threads: 0,
+      shards: [],
+      main: {
+        thread: 'main',
+        loop_utilization: 0.1,
+        loop_delay_ms: { mean: 0, p50: 0, p99: 1, max: 2 },
+      },
+      cpuMicros: 100_000,
+      wallMs: 1000,
+      sent: 100,
+      late: 50,
+      lateThresholdMs: 10,
+      dropped: 0,
+      lagP99: 900,
+      waitP99: 880,
+      maxConcurrency: 2,
+      offeredRate: 50,
+      achievedSendRate: 20,
+      threads: 0,
     });
     expect(health.client_limited).toBe(true);
     expect(health.reasons[0]).toMatch(/the client queued/);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { fitSlope, kneeIndex, significantlyPositive, tQuantile, twoSidedP, welchTest } from '../src/stats.js';
+import {
+  fitSlope,
+  kneeIndex,
+  significantlyPositive,
+  tQuantile,
+  twoSidedP,
+  welchTest,
+} from '../src/stats.js';
 
 describe('statistics', () => {
   it("Student's t matches tabulated values", () => {
@@ -29,8 +36,14 @@ describe('statistics', () => {
 
   it('a slope is significant only when its interval clears zero', () => {
     const xs = Array.from({ length: 30 }, (_, i) => i);
-    const rising = fitSlope(xs, xs.map((x) => 2 * x + ((x * 7) % 3)));
-    const flat = fitSlope(xs, xs.map((x) => ((x * 7) % 5) - 2));
+    const rising = fitSlope(
+      xs,
+      xs.map((x) => 2 * x + ((x * 7) % 3)),
+    );
+    const flat = fitSlope(
+      xs,
+      xs.map((x) => ((x * 7) % 5) - 2),
+    );
     expect(rising?.slope).toBeCloseTo(2, 1);
     expect(significantlyPositive(rising as NonNullable<typeof rising>)).toBe(true);
     expect(significantlyPositive(flat as NonNullable<typeof flat>)).toBe(false);

@@ -114,6 +114,8 @@ export interface BenchCommandOptions {
   simTokensPerSecond: number;
   progress: ProgressMode;
   json: boolean;
+  /** Send OPENAI_API_KEY over plain http to a host other than loopback. */
+  allowInsecureHttp?: boolean;
 }
 
 const SIM_MODEL = 'volley-sim-1';
@@ -147,6 +149,8 @@ export async function benchCommand(options: BenchCommandOptions): Promise<number
       );
     }
     const apiKey = process.env.OPENAI_API_KEY;
+    if (apiKey !== undefined && apiKey !== '' && options.allowInsecureHttp !== true)
+      refuseKeyInClear(baseUrl);
     const model =
       options.model ?? (sim !== undefined ? SIM_MODEL : await firstModel(baseUrl, apiKey));
     const prompts = await buildPrompts(options, kind, model);
@@ -268,7 +272,9 @@ async function execute(
   }
   const results: RunResult[] = [];
   for (let rep = 0; rep < options.repetitions; rep++) {
-    results.push(await bench.run(base, options.repetitions > 1 ? `repetition ${rep + 1}` : undefined));
+    results.push(
+      await bench.run(base, options.repetitions > 1 ? `repetition ${rep + 1}` : undefined),
+    );
     if (results[results.length - 1]?.stop_reason === 'interrupted') break;
   }
   const first = results[0] as RunResult;
@@ -315,6 +321,18 @@ function endpointBase(baseUrl: string, endpoint: string | undefined): string {
   const path = url.pathname.replace(/\/+$/, '');
   url.pathname = path.endsWith(prefix) ? path : path + prefix;
   return url.toString().replace(/\/+$/, '');
+}
+
+/** As `volley run`: a key crosses a network in clear only when asked to. */
+function refuseKeyInClear(baseUrl: string): void {
+  const url = new URL(baseUrl);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
+  if (url.protocol === 'http:' && !loopback) {
+    throw usage(
+      `OPENAI_API_KEY would be sent in clear to ${url.host}; use https, or pass --allow-insecure-http`,
+    );
+  }
 }
 
 /** A base URL as results show it: no credentials, no query. */
@@ -382,7 +400,11 @@ async function buildPrompts(
     const request = parsed.request;
     let url: string = request.url;
     const where = `${path} line ${raw.lineNo}`;
-    if (kind === 'completions' && url === '/v1/chat/completions' && options.endpointType !== undefined) {
+    if (
+      kind === 'completions' &&
+      url === '/v1/chat/completions' &&
+      options.endpointType !== undefined
+    ) {
       request.body = asCompletion(request.body, where);
       url = '/v1/completions';
     }
@@ -409,7 +431,11 @@ function asCompletion(body: Record<string, unknown>, where: string): Record<stri
 }
 
 function badLine(path: string, message: string): CliError {
-  return new CliError(`--dataset-path ${path}: ${message}`, ExitCode.USAGE, 'VOLLEY_ERR_INVALID_OPTIONS');
+  return new CliError(
+    `--dataset-path ${path}: ${message}`,
+    ExitCode.USAGE,
+    'VOLLEY_ERR_INVALID_OPTIONS',
+  );
 }
 
 function datasetDescription(options: BenchCommandOptions): Record<string, unknown> {
@@ -437,7 +463,8 @@ function checkCombination(options: BenchCommandOptions, slos: Slos): void {
     options.sweepAuto !== undefined,
     options.sloSearch !== undefined,
   ].filter(Boolean).length;
-  if (modes > 1) throw usage('choose one of --sweep-concurrency, --sweep-rate, --sweep-auto, --slo-search');
+  if (modes > 1)
+    throw usage('choose one of --sweep-concurrency, --sweep-rate, --sweep-auto, --slo-search');
   if (options.sloSearch !== undefined && Object.keys(slos).length === 0)
     throw usage('--slo-search needs SLOs: --goodput ttft:500 tpot:50 (ms)');
   if (options.repetitions > 1 && modes > 0)
@@ -464,7 +491,10 @@ function checkCombination(options: BenchCommandOptions, slos: Slos): void {
  */
 export function parseSlos(items: readonly string[]): Slos {
   const slos: Slos = {};
-  for (const item of items.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)) {
+  for (const item of items
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const match = /^(ttft|tpot|e2el)\s*[:=]\s*([0-9]*\.?[0-9]+)\s*(ms)?$/i.exec(item);
     if (match === null) {
       throw usage(
@@ -481,7 +511,9 @@ function parseMetrics(value: string | undefined): VllmMetric[] {
   const metrics = value.split(',').map((s) => s.trim());
   for (const m of metrics) {
     if (m !== 'ttft' && m !== 'tpot' && m !== 'itl' && m !== 'e2el')
-      throw usage(`--percentile-metrics: unknown metric ${JSON.stringify(m)} (ttft, tpot, itl, e2el)`);
+      throw usage(
+        `--percentile-metrics: unknown metric ${JSON.stringify(m)} (ttft, tpot, itl, e2el)`,
+      );
   }
   return metrics as VllmMetric[];
 }
@@ -489,7 +521,8 @@ function parseMetrics(value: string | undefined): VllmMetric[] {
 function parsePercentiles(value: string): number[] {
   return value.split(',').map((s) => {
     const p = Number(s.trim());
-    if (!(p > 0 && p <= 100)) throw usage(`--metric-percentiles: ${JSON.stringify(s)} is not in (0, 100]`);
+    if (!(p > 0 && p <= 100))
+      throw usage(`--metric-percentiles: ${JSON.stringify(s)} is not in (0, 100]`);
     return p;
   });
 }
@@ -517,7 +550,8 @@ async function writeOutputs(options: BenchCommandOptions, doc: BenchDocument): P
     await writeFile(options.html, renderHtmlReport(doc));
     written.push(`html ${options.html}`);
   }
-  for (const line of written) process.stderr.write(`volley bench: wrote ${escapeForTerminal(line)}\n`);
+  for (const line of written)
+    process.stderr.write(`volley bench: wrote ${escapeForTerminal(line)}\n`);
 }
 
 /** vLLM's default name: `{label}-{rate}qps[-concurrency{c}]-{model}-{date}.json`. */
@@ -549,13 +583,31 @@ export function formatSummary(doc: BenchDocument): string {
       ['Request goodput (req/s)', fmt(run.request_goodput)],
       ['Output token throughput (tok/s)', fmt(run.output_throughput)],
       ['Total token throughput (tok/s)', fmt(run.total_token_throughput)],
-      ['TTFT mean / p50 / p99 (ms)', `${fmt(m.ttft_ms.mean)} / ${fmt(m.ttft_ms.percentiles.p50)} / ${fmt(m.ttft_ms.percentiles.p99)}`],
+      [
+        'TTFT mean / p50 / p99 (ms)',
+        `${fmt(m.ttft_ms.mean)} / ${fmt(m.ttft_ms.percentiles.p50)} / ${fmt(m.ttft_ms.percentiles.p99)}`,
+      ],
       ['First chunk p50 (ms)', fmt(m.first_chunk_ms.percentiles.p50)],
-      ['TPOT mean / p50 / p99 (ms)', `${fmt(m.tpot_ms.mean)} / ${fmt(m.tpot_ms.percentiles.p50)} / ${fmt(m.tpot_ms.percentiles.p99)}`],
-      ['ITL per chunk p50 / p99 (ms)', `${fmt(m.itl_per_chunk_ms.percentiles.p50)} / ${fmt(m.itl_per_chunk_ms.percentiles.p99)}`],
-      ['E2E p50 / p99 (ms)', `${fmt(m.e2el_ms.percentiles.p50)} / ${fmt(m.e2el_ms.percentiles.p99)}`],
-      ['E2E from intended p50 / p99 (ms)', `${fmt(m.e2el_from_intended_ms.percentiles.p50)} / ${fmt(m.e2el_from_intended_ms.percentiles.p99)}`],
-      ['Schedule lag p50 / p99 (ms)', `${fmt(m.schedule_lag_ms.percentiles.p50)} / ${fmt(m.schedule_lag_ms.percentiles.p99)}`],
+      [
+        'TPOT mean / p50 / p99 (ms)',
+        `${fmt(m.tpot_ms.mean)} / ${fmt(m.tpot_ms.percentiles.p50)} / ${fmt(m.tpot_ms.percentiles.p99)}`,
+      ],
+      [
+        'ITL per chunk p50 / p99 (ms)',
+        `${fmt(m.itl_per_chunk_ms.percentiles.p50)} / ${fmt(m.itl_per_chunk_ms.percentiles.p99)}`,
+      ],
+      [
+        'E2E p50 / p99 (ms)',
+        `${fmt(m.e2el_ms.percentiles.p50)} / ${fmt(m.e2el_ms.percentiles.p99)}`,
+      ],
+      [
+        'E2E from intended p50 / p99 (ms)',
+        `${fmt(m.e2el_from_intended_ms.percentiles.p50)} / ${fmt(m.e2el_from_intended_ms.percentiles.p99)}`,
+      ],
+      [
+        'Schedule lag p50 / p99 (ms)',
+        `${fmt(m.schedule_lag_ms.percentiles.p50)} / ${fmt(m.schedule_lag_ms.percentiles.p99)}`,
+      ],
     ];
     const errors = Object.entries(run.errors.by_class);
     if (errors.length > 0) rows.push(['Errors', errors.map(([k, v]) => `${k} ${v}`).join(', ')]);
@@ -566,7 +618,9 @@ export function formatSummary(doc: BenchDocument): string {
       lines.push('CLIENT-LIMITED: the load generator, not the server, limited this result:');
       for (const reason of h.reasons) lines.push(`  - ${escapeForTerminal(reason)}`);
     } else {
-      lines.push(`Client health: ok (CPU ${h.process_cpu_cores} of ${h.cores_available} cores, lag p99 ${fmt(h.schedule_lag_p99_ms)} ms)`);
+      lines.push(
+        `Client health: ok (CPU ${h.process_cpu_cores} of ${h.cores_available} cores, lag p99 ${fmt(h.schedule_lag_p99_ms)} ms)`,
+      );
     }
     for (const w of run.warnings) lines.push(`warning: ${escapeForTerminal(w)}`);
   }
@@ -594,7 +648,11 @@ function createBenchProgress(mode: ProgressMode): {
 } {
   const stream = process.stderr;
   const resolved =
-    mode === 'auto' ? (stream.isTTY === true && process.env.TERM !== 'dumb' ? 'tty' : 'plain') : mode;
+    mode === 'auto'
+      ? stream.isTTY === true && process.env.TERM !== 'dumb'
+        ? 'tty'
+        : 'plain'
+      : mode;
   const live = resolved === 'tty' ? createLogUpdate(stream) : undefined;
   let lastPlain = 0;
   let lastDone = 0;
@@ -617,7 +675,9 @@ function createBenchProgress(mode: ProgressMode): {
       }
       const total = p.planned === undefined ? '' : `/${p.planned}`;
       const eta =
-        p.planned !== undefined && rate > 0 ? ` │ ETA ${formatEta(((p.planned - p.done) / rate) * 1000)}` : '';
+        p.planned !== undefined && rate > 0
+          ? ` │ ETA ${formatEta(((p.planned - p.done) / rate) * 1000)}`
+          : '';
       const line =
         `volley bench ${escapeForTerminal(p.label)}${p.phase === 'warmup' ? ' (warm-up)' : ''} │ ` +
         `${p.done}${total} done │ ${rate.toFixed(1)} req/s │ in flight ${p.inFlight} │ failed ${p.failed} │ ` +
