@@ -108,7 +108,7 @@ async function benchRun(url: string, dataset: string, args: string[]): Promise<B
 
 async function autocannonRun(
   url: string,
-): Promise<{ reqPerSec: number; completed: number; errors: number }> {
+): Promise<{ reqPerSec: number; completed: number; errors: number; cpuMsPer1k: number }> {
   const child = spawnContender('autocannon', url, { concurrency, warmup: 2000 }, count);
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -117,7 +117,12 @@ async function autocannonRun(
     child.on('close', (code) => (code === 0 ? r() : j(new Error(`autocannon exited ${code}`)))),
   );
   const line = stdout.trim().split('\n').pop() as string;
-  return JSON.parse(line) as { reqPerSec: number; completed: number; errors: number };
+  return JSON.parse(line) as {
+    reqPerSec: number;
+    completed: number;
+    errors: number;
+    cpuMsPer1k: number;
+  };
 }
 
 const median = (xs: number[]): number => {
@@ -140,7 +145,8 @@ const closed: Array<{
   autocannon: number;
   bench: number;
   ratio: number;
-  benchCpuCores: number;
+  autocannonCpuMsPer1k: number;
+  benchCpuMsPer1k: number;
   benchClientLimited: boolean;
 }> = [];
 const open: Array<{
@@ -157,11 +163,11 @@ const open: Array<{
 try {
   for (let rep = 0; rep < reps; rep++) {
     const order = rep % 2 === 0 ? ['autocannon', 'bench'] : ['bench', 'autocannon'];
-    let a = 0;
+    let a = { reqPerSec: 0, cpuMsPer1k: 0 };
     let b: BenchJson | undefined;
     for (const who of order) {
       process.stderr.write(`rep ${rep + 1}: ${who} closed loop c=${concurrency} n=${count}\n`);
-      if (who === 'autocannon') a = (await autocannonRun(sim.url)).reqPerSec;
+      if (who === 'autocannon') a = await autocannonRun(sim.url);
       else
         b = await benchRun(sim.url, dataset, [
           '--max-concurrency',
@@ -175,10 +181,14 @@ try {
     const bench = b as BenchJson;
     closed.push({
       rep: rep + 1,
-      autocannon: Math.round(a),
+      autocannon: Math.round(a.reqPerSec),
       bench: Math.round(bench.request_throughput),
-      ratio: Math.round((bench.request_throughput / a) * 1000) / 1000,
-      benchCpuCores: bench.client_health.process_cpu_cores,
+      ratio: Math.round((bench.request_throughput / a.reqPerSec) * 1000) / 1000,
+      autocannonCpuMsPer1k: Math.round(a.cpuMsPer1k),
+      // Process CPU (all threads) over the run, per 1,000 completed requests.
+      benchCpuMsPer1k: Math.round(
+        (bench.client_health.process_cpu_cores * bench.duration * 1e6) / bench.completed,
+      ),
       benchClientLimited: bench.client_health.client_limited,
     });
     process.stderr.write(`rep ${rep + 1}: open loop ${rate} req/s for ${durationMs} ms\n`);
@@ -237,13 +247,13 @@ const lines = [
   '',
   `Closed loop, concurrency ${concurrency}, ${count} requests, zero-latency simulator in its own process, bench threads ${threads}:`,
   '',
-  '| rep | autocannon req/s | volley bench req/s | bench / autocannon | bench CPU cores | bench client-limited |',
-  '| --- | ---: | ---: | ---: | ---: | --- |',
+  '| rep | autocannon req/s | volley bench req/s | bench / autocannon | autocannon CPU ms/1k | bench CPU ms/1k | bench client-limited |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ...closed.map(
     (c) =>
-      `| ${c.rep} | ${c.autocannon} | ${c.bench} | ${c.ratio} | ${c.benchCpuCores} | ${c.benchClientLimited} |`,
+      `| ${c.rep} | ${c.autocannon} | ${c.bench} | ${c.ratio} | ${c.autocannonCpuMsPer1k} | ${c.benchCpuMsPer1k} | ${c.benchClientLimited} |`,
   ),
-  `| median | | | ${summary.closedLoop.medianRatio} | | |`,
+  `| median | | | ${summary.closedLoop.medianRatio} | | | |`,
   '',
   `Open loop, constant arrivals at ${rate} req/s for ${durationMs} ms:`,
   '',

@@ -448,7 +448,11 @@ const bench = program
   )
   .option('--model <name>', "model (default: the server's first /v1/models entry)")
   .option('--num-prompts <n>', 'requests per run (default 1000)', positiveInt)
-  .option('--request-rate <rps>', 'requests per second, or inf (all at once)', rateOrInf, Infinity)
+  .addOption(
+    new Option('--request-rate <rps>', 'requests per second, or inf (all at once)')
+      .argParser(rateOrInf)
+      .default(Infinity, 'inf'),
+  )
   .option(
     '--burstiness <b>',
     'gamma shape of arrival gaps: 1 Poisson, <1 burstier, inf constant',
