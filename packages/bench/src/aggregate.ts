@@ -41,6 +41,8 @@ export interface AggregatorOptions {
   clientPromptTokens?: (index: number) => number;
   /** A send later than this after its intended time is late. Default 10. */
   lateThresholdMs?: number;
+  /** Keep [sent, latency] samples for {@link Aggregator.drainLatencySamples} (the over-saturation check). */
+  latencySamples?: boolean;
 }
 
 /** One kept request (ms; null where not applicable). */
@@ -171,6 +173,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   const buckets: Bucket[] = [];
   const requests: RequestRow[] | undefined = options.keepRequests === true ? [] : undefined;
   let latencySamples: Array<[number, number]> = [];
+  const sampling = options.latencySamples === true;
 
   const bucket = (t: number): Bucket => {
     const i = Math.max(0, Math.floor(t / bucketMs));
@@ -297,7 +300,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
       if (ttft > b.ttftMax) b.ttftMax = ttft;
       b.intendedTtftSum += ttftIntended;
       b.intendedTtftCount++;
-      latencySamples.push([sent, ttft]);
+      if (sampling) latencySamples.push([sent, ttft]);
       if (outputTokens > 1) {
         tpot = (e2el - ttft) / (outputTokens - 1);
         d.tpot_ms.record(tpot);
@@ -309,7 +312,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
         bk.outputTokens += outputTokens * share;
       });
     } else {
-      latencySamples.push([sent, e2el]);
+      if (sampling) latencySamples.push([sent, e2el]);
       bucket(end).outputTokens += outputTokens;
     }
     if (outputTokens > 0) {

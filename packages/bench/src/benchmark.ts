@@ -19,11 +19,11 @@ import type { PhasePlan } from './protocol.js';
 import { R, RECORD_FIELDS } from './protocol.js';
 import type { LoadDescription, RunResult, StopReason, VllmMetric } from './result.js';
 import { buildRunResult } from './result.js';
+import { createSaturationCheck } from './saturation.js';
 import type { ArrivalDistribution, RampUp } from './schedule.js';
 import { createArrivalSchedule } from './schedule.js';
 import type { ShardPool } from './shard-pool.js';
 import { createShardPool } from './shard-pool.js';
-import { fitSlope, significantlyPositive } from './stats.js';
 
 /** The load of one run. */
 export interface Load {
@@ -109,9 +109,6 @@ const DEFAULT_REQUESTS = 1000;
 const PROGRESS_INTERVAL_MS = 200;
 const CHECK_INTERVAL_MS = 1000;
 const ERROR_WINDOW = 200;
-/** The over-saturation check looks at this much recent history and waits this long first. */
-const SATURATION_WINDOW_MS = 30_000;
-const SATURATION_MIN_MS = 10_000;
 /** Shards start a phase this long after it is handed out, so all start together. */
 const START_DELAY_MS = 25;
 
@@ -158,6 +155,9 @@ export async function createBenchmark(options: BenchmarkOptions): Promise<Benchm
           runId,
           label: name,
           measured: false,
+          // The last prompts, which a measured run of fewer requests than prompts never sends:
+          // a warm-up must not put the measured prompts in the server's prefix cache.
+          promptStart: Math.max(0, options.prompts.length - warmups),
           load: {
             ratePerSecond: Infinity,
             arrival: 'constant',
@@ -211,6 +211,7 @@ interface PhaseSpec {
   runId: number;
   label: string;
   measured: boolean;
+  promptStart?: number;
   load: Load;
   stop: StopConditions;
 }
@@ -286,6 +287,7 @@ async function runPhase(
   const agg = createAggregator({
     slos,
     keepRequests: spec.measured && options.keepRequests === true,
+    latencySamples: stop.overSaturation === true && open,
     clientPromptTokens: (index) => options.prompts[index % promptCount]?.promptTokens ?? 0,
     ...(options.lateThresholdMs === undefined ? {} : { lateThresholdMs: options.lateThresholdMs }),
   });
@@ -301,8 +303,8 @@ async function runPhase(
     counter,
     startAt,
     stopAfterMs: durationMs,
-    promptStart: 0,
-    promptCount,
+    promptStart: spec.promptStart ?? 0,
+    promptCount: promptCount - (spec.promptStart ?? 0),
     measured: spec.measured,
     recountStride,
   });
@@ -317,37 +319,12 @@ async function runPhase(
     pool.stop(spec.runId);
   };
   const recent: boolean[] = [];
-  const latencies: Array<[number, number]> = [];
-  const concurrency: Array<[number, number]> = [];
+  const saturation = createSaturationCheck();
   const check = (): void => {
+    if (stop.overSaturation !== true || !open) return;
     const now = elapsed();
-    if (stop.overSaturation === true && open && now > SATURATION_MIN_MS) {
-      for (const sample of agg.drainLatencySamples()) latencies.push(sample);
-      concurrency.push([now, pool.live().inFlight]);
-      const from = now - SATURATION_WINDOW_MS;
-      while (latencies.length > 0 && (latencies[0] as [number, number])[0] < from)
-        latencies.shift();
-      while (concurrency.length > 0 && (concurrency[0] as [number, number])[0] < from)
-        concurrency.shift();
-      const ttftFit = fitSlope(
-        latencies.map((s) => s[0]),
-        latencies.map((s) => s[1]),
-      );
-      const flightFit = fitSlope(
-        concurrency.map((s) => s[0]),
-        concurrency.map((s) => s[1]),
-      );
-      if (
-        ttftFit !== undefined &&
-        flightFit !== undefined &&
-        concurrency.length >= 5 &&
-        significantlyPositive(ttftFit) &&
-        significantlyPositive(flightFit)
-      ) {
-        stopNow('over_saturation');
-      }
-    } else if (stop.overSaturation === true && open) {
-      concurrency.push([now, pool.live().inFlight]);
+    if (saturation.add(now, pool.live().inFlight, agg.drainLatencySamples())) {
+      stopNow('over_saturation');
     }
   };
   const sink = (records: Float64Array, n: number): void => {
