@@ -38,8 +38,8 @@ describe('volley bench stop conditions and automatic sweep', () => {
       const outcome = await autoSweep(bench, { points: 4, arrival: 'constant' });
       expect(outcome.runs.map((r) => r.label)).toEqual([
         'synchronous',
-        'rate ' + outcome.loads[1] + '/s',
-        'rate ' + outcome.loads[2] + '/s',
+        `rate ${outcome.loads[1]}/s`,
+        `rate ${outcome.loads[2]}/s`,
         'saturation',
       ]);
       const [sync, , , saturation] = outcome.runs;
