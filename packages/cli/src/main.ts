@@ -5,6 +5,7 @@
 import type { CommanderError } from '@commander-js/extra-typings';
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { scrubSecrets } from '@volley/core';
+import { benchCommand, benchCompareCommand } from './commands/bench.js';
 import { embedCommand } from './commands/embed.js';
 import { runCommand } from './commands/run.js';
 import { simCommand } from './commands/sim.js';
@@ -442,6 +443,298 @@ program
       }),
     });
   });
+
+// ---------------------------------------------------------------------------------------------
+// volley bench: flags named as `vllm bench serve` names them where they mean the same; Volley's
+// own additions (sweeps, SLO search, stop conditions, arrivals, threads) have names of their own.
+// The command lives in commands/bench.ts; this block only parses flags.
+// ---------------------------------------------------------------------------------------------
+
+function rateOrInf(value: string): number {
+  if (value === 'inf' || value === 'Infinity') return Infinity;
+  return positiveNumber(value);
+}
+
+function numberList(value: string): number[] {
+  return value.split(',').map((part) => positiveNumber(part.trim()));
+}
+
+function intList(value: string): number[] {
+  return value.split(',').map((part) => positiveInt(part.trim()));
+}
+
+// `volley bench compare a b --json`: options after a subcommand belong to it. Commander needs this
+// on every level above `compare`; the program's only own options are --version and --help.
+program.enablePositionalOptions();
+
+const bench = program
+  .command('bench')
+  .enablePositionalOptions()
+  .description(
+    'Load-test an OpenAI-compatible endpoint: TTFT, TPOT, ITL, E2E, throughput, goodput, sweeps (flags as in `vllm bench serve`).',
+  )
+  .addOption(
+    new Option(
+      '--base-url <url>',
+      'server base URL, e.g. http://localhost:8000/v1 (default: the embedded simulator)',
+    ).env('OPENAI_BASE_URL'),
+  )
+  .option(
+    '--endpoint <path>',
+    'API path appended to --base-url, vLLM style (/v1/chat/completions or /v1/completions)',
+  )
+  .addOption(
+    new Option('--endpoint-type <type>', 'openai (completions) or openai-chat').choices([
+      'openai',
+      'openai-chat',
+    ] as const),
+  )
+  .addOption(
+    new Option('--backend <type>', 'alias of --endpoint-type (vLLM)').choices([
+      'openai',
+      'openai-chat',
+    ] as const),
+  )
+  .option('--model <name>', "model (default: the server's first /v1/models entry)")
+  .option('--num-prompts <n>', 'requests per run (default 1000)', positiveInt)
+  .addOption(
+    new Option('--request-rate <rps>', 'requests per second, or inf (all at once)')
+      .argParser(rateOrInf)
+      .default(Infinity, 'inf'),
+  )
+  .option(
+    '--burstiness <b>',
+    'gamma shape of arrival gaps: 1 Poisson, <1 burstier, inf constant',
+    rateOrInf,
+  )
+  .addOption(
+    new Option(
+      '--arrival <dist>',
+      'arrival gaps (default poisson; gamma uses --burstiness)',
+    ).choices(['constant', 'poisson', 'gamma'] as const),
+  )
+  .option(
+    '--max-concurrency <n>',
+    'at most n requests in flight (with rate inf: a closed loop)',
+    positiveInt,
+  )
+  .addOption(
+    new Option(
+      '--ramp-up-strategy <s>',
+      'rate ramps from --ramp-up-start-rps to --ramp-up-end-rps',
+    ).choices(['linear', 'exponential'] as const),
+  )
+  .option('--ramp-up-start-rps <rps>', 'ramp-up start rate', nonNegativeNumber)
+  .option('--ramp-up-end-rps <rps>', 'ramp-up end rate', positiveNumber)
+  .option(
+    '--num-warmups <n>',
+    'warm-up requests before each run, excluded from results',
+    nonNegativeInt,
+    0,
+  )
+  .option('--duration-ms <ms>', 'stop sending after this long', positiveInt)
+  .option('--max-error-rate <fraction>', 'stop when recent failures pass this share', fraction)
+  .option(
+    '--stop-on-saturation',
+    'stop an open-loop run when TTFT and in-flight requests keep rising',
+    false,
+  )
+  .addOption(
+    new Option(
+      '--dataset-name <name>',
+      'random (synthetic), custom (JSONL of prompt lines), batch (OpenAI Batch file)',
+    )
+      .choices(['random', 'custom', 'batch'] as const)
+      .default('random' as const),
+  )
+  .option('--dataset-path <file>', 'the custom or batch file')
+  .option('--random-input-len <tokens>', 'synthetic prompt length', positiveInt, 1024)
+  .option('--random-output-len <tokens>', 'max_tokens of synthetic requests', positiveInt, 128)
+  .option('--random-range-ratio <r>', 'uniform lengths in [len(1-r), len(1+r)]', fraction, 0)
+  .addOption(
+    new Option('--input-len-dist <dist>', 'input length distribution').choices([
+      'fixed',
+      'uniform',
+      'normal',
+    ] as const),
+  )
+  .addOption(
+    new Option('--output-len-dist <dist>', 'output length distribution').choices([
+      'fixed',
+      'uniform',
+      'normal',
+    ] as const),
+  )
+  .option(
+    '--len-stddev-ratio <r>',
+    'normal lengths: standard deviation as a share of the length',
+    nonNegativeNumber,
+    0.25,
+  )
+  .option('--output-len <tokens>', 'max_tokens for file requests that set none', positiveInt)
+  .option('--no-streaming', 'send non-streaming requests (no TTFT, TPOT or ITL)')
+  .option('--ignore-eos', 'ask the server to ignore EOS (vLLM; default on for random)')
+  .option('--no-ignore-eos', 'do not send ignore_eos')
+  .option('--goodput <slo...>', 'SLOs in ms for goodput, e.g. ttft:500 tpot:50 e2el:2000')
+  .option('--slo <slo...>', 'same as --goodput (ttft=500ms,tpot=50ms also accepted)')
+  .option(
+    '--percentile-metrics <list>',
+    'metrics with mean/median/std/pNN fields: ttft,tpot,itl,e2el',
+  )
+  .option('--metric-percentiles <list>', 'percentiles of those fields, e.g. 50,90,99', '99')
+  .option('--seed <n>', 'seed for prompts and arrivals', nonNegativeInt, 0)
+  .option('--threads <n>', 'worker threads generating load (0: the main loop)', nonNegativeInt)
+  .option(
+    '--request-timeout-ms <ms>',
+    'idle limit for headers and between chunks',
+    positiveInt,
+    600_000,
+  )
+  .option(
+    '--sweep-concurrency <list>',
+    'closed-loop runs at each concurrency, e.g. 1,2,4,8',
+    intList,
+  )
+  .option('--sweep-rate <list>', 'open-loop runs at each rate, e.g. 1,2,5,10', numberList)
+  .option(
+    '--sweep-auto <points>',
+    'synchronous, saturation, then rates between (points in all)',
+    positiveInt,
+  )
+  .addOption(
+    new Option(
+      '--slo-search <axis>',
+      'find the highest rate or concurrency meeting the SLOs',
+    ).choices(['rate', 'concurrency'] as const),
+  )
+  .option(
+    '--slo-good-fraction <f>',
+    'a point passes when this share of requests is good',
+    fraction,
+    0.99,
+  )
+  .option('--slo-search-start <n>', 'first value probed', positiveNumber)
+  .option('--slo-search-max <n>', 'largest value probed', positiveNumber)
+  .option('--slo-search-step <n>', 'precision of the answer', positiveNumber)
+  .option(
+    '--repetitions <n>',
+    'repeat the run n times (compare tests significance across them)',
+    positiveInt,
+    1,
+  )
+  .option('--save-result', 'write the JSON result file', false)
+  .option(
+    '--save-detailed',
+    'include one row per request in the result (and a per-request CSV)',
+    false,
+  )
+  .option('--result-dir <dir>', 'directory of the result file')
+  .option('--result-filename <name>', 'result file name (implies --save-result)')
+  .option('--csv <file>', 'write a CSV summary (one row per run)')
+  .option('--html <file>', 'write a single-file HTML report that opens offline')
+  .option('--label <name>', 'label of the result', 'volley-bench')
+  .option(
+    '--token-tolerance <fraction>',
+    'allowed usage/re-count difference before a warning',
+    fraction,
+    0.1,
+  )
+  .option('--sim-latency-ms <ms>', 'embedded simulator: time to headers', nonNegativeInt, 20)
+  .option(
+    '--sim-tokens-per-second <n>',
+    'embedded simulator: generation speed',
+    nonNegativeInt,
+    100,
+  )
+  .addOption(
+    new Option('--progress <mode>', 'progress display on stderr')
+      .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
+      .default('auto' as const),
+  )
+  .option('--json', 'print the result JSON on stdout', false)
+  .option(
+    '--allow-insecure-http',
+    'send OPENAI_API_KEY over plain http to hosts other than loopback',
+    false,
+  )
+  .action(async (flags) => {
+    const endpointType = flags.endpointType ?? flags.backend;
+    process.exitCode = await benchCommand({
+      requestRate: flags.requestRate,
+      numWarmups: flags.numWarmups,
+      stopOnSaturation: flags.stopOnSaturation,
+      datasetName: flags.datasetName,
+      randomInputLen: flags.randomInputLen,
+      randomOutputLen: flags.randomOutputLen,
+      randomRangeRatio: flags.randomRangeRatio,
+      lenStddevRatio: flags.lenStddevRatio,
+      streaming: flags.streaming,
+      metricPercentiles: flags.metricPercentiles,
+      seed: flags.seed,
+      requestTimeoutMs: flags.requestTimeoutMs,
+      sloGoodFraction: flags.sloGoodFraction,
+      repetitions: flags.repetitions,
+      saveResult: flags.saveResult,
+      saveDetailed: flags.saveDetailed,
+      tokenTolerance: flags.tokenTolerance,
+      simLatencyMs: flags.simLatencyMs,
+      simTokensPerSecond: flags.simTokensPerSecond,
+      progress: flags.progress,
+      json: flags.json,
+      label: flags.label,
+      allowInsecureHttp: flags.allowInsecureHttp,
+      ...(flags.goodput === undefined && flags.slo === undefined
+        ? {}
+        : { goodput: [...(flags.goodput ?? []), ...(flags.slo ?? [])] }),
+      ...definedOnly({
+        baseUrl: flags.baseUrl,
+        endpoint: flags.endpoint,
+        endpointType,
+        model: flags.model,
+        numPrompts: flags.numPrompts,
+        burstiness: flags.burstiness,
+        arrival: flags.arrival,
+        maxConcurrency: flags.maxConcurrency,
+        rampUpStrategy: flags.rampUpStrategy,
+        rampUpStartRps: flags.rampUpStartRps,
+        rampUpEndRps: flags.rampUpEndRps,
+        durationMs: flags.durationMs,
+        maxErrorRate: flags.maxErrorRate,
+        datasetPath: flags.datasetPath,
+        inputLenDist: flags.inputLenDist,
+        outputLenDist: flags.outputLenDist,
+        outputLen: flags.outputLen,
+        ignoreEos: flags.ignoreEos,
+        percentileMetrics: flags.percentileMetrics,
+        threads: flags.threads,
+        sweepConcurrency: flags.sweepConcurrency,
+        sweepRate: flags.sweepRate,
+        sweepAuto: flags.sweepAuto,
+        sloSearch: flags.sloSearch,
+        sloSearchStart: flags.sloSearchStart,
+        sloSearchMax: flags.sloSearchMax,
+        sloSearchStep: flags.sloSearchStep,
+        resultDir: flags.resultDir,
+        resultFilename: flags.resultFilename,
+        csv: flags.csv,
+        html: flags.html,
+      }),
+    });
+  });
+
+bench
+  .command('compare')
+  .description('Compare two `volley bench` result files (significance with --repetitions).')
+  .argument('<a>', 'baseline result JSON')
+  .argument('<b>', 'result JSON to compare with it')
+  .option('--json', 'print the comparison as JSON', false)
+  .action(async (a, b, flags) => {
+    process.exitCode = await benchCompareCommand(a, b, flags.json);
+  });
+
+// ---------------------------------------------------------------------------------------------
+// end of volley bench
+// ---------------------------------------------------------------------------------------------
 
 try {
   await program.parseAsync();

@@ -8,7 +8,8 @@
  */
 export interface SseHandlers {
   onData(data: string): void;
-  onComment?(): void;
+  /** A `:` comment line; `text` is what follows the colon (servers put metadata there). */
+  onComment?(text: string): void;
 }
 
 export class SseLimitError extends Error {
@@ -66,7 +67,7 @@ export class SseParser {
       return;
     }
     if (line.charCodeAt(0) === 58 /* : */) {
-      this.#handlers.onComment?.();
+      this.#handlers.onComment?.(line.slice(1));
       return;
     }
     const colon = line.indexOf(':');
