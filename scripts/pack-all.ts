@@ -427,6 +427,12 @@ async function main(): Promise<void> {
     await copyFile(join(ROOT, 'LICENSE'), join(stage, 'LICENSE'));
 
     await mkdir(outDir, { recursive: true });
+    // An older version's tarball left beside the new one would make `npm i <dir>/*.tgz` install
+    // two copies of the package.
+    const stale = new RegExp(`^${manifest.name}-\\d.*\\.tgz$`);
+    for (const name of await readdir(outDir)) {
+      if (stale.test(name)) await rm(join(outDir, name));
+    }
     const packed = (
       JSON.parse(
         run('npm', ['pack', '--json', '--pack-destination', outDir, stage], stage),
