@@ -9,5 +9,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // --expose-gc: the FileHandle guard forces a collection after each file (see the file).
+    execArgv: ['--expose-gc'],
+    setupFiles: ['test/setup/file-handle-guard.ts'],
   },
 });

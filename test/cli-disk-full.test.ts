@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Simulator } from '@volley/sim';
 import { createSimulator } from '@volley/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,4 +119,121 @@ describe('volley run on a full disk', () => {
     expect(result.stderr).toMatch(/\/dev\/full.*ENOSPC/);
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
+});
+
+/**
+ * Every file the command opens is closed on the failing paths too. Node 24 printed `Closing file
+ * descriptor N on garbage collection` (DEP0137) around these tests; the process would exit with
+ * it open otherwise. Each command here runs with a preload that forces two garbage collections
+ * once its loop is empty (so a handle left to the collector warns, and --trace-warnings says
+ * where), then at exit lists the descriptors still open on the disk under test.
+ */
+const FD_CHECK = `
+import { readdirSync, readlinkSync } from 'node:fs';
+const watched = process.env.VOLLEY_TEST_WATCHED_DIR;
+let collected = false;
+process.on('beforeExit', () => {
+  if (collected) return;
+  collected = true;
+  globalThis.gc();
+  setTimeout(() => globalThis.gc(), 20);
+});
+process.on('exit', () => {
+  const open = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target;
+    try { target = readlinkSync('/proc/self/fd/' + fd); } catch { continue; }
+    if (target === '/dev/full' || target.startsWith(watched)) open.push(target);
+  }
+  process.stderr.write('open at exit: ' + JSON.stringify(open) + '\\n');
+});
+`;
+
+function expectAllClosed(stderr: string): void {
+  expect(stderr).toContain('open at exit: []');
+  expect(stderr).not.toMatch(/on garbage collection|DEP0137/);
+}
+
+describe('volley on a full disk closes every file it opened', () => {
+  it.skipIf(!existsSync('/dev/full') || process.platform !== 'linux')(
+    'run --order input to /dev/full (its spill in a temp folder)',
+    async () => {
+      await using dir = await tempDir();
+      await writeBatch(dir.file('in.jsonl'), 200);
+      await writeFile(dir.file('fd-check.mjs'), FD_CHECK);
+      const result = await new Promise<{ code: number | null; stderr: string }>(
+        (resolve, reject) => {
+          const child = spawn(
+            process.execPath,
+            [
+              '--expose-gc',
+              '--trace-warnings',
+              '--import',
+              dir.file('fd-check.mjs'),
+              CLI,
+              'run',
+              dir.file('in.jsonl'),
+              '-o',
+              '/dev/full',
+              '--order',
+              'input',
+              '--base-url',
+              sim.url,
+              '--progress',
+              'none',
+            ],
+            {
+              // The spill goes to a temp folder: under the one watched.
+              env: {
+                PATH: process.env.PATH ?? '',
+                TMPDIR: dir.path,
+                VOLLEY_TEST_WATCHED_DIR: dir.path,
+              },
+              stdio: ['ignore', 'ignore', 'pipe'],
+            },
+          );
+          let stderr = '';
+          child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+          child.on('error', reject);
+          child.on('close', (code) => resolve({ code, stderr }));
+        },
+      );
+      expect(result.code).toBe(4);
+      expectAllClosed(result.stderr);
+    },
+  );
+
+  it.skipIf(!canUnshare)(
+    'run in both orders and embed, each filling a 256 KiB disk',
+    async () => {
+      await using dir = await tempDir();
+      await writeBatch(dir.file('in.jsonl'), 2000);
+      const texts = Array.from({ length: 3000 }, (_, i) =>
+        JSON.stringify({ id: `t${i}`, text: `passage number ${i} about otters` }),
+      );
+      await writeFile(dir.file('texts.jsonl'), `${texts.join('\n')}\n`);
+      await writeFile(dir.file('fd-check.mjs'), FD_CHECK);
+      const cases = {
+        completion: `run "${dir.file('in.jsonl')}" -o out.jsonl --base-url ${sim.url}`,
+        input: `run "${dir.file('in.jsonl')}" -o out.jsonl --order input --base-url ${sim.url}`,
+        embed: `embed "${dir.file('texts.jsonl')}" -o vectors.npy --base-url ${sim.url} --model volley-sim-embed-1`,
+      };
+      const script = ['set -u'];
+      for (const [tag, args] of Object.entries(cases)) {
+        const mnt = dir.file(`mnt-${tag}`);
+        await mkdir(mnt);
+        script.push(
+          `mount -t tmpfs -o size=256k tmpfs "${mnt}"`,
+          `cd "${mnt}" && VOLLEY_TEST_WATCHED_DIR="${mnt}" "${process.execPath}" --expose-gc --trace-warnings --import "${dir.file('fd-check.mjs')}" "${CLI}" ${args} --progress none 2> "${dir.file(`${tag}.stderr`)}"; echo "${tag}=$?"`,
+        );
+      }
+      const { code, output } = await inNamespace(script.join('\n'));
+      expect(code).toBe(0);
+      for (const tag of Object.keys(cases)) {
+        expect(output).toContain(`${tag}=4`);
+        expectAllClosed(await readFile(dir.file(`${tag}.stderr`), 'utf8'));
+      }
+    },
+    60_000,
+  );
 });

@@ -116,7 +116,11 @@ describe.each(MODES)('fanOut (%s mode)', (mode) => {
       script: () => words('slow', 100),
     });
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 150);
+    // Abort once all three are generating at the server: the case under test is a cancel that
+    // must reach calls on the wire (a fixed delay raced a worker thread's first request, slower
+    // to go out on Node 24).
+    const abort = (): void => controller.abort();
+    void waitFor(() => r.log().length === 3).then(abort, abort);
     const started = Date.now();
     const result = await fanOut(
       r.volley,

@@ -112,8 +112,10 @@ describe.each(MODES)('guardrail (%s mode)', (mode) => {
     });
     const result = await guardrail(r.volley, {
       request: { messages: [{ role: 'user', content: 'my card number is 4111 1111 1111 1111' }] },
+      // It flags once the main call is generating at the server (not after a fixed delay, which
+      // raced a worker thread's first request, slower to go out on Node 24).
       check: async () => {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await waitFor(() => r.log().length > 0);
         return { flagged: true, reason: 'contains a card number' };
       },
       refusal: 'Please do not share card numbers.',
@@ -137,9 +139,9 @@ describe.each(MODES)('guardrail (%s mode)', (mode) => {
       faultFor: ({ body }) => (isCheck(body) ? 'status-400-context-length' : undefined),
     });
     const { check } = requests('input', 20);
-    // The check's 400 comes after 50 ms, once the main call is generating at the server.
+    // The check's 400 comes once the main call is generating at the server.
     const slowFailingCheck = async ({ signal }: { signal: AbortSignal }): Promise<boolean> => {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await waitFor(() => r.log().some((e) => !isCheck(e.body)));
       await r.volley.chat(check as ChatInput, { signal });
       return false;
     };
@@ -184,7 +186,9 @@ describe.each(MODES)('guardrail (%s mode)', (mode) => {
       script: () => words('slow', 100),
     });
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 100);
+    // Once both calls are generating at the server (see the code check above).
+    const abort = (): void => controller.abort();
+    void waitFor(() => r.log().length === 2).then(abort, abort);
     const error = await guardrail(r.volley, {
       ...requests('input', 200),
       signal: controller.signal,

@@ -91,8 +91,21 @@ describe.each(MODES)('withDeadline (%s mode)', (mode) => {
   it('a caller abort stops the set like the deadline', async () => {
     await using r = await rig(mode, { latency: { tokensPerSecond: 100 }, script });
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 200);
-    const result = await withDeadline([ask(r.volley, 'quick 1'), ask(r.volley, 'slow 300')], {
+    // Abort once the quick answer is in and the slow call is generating at the server (a fixed
+    // 200 ms raced a worker thread's first request under load).
+    let quickDone = (): void => undefined;
+    const quickIn = new Promise<void>((resolve) => {
+      quickDone = resolve;
+    });
+    const quick: DeadlineTask<string> = async (signal) => {
+      const answer = await ask(r.volley, 'quick 1')(signal);
+      quickDone();
+      return answer;
+    };
+    const slowAtServer = waitFor(() => r.log().some((e) => lastMessage(e.body).startsWith('slow')));
+    const abort = (): void => controller.abort();
+    void Promise.all([quickIn, slowAtServer]).then(abort, abort);
+    const result = await withDeadline([quick, ask(r.volley, 'slow 300')], {
       deadlineMs: 10_000,
       signal: controller.signal,
     });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { JournalFile } from '../src/jsonl/journal.js';
 import { openJournalFile } from '../src/jsonl/journal.js';
 import type { OrderedRecord } from '../src/run/reorder-buffer.js';
@@ -27,6 +27,11 @@ async function setup(
       emitted.push(`${record.target}:${record.record}`);
     },
     mustWait: () => false,
+  });
+  // The spill journal and the buffer's reader are files: closed, never left to the collector.
+  onTestFinished(async () => {
+    await reorder.close();
+    await spill.close();
   });
   return { dir, spill, emitted, reorder };
 }
