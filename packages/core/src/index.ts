@@ -40,6 +40,8 @@ export type { BatchRequestLine, BatchResponseLine, BatchUrl } from './protocol/b
 export { BATCH_URLS } from './protocol/batch.js';
 export * from './protocol/openai.js';
 export type * from './protocol/work.js';
+export type { LaneLevels, LimitStore, LimitStoreSetup } from './limit-store.js';
+export { createMemoryLimitStore, MemoryLane } from './limit-store.js';
 export type { HeaderMap, RateLimitSnapshot } from './rate-limit-headers.js';
 export { parseDurationMs, parseRateLimitHeaders, parseRetryAfterMs } from './rate-limit-headers.js';
 export type {
