@@ -26,6 +26,8 @@ export type {
   VolleyEvents,
 } from './events.js';
 export { FixedQueue } from './fixed-queue.js';
+export type { LaneLevels, LimitStore, LimitStoreSetup } from './limit-store.js';
+export { createMemoryLimitStore, MemoryLane } from './limit-store.js';
 export type { CreateLoggerOptions, Logger } from './logger.js';
 export { createLogger, registerSecret, scrubSecrets } from './logger.js';
 export type { FailureFacts, OutcomeClass } from './outcome.js';
@@ -40,8 +42,6 @@ export type { BatchRequestLine, BatchResponseLine, BatchUrl } from './protocol/b
 export { BATCH_URLS } from './protocol/batch.js';
 export * from './protocol/openai.js';
 export type * from './protocol/work.js';
-export type { LaneLevels, LimitStore, LimitStoreSetup } from './limit-store.js';
-export { createMemoryLimitStore, MemoryLane } from './limit-store.js';
 export type { HeaderMap, RateLimitSnapshot } from './rate-limit-headers.js';
 export { parseDurationMs, parseRateLimitHeaders, parseRetryAfterMs } from './rate-limit-headers.js';
 export type {
