@@ -183,11 +183,15 @@ describe('acquire', () => {
     const redis = client();
     const listener = new Redis(SHARED_REDIS);
     clients.push(listener as Redis & ScriptCommands);
-    const heard = new Promise<string>((resolve) => listener.on('message', (_c, m: string) => resolve(m)));
+    const heard = new Promise<string>((resolve) =>
+      listener.on('message', (_c, m: string) => resolve(m)),
+    );
     await listener.subscribe(`${prefix}:events`);
     await acquire(redis, { rpm: 6_000, needRequests: 1, wantRequests: 5 });
     const before = await field('req');
-    const left = Number(await redis.volleyCooldown(keys().bucket, 500, `${prefix}:events`, 'g1', 60_000));
+    const left = Number(
+      await redis.volleyCooldown(keys().bucket, 500, `${prefix}:events`, 'g1', 60_000),
+    );
     expect(left).toBeGreaterThan(490);
     expect(await heard).toMatch(/^g1\|c\|(4\d\d|500)$/);
     const refused = await acquire(redis, { rpm: 6_000, needRequests: 1, wantRequests: 5 });
@@ -200,16 +204,37 @@ describe('acquire', () => {
   it('lends nothing while the slots are taken, and the slots come back when given back', async () => {
     const a = client();
     const limits = { rpm: 6_000, maxInFlight: 2 };
-    const first = await acquire(a, { ...limits, holder: 'a', needRequests: 1, wantRequests: 2, needSlots: 1, wantSlots: 2 });
+    const first = await acquire(a, {
+      ...limits,
+      holder: 'a',
+      needRequests: 1,
+      wantRequests: 2,
+      needSlots: 1,
+      wantSlots: 2,
+    });
     expect(first).toMatchObject({ granted: true, slots: 2 });
     const levelBefore = await field('req');
-    const refused = await acquire(a, { ...limits, holder: 'b', needRequests: 1, wantRequests: 1, needSlots: 1, wantSlots: 1 });
+    const refused = await acquire(a, {
+      ...limits,
+      holder: 'b',
+      needRequests: 1,
+      wantRequests: 1,
+      needSlots: 1,
+      wantSlots: 1,
+    });
     expect(refused).toMatchObject({ granted: false, requests: 0, slots: 0, waitMs: -1 });
     // All or nothing: the refused lease took no request either (the level only refilled).
     expect(await field('req')).toBeGreaterThanOrEqual(levelBefore);
     const news = await settle(a, { ...limits, holder: 'a', heldSlots: 0 });
     expect(news.contended).toBe(true);
-    const after = await acquire(a, { ...limits, holder: 'b', needRequests: 1, wantRequests: 1, needSlots: 1, wantSlots: 1 });
+    const after = await acquire(a, {
+      ...limits,
+      holder: 'b',
+      needRequests: 1,
+      wantRequests: 1,
+      needSlots: 1,
+      wantSlots: 1,
+    });
     expect(after).toMatchObject({ granted: true, slots: 1 });
   });
 
@@ -224,8 +249,12 @@ describe('acquire', () => {
 
   it('keeps learned limits for lanes with none configured, and announces them', async () => {
     const redis = client();
-    expect(await redis.volleyLearn(keys().bucket, 600, -1, `${prefix}:events`, 'g1', 60_000)).toBe(1);
-    expect(await redis.volleyLearn(keys().bucket, 600, -1, `${prefix}:events`, 'g1', 60_000)).toBe(0);
+    expect(await redis.volleyLearn(keys().bucket, 600, -1, `${prefix}:events`, 'g1', 60_000)).toBe(
+      1,
+    );
+    expect(await redis.volleyLearn(keys().bucket, 600, -1, `${prefix}:events`, 'g1', 60_000)).toBe(
+      0,
+    );
     // A lane with no configured rpm runs on the learned 600 RPM: a burst of 2.5 requests.
     const lease = await acquire(redis, { needRequests: 1, wantRequests: 10 });
     expect(lease).toMatchObject({ granted: true, requests: 2, learnedRpm: 600 });

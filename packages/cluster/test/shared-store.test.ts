@@ -143,7 +143,12 @@ describe('shared store', () => {
 
   it('refuses a bad Redis URL with a clear error that never shows the password', async () => {
     await expect(
-      connectCluster({ url: 'redis://:hunter2-secret-pw@127.0.0.1:1', prefix, groups: [GROUP], connectTimeoutMs: 500 }),
+      connectCluster({
+        url: 'redis://:hunter2-secret-pw@127.0.0.1:1',
+        prefix,
+        groups: [GROUP],
+        connectTimeoutMs: 500,
+      }),
     ).rejects.toSatisfy((error: Error & { code?: string }) => {
       expect(error.code).toBe('VOLLEY_ERR_CLUSTER_UNAVAILABLE');
       expect(error.message).toContain('redis://127.0.0.1:1');
@@ -151,7 +156,12 @@ describe('shared store', () => {
       return true;
     });
     await expect(
-      connectCluster({ url: SHARED_REDIS, prefix, groups: [GROUP], onRedisLoss: 'fail' as 'pause' }),
+      connectCluster({
+        url: SHARED_REDIS,
+        prefix,
+        groups: [GROUP],
+        onRedisLoss: 'fail' as 'pause',
+      }),
     ).rejects.toThrow(/options\.cluster\.onRedisLoss must be 'pause' or 'split'/);
   });
 });
