@@ -345,12 +345,16 @@ export class RedisLimitStore implements LimitStore {
     const wantRequests =
       lane.rpm === undefined ? 0 : Math.max(needRequests, Math.min(queued, leaseRequests) - held);
     const needTokens = lane.tpm === undefined ? 0 : Math.max(0, tokens - lane.tokens);
+    // Tokens for the requests waiting here (as many as a request lease covers), as costly as
+    // the head, within one token lease.
+    const requestsServed =
+      lane.rpm === undefined ? Math.max(1, queued) : Math.max(1, Math.min(queued, leaseRequests));
     const wantTokens =
       lane.tpm === undefined
         ? 0
         : Math.max(
             needTokens,
-            Math.min(lane.leaseTokens(window), tokens * Math.max(1, wantRequests)) - lane.tokens,
+            Math.min(lane.leaseTokens(window), tokens * requestsServed) - lane.tokens,
           );
     const needSlots = lane.maxInFlight !== undefined && lane.inFlight >= lane.slots ? 1 : 0;
     const wantSlots =
