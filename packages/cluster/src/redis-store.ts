@@ -182,9 +182,11 @@ export class RedisLimitStore implements LimitStore {
       return;
     }
     if (lane.tpm !== undefined && reserved !== actual) {
-      // Kept in hand up to one lease; the rest (or a charge beyond what is in hand) is owed.
+      // Kept in hand up to two leases (one fetched, one of refunds: refunds are a fraction of
+      // what is spent, so they are spent here rather than sent back); the rest, or a charge
+      // beyond what is in hand, is owed.
       lane.tokens += reserved - actual;
-      const keep = lane.leaseTokens(this.#window(lane));
+      const keep = 2 * lane.leaseTokens(this.#window(lane));
       if (lane.tokens > keep) {
         lane.tokenDelta += lane.tokens - keep;
         lane.tokens = keep;
@@ -307,7 +309,7 @@ export class RedisLimitStore implements LimitStore {
       if (lane.slots > 0 && now - lane.lastContactAt >= this.#settings.heartbeatMs) {
         lane.slotsDirty = true;
         lane.markPending(now);
-        this.#flush(lane, now, false);
+        void this.#flush(lane, now, false);
       }
     }
   }
@@ -520,7 +522,11 @@ export class RedisLimitStore implements LimitStore {
         lane.slotsDirty = true;
         lane.markPending(now);
       }
-      if (lane.pending && now - lane.pendingSince >= FLUSH_MS) void this.#flush(lane, now, false);
+      // A floor alone waits for the next acquire: sent on its own it would cost a command per
+      // response while a server's bucket runs low, which is all the time at the limit.
+      if (lane.owesMoreThanFloors && now - lane.pendingSince >= FLUSH_MS) {
+        void this.#flush(lane, now, false);
+      }
     }
   }
 

@@ -97,6 +97,11 @@ export class SharedLane {
     );
   }
 
+  /** Owes something a flush must carry now: not only what a server said remains. */
+  get owesMoreThanFloors(): boolean {
+    return this.returnRequests !== 0 || this.tokenDelta !== 0 || this.slotsDirty;
+  }
+
   leaseWindowMs(leaseMs: number, burstMs: number): number {
     return Math.min(leaseMs, burstMs / Math.max(1, this.members));
   }

@@ -20,6 +20,7 @@ export type {
   WorkerStats,
 } from '@volley/core';
 export { ErrorCode, isVolleyError, VolleyError } from '@volley/core';
+export type { ClusterOptions, RedisLossPolicy } from '@volley/cluster';
 export type { Simulator, SimulatorOptions } from '@volley/sim';
 export { createSimulator } from '@volley/sim';
 export type {
