@@ -36,7 +36,10 @@ function flag(name: string, fallback: string): string {
 
 const LINES = Number(flag('lines', '2500'));
 const OUT = resolve(
-  flag('out', join(ROOT, `benchmarks/results/baseline-cluster-${new Date().toISOString().slice(0, 10)}.json`)),
+  flag(
+    'out',
+    join(ROOT, `benchmarks/results/baseline-cluster-${new Date().toISOString().slice(0, 10)}.json`),
+  ),
 );
 
 async function freePort(): Promise<number> {
@@ -81,7 +84,10 @@ const CLIENT_COMMANDS = new Set([
   'select',
 ]);
 
-function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+function delta(
+  after: Record<string, number>,
+  before: Record<string, number>,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [name, calls] of Object.entries(after)) {
     const d = calls - (before[name] ?? 0);
@@ -94,9 +100,13 @@ function delta(after: Record<string, number>, before: Record<string, number>): R
 
 async function startRedis(): Promise<{ port: number; stop(): Promise<void> }> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
   for (let i = 0; i < 100; i++) {
     try {
       if ((await redisCli(port, 'ping')).trim() === 'PONG') break;
@@ -136,7 +146,12 @@ interface Outcome {
   tokensPerMinuteBothRunning: number;
   wallMs: number;
   exitCodes: Array<number | null>;
-  redis?: { clientCommands: number; perRequest: number; insideScripts: number; calls: Record<string, number> };
+  redis?: {
+    clientCommands: number;
+    perRequest: number;
+    insideScripts: number;
+    calls: Record<string, number>;
+  };
 }
 
 const RPM = 6_000;
@@ -150,12 +165,22 @@ async function writeLines(path: string, name: string, tokens: boolean): Promise<
       messages: [{ role: 'user', content: `${name} line ${i}: tell me something` }],
     };
     if (tokens) body.max_tokens = 64;
-    lines.push(JSON.stringify({ custom_id: `${name}-${i}`, method: 'POST', url: '/v1/chat/completions', body }));
+    lines.push(
+      JSON.stringify({
+        custom_id: `${name}-${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body,
+      }),
+    );
   }
   await writeFile(path, `${lines.join('\n')}\n`);
 }
 
-function startRun(args: string[], env: Record<string, string>): { child: ChildProcess; exited: Promise<{ code: number | null; at: number }> } {
+function startRun(
+  args: string[],
+  env: Record<string, string>,
+): { child: ChildProcess; exited: Promise<{ code: number | null; at: number }> } {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -273,7 +298,8 @@ const scenarios: Scenario[] = [
 ];
 
 const only = flag('scenario', '');
-const selected = only === '' ? scenarios : scenarios.filter((s) => only.split(',').includes(s.name));
+const selected =
+  only === '' ? scenarios : scenarios.filter((s) => only.split(',').includes(s.name));
 const redis = await startRedis();
 const dir = await mkdtemp(join(tmpdir(), 'volley-cluster-bench-'));
 const outcomes: Outcome[] = [];

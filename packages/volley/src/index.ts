@@ -3,6 +3,7 @@
  * duplicating nothing. This package is the public face; it re-exports what users need.
  */
 
+export type { ClusterOptions, RedisLossPolicy } from '@volley/cluster';
 export type {
   CallResult,
   ChatCompletion,
@@ -20,7 +21,6 @@ export type {
   WorkerStats,
 } from '@volley/core';
 export { ErrorCode, isVolleyError, VolleyError } from '@volley/core';
-export type { ClusterOptions, RedisLossPolicy } from '@volley/cluster';
 export type { Simulator, SimulatorOptions } from '@volley/sim';
 export { createSimulator } from '@volley/sim';
 export type {
