@@ -25,6 +25,7 @@ interface Ask {
   tokenDelta?: number;
   floorRequests?: number;
   floorTokens?: number;
+  burstMs?: number;
 }
 
 const look = inspector();
@@ -53,7 +54,7 @@ function acquire(redis: Redis & ScriptCommands, ask: Ask) {
       ask.rpm ?? -1,
       ask.tpm ?? -1,
       ask.maxInFlight ?? -1,
-      250,
+      ask.burstMs ?? 250,
       ask.needRequests ?? 0,
       ask.wantRequests ?? 0,
       ask.needTokens ?? 0,
@@ -121,22 +122,23 @@ afterAll(async () => {
 describe('acquire', () => {
   it('lends what the burst holds now, then the whole want in debt, ready once refilled', async () => {
     const redis = client();
-    // 6,000 RPM is 0.1 request per ms: the 250 ms burst holds 25.
-    const first = await acquire(redis, { rpm: 6_000, needRequests: 1, wantRequests: 20 });
-    expect(first).toMatchObject({ granted: true, requests: 20, waitMs: 0 });
-    const second = await acquire(redis, { rpm: 6_000, needRequests: 1, wantRequests: 10 });
-    // About 5 left (plus what refilled meanwhile): lent now, as much as there is.
-    expect(second.granted).toBe(true);
-    expect(second.waitMs).toBe(0);
-    expect(second.requests).toBeGreaterThanOrEqual(5);
-    expect(second.requests).toBeLessThan(10);
-    const third = await acquire(redis, { rpm: 6_000, needRequests: 1, wantRequests: 10 });
-    expect(third.granted).toBe(true);
-    expect(third.requests).toBe(10);
-    // Lent in debt: ready once 10 requests have refilled (one per 10 ms), less what was left.
-    expect(third.waitMs).toBeGreaterThan(80);
-    expect(third.waitMs).toBeLessThanOrEqual(100);
-    expect(await field('req')).toBeLessThan(-8);
+    // 60 RPM with a minute of burst: 60 requests in the bucket, one more per second. Slow on
+    // purpose: a test process paused for a second still sees the same arithmetic.
+    const slow = { rpm: 60, burstMs: 60_000 };
+    const first = await acquire(redis, { ...slow, needRequests: 1, wantRequests: 50 });
+    expect(first).toMatchObject({ granted: true, requests: 50, waitMs: 0 });
+    // About 10 left: lent now, as much as there is, though 20 were wanted.
+    const second = await acquire(redis, { ...slow, needRequests: 1, wantRequests: 20 });
+    expect(second).toMatchObject({ granted: true, waitMs: 0 });
+    expect(second.requests).toBeGreaterThanOrEqual(10);
+    expect(second.requests).toBeLessThan(20);
+    // Less than 5 left where 5 are needed: the whole want is lent in debt, ready once the
+    // refill has paid it back (one request per 1,000 ms).
+    const third = await acquire(redis, { ...slow, needRequests: 5, wantRequests: 20 });
+    expect(third).toMatchObject({ granted: true, requests: 20 });
+    const debt = await field('req');
+    expect(debt).toBeLessThan(-15);
+    expect(third.waitMs).toBeCloseTo(-debt * 1_000, 0);
   });
 
   it('never lends more than the burst plus the refill to many concurrent callers', async () => {
