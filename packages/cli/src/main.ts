@@ -6,6 +6,7 @@ import type { CommanderError } from '@commander-js/extra-typings';
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { scrubSecrets } from '@volley/core';
 import { benchCommand, benchCompareCommand } from './commands/bench.js';
+import { registerClusterCommand } from './commands/cluster.js';
 import { embedCommand } from './commands/embed.js';
 import { runCommand } from './commands/run.js';
 import { simCommand } from './commands/sim.js';
@@ -182,6 +183,12 @@ program
   )
   .option('--sync-interval-ms <ms>', 'longest a written record waits for fsync', positiveInt)
   .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
+  .addOption(
+    new Option(
+      '--cluster <redis-url>',
+      'share the rate limits with every process using this Redis, e.g. redis://host:6379',
+    ).env('VOLLEY_CLUSTER_URL'),
+  )
   .option(
     '--samples <n>',
     "send each line's request n times at once and write one record from the samples (see --select)",
@@ -235,6 +242,7 @@ program
         select: flags.select,
         judgeModel: flags.judgeModel,
         judgeInstructions: flags.judgeInstructions,
+        cluster: flags.cluster,
       }),
     });
   });
@@ -332,6 +340,12 @@ program
   )
   .option('--sync-interval-ms <ms>', 'longest a written vector waits for fsync', positiveInt)
   .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
+  .addOption(
+    new Option(
+      '--cluster <redis-url>',
+      'share the rate limits with every process using this Redis, e.g. redis://host:6379',
+    ).env('VOLLEY_CLUSTER_URL'),
+  )
   .action(async (input, flags) => {
     process.exitCode = await embedCommand({
       input,
@@ -365,6 +379,7 @@ program
         maxLineBytes: flags.maxLineBytes,
         syncIntervalMs: flags.syncIntervalMs,
         progressIntervalMs: flags.progressIntervalMs,
+        cluster: flags.cluster,
       }),
     });
   });
@@ -735,6 +750,9 @@ bench
 // ---------------------------------------------------------------------------------------------
 // end of volley bench
 // ---------------------------------------------------------------------------------------------
+
+// `volley cluster status`: shared limits (commands/cluster.ts).
+registerClusterCommand(program);
 
 try {
   await program.parseAsync();

@@ -21,6 +21,8 @@ export interface RuntimeFlags {
   timeoutMs?: number | undefined;
   /** Allow plain http to hosts other than loopback. */
   allowInsecureHttp?: boolean | undefined;
+  /** `--cluster <redis-url>`: share the endpoints' limits with every process on this Redis. */
+  cluster?: string | undefined;
 }
 
 /**
@@ -42,6 +44,7 @@ export function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
     ...(flags.threads === undefined ? {} : { threads: flags.threads }),
     ...(flags.maxRetries === undefined ? {} : { maxRetries: flags.maxRetries }),
     ...(flags.timeoutMs === undefined ? {} : { timeoutMs: flags.timeoutMs }),
+    ...(flags.cluster === undefined ? {} : { cluster: { url: flags.cluster } }),
     ...(process.env.VOLLEY_LOG_LEVEL === undefined ? { logger: false } : {}),
   });
 }

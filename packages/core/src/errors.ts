@@ -41,6 +41,8 @@ export const ErrorCode = {
   STOPPED: 'VOLLEY_ERR_STOPPED',
   /** Every endpoint that could serve the call has been stopped (auth, quota). */
   NO_ENDPOINT: 'VOLLEY_ERR_NO_ENDPOINT',
+  /** The Redis of a cluster (shared limits) could not be reached at start. */
+  CLUSTER_UNAVAILABLE: 'VOLLEY_ERR_CLUSTER_UNAVAILABLE',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

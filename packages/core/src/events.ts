@@ -85,6 +85,13 @@ export interface VolleyEvents {
   progress: [stats: RuntimeStats];
   /** The queue fell below its bound after being full. */
   drain: [];
+  /**
+   * Shared limits (`cluster`): Redis is out of reach. Admission spends the leases already held,
+   * then pauses (or admits this process's share with `onRedisLoss: 'split'`). Once per outage.
+   */
+  clusterLost: [event: { url: string; cause: string }];
+  /** Shared limits: Redis answers again; admission is shared again. */
+  clusterRestored: [event: { url: string; downMs: number }];
   /** An unrecoverable runtime error (restart budget exhausted): every pending call has been failed. */
   error: [error: VolleyError];
 }

@@ -11,6 +11,9 @@
  * Waiters are served FIFO per lane, so a large request is never starved by a stream of small
  * ones; each lane has at most one timer, armed for the moment its head waiter can go.
  *
+ * The numbers live in a store (limit-store.ts): in memory for one process, or shared by every
+ * process of an application (`@volley/cluster`). This file is the policy over either.
+ *
  * An actor without a mailbox: it owns its lanes, only its own methods touch them, and each method
  * runs to completion on the one thread that owns the bucket. It never calls back into its caller
  * synchronously (grants to waiters settle promises, which run later), so no message can arrive
@@ -20,16 +23,11 @@ import type { Clock, TimerHandle } from './clock.js';
 import { systemClock } from './clock.js';
 import { ErrorCode, VolleyError } from './errors.js';
 import { FixedQueue } from './fixed-queue.js';
+import type { LaneLimits, LimitStore, LimitStoreSetup } from './limit-store.js';
+import { createMemoryLimitStore } from './limit-store.js';
 import type { RateLimitSnapshot } from './rate-limit-headers.js';
 
-export interface LaneLimits {
-  /** Requests per minute; undefined means unlimited. */
-  rpm?: number;
-  /** Tokens per minute (prompt plus completion); undefined means unlimited. */
-  tpm?: number;
-  /** Requests in flight at once (local servers with a fixed number of slots). */
-  maxInFlight?: number;
-}
+export type { LaneLimits } from './limit-store.js';
 
 export interface TokenBucketOptions {
   lanes: LaneLimits[];
@@ -39,6 +37,11 @@ export interface TokenBucketOptions {
    */
   burstMs?: number;
   clock?: Clock;
+  /**
+   * Where the capacity lives: the in-memory store of one process by default, or a shared one
+   * (`@volley/cluster`) built from the same lanes. The bucket closes it on `stop()`.
+   */
+  store?: (setup: LimitStoreSetup) => LimitStore;
 }
 
 export interface Grant {
@@ -91,149 +94,39 @@ interface Waiter {
 
 const DEFAULT_BURST_MS = 250;
 
+/** The policy side of one lane: its FIFO waiters, its one timer, its counters. */
 class Lane {
+  readonly #index: number;
   readonly #clock: Clock;
-  readonly #burstMs: number;
-  /** Limits the user configured; limits learned from headers never override these. */
-  readonly #configured: LaneLimits;
-  requestsPerMs = Infinity;
-  tokensPerMs = Infinity;
-  requestCapacity = Infinity;
-  tokenCapacity = Infinity;
-  readonly maxInFlight: number;
-  requests = Infinity;
-  tokens = Infinity;
-  inFlight = 0;
-  cooldownUntil = 0;
+  readonly #store: LimitStore;
   totalWaitMs = 0;
   grants = 0;
   /** Live waiters; aborted ones may still sit in the queue until they reach its head. */
   waiting = 0;
   readonly waiters = new FixedQueue<Waiter>();
-  #lastRefill: number;
   #timer: TimerHandle | undefined;
-  /** Token cost of the waiter at the head of the queue (0 when nobody waits). */
-  #headNeed = 0;
 
-  constructor(limits: LaneLimits, burstMs: number, clock: Clock) {
+  constructor(index: number, store: LimitStore, clock: Clock) {
+    this.#index = index;
+    this.#store = store;
     this.#clock = clock;
-    this.#burstMs = burstMs;
-    this.#configured = limits;
-    this.maxInFlight = limits.maxInFlight ?? Infinity;
-    this.#lastRefill = clock.now();
-    this.setRates(limits.rpm, limits.tpm);
-  }
-
-  /** (Re)sets the refill rates; a bucket starts full at its new capacity. */
-  setRates(rpm: number | undefined, tpm: number | undefined): void {
-    this.requestsPerMs = rpm === undefined ? Infinity : rpm / 60_000;
-    this.tokensPerMs = tpm === undefined ? Infinity : tpm / 60_000;
-    this.requestCapacity = Math.max(1, this.requestsPerMs * this.#burstMs);
-    this.tokenCapacity = Math.max(1, this.tokensPerMs * this.#burstMs);
-    this.requests = Math.min(this.requests, this.requestCapacity);
-    this.tokens = Math.min(this.tokens, this.tokenCapacity);
-  }
-
-  /**
-   * Live correction from `x-ratelimit-*` headers. A lane with no configured limit adopts the one
-   * the server announces (so a run with no `--rpm` still paces itself after the first response);
-   * `remaining` only ever lowers what we think is left.
-   */
-  observe(snapshot: RateLimitSnapshot, now: number): void {
-    this.refill(now);
-    const learnRequests =
-      this.#configured.rpm === undefined && snapshot.limitRequests !== undefined;
-    const learnTokens = this.#configured.tpm === undefined && snapshot.limitTokens !== undefined;
-    if (
-      (learnRequests && snapshot.limitRequests !== this.requestsPerMs * 60_000) ||
-      (learnTokens && snapshot.limitTokens !== this.tokensPerMs * 60_000)
-    ) {
-      this.setRates(
-        learnRequests ? snapshot.limitRequests : this.#configured.rpm,
-        learnTokens ? snapshot.limitTokens : this.#configured.tpm,
-      );
-    }
-    const { remainingRequests, remainingTokens } = snapshot;
-    if (remainingRequests !== undefined && this.requestsPerMs !== Infinity) {
-      this.requests = Math.min(this.requests, remainingRequests);
-    }
-    if (remainingTokens !== undefined && this.tokensPerMs !== Infinity) {
-      this.tokens = Math.min(this.tokens, remainingTokens);
-    }
-    // `reset` is the time until the server's bucket is full again, far longer than the wait for
-    // one more request: it is only worth honouring when the refill rate is unknown.
-    if (
-      remainingRequests === 0 &&
-      snapshot.resetRequestsMs !== undefined &&
-      this.requestsPerMs === Infinity
-    ) {
-      this.cooldownUntil = Math.max(this.cooldownUntil, now + snapshot.resetRequestsMs);
-    }
-    if (
-      remainingTokens === 0 &&
-      snapshot.resetTokensMs !== undefined &&
-      this.tokensPerMs === Infinity
-    ) {
-      this.cooldownUntil = Math.max(this.cooldownUntil, now + snapshot.resetTokensMs);
-    }
-  }
-
-  refill(now: number): void {
-    const elapsed = now - this.#lastRefill;
-    this.#lastRefill = now;
-    if (elapsed <= 0) return;
-    this.requests = Math.min(this.requestCapacity, this.requests + elapsed * this.requestsPerMs);
-    // While a request bigger than the burst waits at the head, tokens accumulate up to its need.
-    this.tokens = Math.min(this.tokenCeiling, this.tokens + elapsed * this.tokensPerMs);
-  }
-
-  /** Most tokens the bucket holds: the burst, or the head waiter's need when that is larger. */
-  get tokenCeiling(): number {
-    return Math.max(this.tokenCapacity, this.#headNeed);
-  }
-
-  /**
-   * 0 when `tokens` can go now; Infinity when only a settle can unblock it; else ms to wait.
-   *
-   * A request bigger than the burst waits until its whole cost has accrued. Sending it when the
-   * (small) burst is full would be early for any server whose own bucket is larger, which is all
-   * of them (OpenAI's holds a minute); the server then answers 429 and the request waits anyway.
-   */
-  delayFor(tokens: number, now: number): number {
-    if (this.inFlight >= this.maxInFlight) return Infinity;
-    return Math.max(
-      this.cooldownUntil - now,
-      this.requests >= 1 ? 0 : (1 - this.requests) / this.requestsPerMs,
-      this.tokens >= tokens ? 0 : (tokens - this.tokens) / this.tokensPerMs,
-      0,
-    );
-  }
-
-  take(tokens: number): void {
-    this.requests -= 1;
-    if (this.tokensPerMs !== Infinity) this.tokens -= tokens;
-    this.inFlight++;
-    this.grants++;
   }
 
   /** Grants waiters in FIFO order while the head fits; arms one timer for the head otherwise. */
   pump(): void {
     const now = this.#clock.now();
-    this.refill(now);
     for (let head = this.waiters.peek(); head !== undefined; head = this.waiters.peek()) {
       if (head.settled) {
         this.waiters.shift();
         continue;
       }
-      this.#headNeed = head.tokens;
-      const delay = this.delayFor(head.tokens, now);
+      const delay = this.#store.reserve(this.#index, head.tokens, now, this.waiting);
       if (delay > 0) {
         this.#arm(delay);
         return;
       }
-      this.#headNeed = 0;
       this.waiters.shift();
-      this.take(head.tokens);
+      this.grants++;
       const waitedMs = now - head.enqueuedAt;
       this.totalWaitMs += waitedMs;
       head.settled = true;
@@ -271,27 +164,35 @@ function abortedWhileWaiting(): VolleyError {
 /** The token-bucket actor. Lanes are indexed like the endpoints they guard. */
 class TokenBucket implements TokenBucketRef {
   readonly #clock: Clock;
+  readonly #store: LimitStore;
   readonly #lanes: Lane[];
-  #stopped = false;
+  #stopped: Promise<void> | undefined;
 
   constructor(options: TokenBucketOptions) {
     this.#clock = options.clock ?? systemClock;
-    const burstMs = options.burstMs ?? DEFAULT_BURST_MS;
-    this.#lanes = options.lanes.map((limits) => new Lane(limits, burstMs, this.#clock));
+    const setup = {
+      lanes: options.lanes,
+      burstMs: options.burstMs ?? DEFAULT_BURST_MS,
+      clock: this.#clock,
+    };
+    this.#store = (options.store ?? createMemoryLimitStore)(setup);
+    this.#lanes = options.lanes.map((_, index) => new Lane(index, this.#store, this.#clock));
+    this.#store.attach((lane) => {
+      if (this.#stopped === undefined) this.#lanes[lane]?.pump();
+    });
   }
 
   tryAcquire(lane: number, tokens: number): Grant | undefined {
-    if (this.#stopped) return undefined;
+    if (this.#stopped !== undefined) return undefined;
     const target = this.#lane(lane);
-    const now = this.#clock.now();
-    target.refill(now);
-    if (target.waiting > 0 || target.delayFor(tokens, now) > 0) return undefined;
-    target.take(tokens);
+    if (target.waiting > 0) return undefined;
+    if (this.#store.reserve(lane, tokens, this.#clock.now(), 0) > 0) return undefined;
+    target.grants++;
     return { waitedMs: 0 };
   }
 
   acquire(lane: number, tokens: number, signal?: AbortSignal): Promise<Grant> {
-    if (this.#stopped) return Promise.reject(stoppedError());
+    if (this.#stopped !== undefined) return Promise.reject(stoppedError());
     const target = this.#lanes[lane];
     if (target === undefined) return Promise.reject(noLaneError(lane));
     if (signal?.aborted) return Promise.reject(abortedWhileWaiting());
@@ -325,55 +226,48 @@ class TokenBucket implements TokenBucketRef {
   }
 
   settle(lane: number, reserved: number, actual: number): void {
-    if (this.#stopped) return;
+    if (this.#stopped !== undefined) return;
     const target = this.#lane(lane);
-    target.inFlight = Math.max(0, target.inFlight - 1);
-    if (target.tokensPerMs !== Infinity) {
-      target.refill(this.#clock.now());
-      target.tokens = Math.min(target.tokenCeiling, target.tokens + reserved - actual);
-    }
+    this.#store.settle(lane, reserved, actual, this.#clock.now());
     target.pump();
   }
 
   cooldown(lane: number, durationMs: number): void {
-    if (this.#stopped) return;
+    if (this.#stopped !== undefined) return;
     const target = this.#lane(lane);
-    target.cooldownUntil = Math.max(target.cooldownUntil, this.#clock.now() + durationMs);
+    this.#store.cooldown(lane, durationMs, this.#clock.now());
     target.pump();
   }
 
   observe(lane: number, snapshot: RateLimitSnapshot): void {
-    if (this.#stopped) return;
+    if (this.#stopped !== undefined) return;
     const target = this.#lane(lane);
-    target.observe(snapshot, this.#clock.now());
+    this.#store.observe(lane, snapshot, this.#clock.now());
     target.pump();
   }
 
   stats(): Promise<LaneStats[]> {
     const now = this.#clock.now();
     return Promise.resolve(
-      this.#lanes.map((lane): LaneStats => {
-        lane.refill(now);
-        return {
-          availableRequests: lane.requests,
-          availableTokens: lane.tokens,
-          inFlight: lane.inFlight,
+      this.#lanes.map(
+        (lane, index): LaneStats => ({
+          ...this.#store.levels(index, now),
           waiting: lane.waiting,
-          cooldownRemainingMs: Math.max(0, lane.cooldownUntil - now),
           totalWaitMs: lane.totalWaitMs,
           grants: lane.grants,
-        };
-      }),
+        }),
+      ),
     );
   }
 
   stop(): Promise<void> {
-    if (!this.#stopped) {
-      this.#stopped = true;
+    if (this.#stopped === undefined) {
       const error = stoppedError();
       for (const lane of this.#lanes) lane.close(error);
+      // The store gives back what it holds (a shared store's leases) once nobody can ask.
+      this.#stopped = this.#store.close();
     }
-    return Promise.resolve();
+    return this.#stopped;
   }
 
   #lane(index: number): Lane {

@@ -6,6 +6,8 @@
  *                                   v
  *                  Piscina worker threads (threads) | the same actor on this loop (async)
  */
+
+import type { ClusterLink } from '@volley/cluster';
 import type {
   CallResult,
   CallSpec,
@@ -41,6 +43,7 @@ import {
 } from '@volley/workers';
 import { EventEmitter } from 'eventemitter3';
 import { routeByWorkload } from './auto-mode.js';
+import { emitClusterEvent, joinCluster } from './cluster.js';
 import type { EmbedBatchResult, EmbeddedItem, EmbedManyResult, EmbedPacking } from './embed.js';
 import {
   DEFAULT_EMBED_BATCH_SIZE,
@@ -190,7 +193,18 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
     ? await loadTokenCounter()
     : undefined;
   const log = options.logger === false ? undefined : (options.logger ?? createLogger());
-  const runtime = new VolleyRuntime(resolved, tokenCounter, simulator, log);
+  // Shared limits (`cluster`): joined before the runtime exists, so its bucket runs on them.
+  let runtime: VolleyRuntime | undefined;
+  let cluster: ClusterLink | undefined;
+  try {
+    cluster = await joinCluster(resolved, (event) => {
+      if (runtime !== undefined) emitClusterEvent(runtime, log, resolved, event);
+    });
+  } catch (error) {
+    await simulator?.close();
+    throw error;
+  }
+  runtime = new VolleyRuntime(resolved, tokenCounter, simulator, log, cluster);
   if (log !== undefined) logEvents(runtime, log);
   return runtime;
 }
@@ -236,6 +250,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     tokenCounter: CountTokens | undefined,
     simulator: Simulator | undefined,
     log: Logger | undefined,
+    cluster: ClusterLink | undefined,
   ) {
     super();
     this.#log = log;
@@ -243,7 +258,10 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     this.endpoints = options.endpoints.map((endpoint) => endpoint.baseUrl);
     this.simulator = simulator;
     this.#options = options;
-    this.#bucket = createTokenBucket({ lanes: options.limits });
+    this.#bucket = createTokenBucket({
+      lanes: options.limits,
+      ...(cluster === undefined ? {} : { store: (setup) => cluster.store(setup) }),
+    });
     this.#supervisor = createSupervisor({
       createDispatcher: (sink: DispatchSink) => {
         this.#dispatcher = createDispatcherFor(options, sink);

@@ -3,6 +3,7 @@
  * duplicating nothing. This package is the public face; it re-exports what users need.
  */
 
+export type { ClusterOptions, RedisLossPolicy } from '@volley/cluster';
 export type {
   CallResult,
   ChatCompletion,

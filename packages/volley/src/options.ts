@@ -4,6 +4,7 @@
  */
 
 import { availableParallelism } from 'node:os';
+import type { ClusterOptions, GroupIdentity } from '@volley/cluster';
 import type {
   BackoffPolicy,
   CircuitBreakerPolicy,
@@ -45,6 +46,12 @@ export interface EndpointOptions {
   models?: Record<string, { rpm?: number; tpm?: number }>;
   /** Plain http is refused for hosts other than loopback unless this is set (keys would travel in clear). */
   allowInsecureHttp?: boolean;
+  /**
+   * With `cluster`: the name of the shared bucket of this endpoint's limits (letters, digits,
+   * `.`, `_`, `-`), for endpoints that share a limit without sharing origin and key. By default
+   * a bucket is named by the origin, the model and a fingerprint of the API key.
+   */
+  limitGroup?: string;
 }
 
 export interface VolleyOptions {
@@ -99,6 +106,12 @@ export interface VolleyOptions {
    * (`script`), latency, limits, faults. This is how to test a pipeline without a model.
    */
   simulator?: SimulatorOptions;
+  /**
+   * Share the rate limits of these endpoints with every other process given the same Redis:
+   * `{ url: 'redis://host:6379' }`, plus tuning (see `@volley/cluster`). Defaults to
+   * `VOLLEY_CLUSTER_URL` when that is set; `false` turns it off even then.
+   */
+  cluster?: ClusterOptions | false;
 }
 
 export interface ResolvedOptions {
@@ -120,6 +133,10 @@ export interface ResolvedOptions {
   maxQueue: number;
   restartBudget: RestartBudget;
   progressIntervalMs: number;
+  /** Set when limits are shared; its fields are checked by `@volley/cluster` when it connects. */
+  cluster: ClusterOptions | undefined;
+  /** What names the shared bucket of each lane (same order as `limits`). */
+  laneIdentities: Array<GroupIdentity & { option: string }>;
 }
 
 const DEFAULTS = {
@@ -236,6 +253,8 @@ export function resolveOptions(
 
   const limits: LaneLimits[] = [];
   const extraLanes: LaneLimits[] = [];
+  const identities: Array<GroupIdentity & { option: string }> = [];
+  const extraIdentities: Array<GroupIdentity & { option: string }> = [];
   const policies: EndpointPolicy[] = [];
   const configs = endpoints.map((endpoint, i): EndpointConfig => {
     const name = `options.endpoints[${i}]`;
@@ -267,6 +286,9 @@ export function resolveOptions(
     if (endpoint.apiKeyEnv !== undefined && apiKey === undefined) {
       throw invalid(`${name}.apiKeyEnv names ${endpoint.apiKeyEnv}, which is not set`);
     }
+    const identity = { baseUrl: endpoint.baseUrl, apiKey, limitGroup: endpoint.limitGroup };
+    identities[i] = { ...identity, model: undefined, option: name };
+    for (const [model] of models) extraIdentities.push({ ...identity, model, option: name });
     registerSecret(apiKey);
     const config: EndpointConfig = {
       baseUrl: endpoint.baseUrl,
@@ -342,5 +364,19 @@ export function resolveOptions(
       options.progressIntervalMs,
       DEFAULTS.progressIntervalMs,
     ),
+    cluster: clusterOf(options.cluster),
+    laneIdentities: [...identities, ...extraIdentities],
   };
+}
+
+/** `options.cluster`, else `VOLLEY_CLUSTER_URL`; `false` is off. */
+function clusterOf(cluster: ClusterOptions | false | undefined): ClusterOptions | undefined {
+  if (cluster === false) return undefined;
+  if (cluster !== undefined) {
+    if (typeof cluster !== 'object' || cluster === null)
+      throw invalid('options.cluster must be an object such as { url: "redis://host:6379" }');
+    return cluster;
+  }
+  const url = process.env.VOLLEY_CLUSTER_URL;
+  return url === undefined || url === '' ? undefined : { url };
 }

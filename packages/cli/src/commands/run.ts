@@ -106,6 +106,8 @@ export interface RunCommandOptions {
   prices?: string;
   /** Allow plain http to hosts other than loopback. */
   allowInsecureHttp?: boolean;
+  /** `--cluster <redis-url>`: shared limits (see runtime.ts). */
+  cluster?: string;
   /** Requests per line (`--samples`); see run/samples/settings.ts. */
   samples?: number;
   /** How a sampled line's record is chosen; default `all`. */

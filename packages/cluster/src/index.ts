@@ -1,0 +1,18 @@
+/**
+ * @volley/cluster: every process of an application shares the rate limits of the endpoints it
+ * calls, through Redis. `createVolley({ cluster: { url } })` uses it; nothing else needs to.
+ */
+export type {
+  ClusterEvent,
+  ClusterLink,
+  ClusterOptions,
+  ConnectOptions,
+} from './cluster.js';
+export { connectCluster, resolveClusterSettings } from './cluster.js';
+export type { GroupIdentity, LaneGroup } from './keys.js';
+export { checkGroupName, keyFingerprint, laneGroup } from './keys.js';
+export type { RedisLossPolicy } from './redis-store.js';
+export type { BucketStatus, ClusterStatus, MemberStatus } from './status.js';
+export { readClusterStatus } from './status.js';
+export type { RedisTarget } from './url.js';
+export { parseRedisUrl } from './url.js';
