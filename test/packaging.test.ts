@@ -125,7 +125,9 @@ describe('the packed volley package, installed with npm outside the repository',
     const manifest = await readFile(join(pkg, 'package.json'), 'utf8');
     expect(manifest).not.toMatch(/workspace:|catalog:|@volley\//);
     const shipped = (await readdir(pkg, { recursive: true })).sort();
-    expect(shipped).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'dist/worker.js']));
+    expect(shipped).toEqual(
+      expect.arrayContaining(['LICENSE', 'README.md', 'dist/worker-entry.js']),
+    );
     expect(
       shipped.filter((file) => /\.map$|tsbuildinfo|\.test\.|(^|\/)(src|test)\//.test(file)),
     ).toEqual([]);

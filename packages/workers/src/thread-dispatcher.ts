@@ -45,7 +45,7 @@ interface WorkerLink {
 const TASKS_PER_THREAD = 1 << 20;
 
 export function defaultWorkerUrl(): URL {
-  return new URL('./worker.js', import.meta.url);
+  return new URL('./worker-entry.js', import.meta.url);
 }
 
 export function createThreadDispatcher(options: ThreadDispatcherOptions): Dispatcher {
