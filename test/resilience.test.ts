@@ -4,12 +4,11 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import type { FaultKind, SimRequestLogEntry, Simulator } from '@volley/sim';
 import { createSimulator, simulatedChatContent } from '@volley/sim';
 import { describe, expect, it } from 'vitest';
 import { createVolley, ErrorCode } from 'volley';
-import { chatBody, parseJsonl, runCli, tempDir, writeBatch } from './helpers.js';
+import { chatBody, freePort, parseJsonl, runCli, tempDir, writeBatch } from './helpers.js';
 
 const MODEL = 'volley-sim-1';
 
@@ -52,14 +51,6 @@ function mostAtOnce(log: readonly SimRequestLogEntry[]): number {
     most = Math.max(most, open.length);
   }
   return most;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('resilience', () => {

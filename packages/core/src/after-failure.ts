@@ -12,6 +12,8 @@
  * | auth / quota (stop-endpoint)             | requeue, endpoint stopped              | nothing                   |
  * | fatal (400, 404, x-should-retry: false…) | fail                                   |                           |
  * | retry (5xx, connect, truncated…)         | retry after backoff                    | maxRetries                |
+ * | unreachable (connect, not the API)       | as retry; a few rounds mark the        | maxRetries                |
+ * |                                          |   endpoint down (EndpointHealth)       |                           |
  * | ambiguous (sent, then lost)              | retry after backoff                    | maxRetries and the        |
  * |                                          |                                        |   ambiguous budget        |
  * | a retry that would end past the deadline | fail with TIMEOUT (cause: the failure) |                           |
@@ -20,7 +22,7 @@ import type { BackoffPolicy } from './backoff.js';
 import { retryDelayMs } from './backoff.js';
 import type { SerializedError } from './errors.js';
 import { deserializeError, ErrorCode, VolleyError } from './errors.js';
-import { classifyFailure, isEndpointFault, mayHaveBeenBilled } from './outcome.js';
+import { classifyFailure, isEndpointFault, isUnreachable, mayHaveBeenBilled } from './outcome.js';
 
 export interface RetryPolicy {
   /** Retries after failures; 429s and backpressure do not count (the deadline bounds them). */
@@ -61,6 +63,12 @@ export interface AfterFailure {
   cooldownMs?: number;
   /** What the failure says about the endpoint: unwell (circuit breaker), stop it for good, or nothing. */
   endpoint: 'fault' | 'stop' | 'fine';
+  /**
+   * Whether the attempt reached an OpenAI-compatible API: it answered as one (an HTTP error with
+   * the API's JSON, a 429), it did not (`isUnreachable`: nothing or something else answers), or
+   * unknown (lost, timed out, a crashed worker).
+   */
+  reached: 'api' | 'not-api' | 'unknown';
   /** Why the server refused to take the attempt now, if it did: counted and reported apart. */
   pacing?: 'rate-limited' | 'backpressure';
   /** This attempt may have been processed and billed although its result is not used. */
@@ -100,6 +108,7 @@ export function afterFailure(context: FailureContext): AfterFailure {
         : isEndpointFault(failure) && !backpressure
           ? 'fault'
           : 'fine',
+    reached: isUnreachable(failure) ? 'not-api' : failure.status !== undefined ? 'api' : 'unknown',
     billed: false,
     countsAsFailure: false,
     countsAsAmbiguous: false,

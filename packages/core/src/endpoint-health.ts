@@ -6,12 +6,20 @@
  *   half-open --probe succeeds--> closed        half-open --probe faults--> open (openMs × 2, capped)
  *   any --stop(error) (a 401, no quota)--> stopped for good
  *
+ * Apart from the circuit, an endpoint is *down* when nothing answers at its address, or what
+ * answers is not an OpenAI-compatible API (`isUnreachable`), in `downAfterRounds` rounds in a row
+ * with no sign of life between. A round is the attempts that were on the wire together: ten
+ * concurrent calls refused at once are one round, the next one is a retry or a probe admitted after
+ * that. Calls do not wait for a down endpoint: with no other endpoint they fail at once with its
+ * cause (`ENDPOINT_DOWN`). Its circuit stays open and takes a probe when the pause is over, so a
+ * server that comes back is used again.
+ *
  * The supervisor asks `choose()` for each attempt it admits and reports what became of it; this
  * class only keeps the books and says when a paused endpoint is worth trying again (`onWake`).
  */
 import type { EventEmitter } from 'eventemitter3';
 import type { Clock, TimerHandle } from './clock.js';
-import type { VolleyError } from './errors.js';
+import { ErrorCode, VolleyError } from './errors.js';
 import type { VolleyEvents } from './events.js';
 
 /**
@@ -22,13 +30,22 @@ export interface CircuitBreakerPolicy {
   failureThreshold: number;
   openMs: number;
   maxOpenMs: number;
+  /** Rounds of unreachable attempts in a row that mark an endpoint down (see above). */
+  downAfterRounds: number;
 }
 
 export const defaultCircuitBreaker: CircuitBreakerPolicy = {
   failureThreshold: 5,
   openMs: 2_000,
   maxOpenMs: 60_000,
+  downAfterRounds: 3,
 };
+
+/** An admitted attempt: whether it probes a half-open circuit, and its place in the endpoint's order. */
+export interface Admission {
+  isProbe: boolean;
+  ticket: number;
+}
 
 export type CircuitState = 'closed' | 'open' | 'half-open';
 
@@ -45,6 +62,13 @@ interface Endpoint {
   /** Attempts admitted to this endpoint and not yet settled (waiting, ready or on the wire). */
   outstanding: number;
   stopped: VolleyError | undefined;
+  /** Attempts admitted so far: an attempt's ticket is the count at its admission. */
+  admitted: number;
+  /** Rounds of unreachable attempts since the last sign of life. */
+  unreachableRounds: number;
+  /** Only attempts admitted after this ticket can start the next round. */
+  roundTicket: number;
+  down: VolleyError | undefined;
 }
 
 export class EndpointHealth {
@@ -53,11 +77,13 @@ export class EndpointHealth {
   readonly #clock: Clock;
   readonly #events: EventEmitter<VolleyEvents>;
   readonly #onWake: () => void;
+  /** How each endpoint is named in messages (no credentials). */
+  readonly #labels: readonly string[];
   #wakeTimer: TimerHandle | undefined;
   #lastChosen = -1;
 
   constructor(
-    count: number,
+    labels: readonly string[],
     breaker: CircuitBreakerPolicy,
     clock: Clock,
     events: EventEmitter<VolleyEvents>,
@@ -68,7 +94,8 @@ export class EndpointHealth {
     this.#clock = clock;
     this.#events = events;
     this.#onWake = onWake;
-    this.#endpoints = Array.from({ length: count }, () => ({
+    this.#labels = labels;
+    this.#endpoints = labels.map(() => ({
       circuit: 'closed',
       consecutiveFailures: 0,
       openUntil: 0,
@@ -76,6 +103,10 @@ export class EndpointHealth {
       probing: false,
       outstanding: 0,
       stopped: undefined,
+      admitted: 0,
+      unreachableRounds: 0,
+      roundTicket: 0,
+      down: undefined,
     }));
   }
 
@@ -85,7 +116,7 @@ export class EndpointHealth {
 
   /**
    * Least outstanding attempts among the endpoints in rotation: not stopped, circuit not open (a
-   * half-open one takes a single probe). `undefined` when every endpoint is stopped;
+   * half-open one takes a single probe). `undefined` when every endpoint is stopped or down;
    * `WAIT_FOR_CIRCUIT` when some will come back (a wake-up is armed for the first of them).
    */
   choose(): number | undefined | typeof WAIT_FOR_CIRCUIT {
@@ -103,7 +134,8 @@ export class EndpointHealth {
         endpoint.probing = false;
       }
       if (endpoint.circuit === 'open' || (endpoint.circuit === 'half-open' && endpoint.probing)) {
-        waiting = true;
+        // Calls wait for a circuit to close, not for a down endpoint to come back.
+        if (endpoint.down === undefined) waiting = true;
         continue;
       }
       if (best === undefined || endpoint.outstanding < this.#endpoints[best]!.outstanding) best = i;
@@ -114,14 +146,14 @@ export class EndpointHealth {
     return WAIT_FOR_CIRCUIT;
   }
 
-  /** An attempt was admitted to `index`. Returns whether it is the probe of a half-open circuit. */
-  admit(index: number): boolean {
+  /** An attempt was admitted to `index`. */
+  admit(index: number): Admission {
     this.#lastChosen = index;
     const endpoint = this.#endpoints[index]!;
     endpoint.outstanding++;
     const isProbe = endpoint.circuit === 'half-open';
     if (isProbe) endpoint.probing = true;
-    return isProbe;
+    return { isProbe, ticket: ++endpoint.admitted };
   }
 
   /** An admitted attempt is over (answered, or never sent); a probe that said nothing frees the probe slot. */
@@ -149,12 +181,38 @@ export class EndpointHealth {
 
   onSuccess(index: number): void {
     const endpoint = this.#endpoints[index]!;
-    const wasDown = endpoint.circuit !== 'closed';
+    const wasDown = endpoint.circuit !== 'closed' || endpoint.down !== undefined;
     endpoint.circuit = 'closed';
     endpoint.consecutiveFailures = 0;
     endpoint.openMs = this.#breaker.openMs;
     endpoint.probing = false;
+    this.onAnswered(index);
     if (wasDown) this.#events.emit('endpointHealthy', { endpoint: index });
+  }
+
+  /** The attempt reached the API, whatever it answered: the endpoint is not down. */
+  onAnswered(index: number): void {
+    const endpoint = this.#endpoints[index]!;
+    endpoint.unreachableRounds = 0;
+    endpoint.roundTicket = endpoint.admitted;
+    endpoint.down = undefined;
+  }
+
+  /**
+   * The attempt with `ticket` found nothing, or not the API, at the endpoint's address
+   * (`isUnreachable`). Returns whether this marked the endpoint down.
+   */
+  onUnreachable(index: number, ticket: number, failure: VolleyError): boolean {
+    const endpoint = this.#endpoints[index]!;
+    // On the wire together with an attempt already counted: the same round.
+    if (ticket <= endpoint.roundTicket) return false;
+    endpoint.roundTicket = endpoint.admitted;
+    if (++endpoint.unreachableRounds < this.#breaker.downAfterRounds) return false;
+    if (endpoint.down !== undefined) return false;
+    endpoint.down = downError(this.#labels[index]!, index, failure);
+    if (endpoint.circuit !== 'open') this.#open(index);
+    this.#events.emit('endpointDown', { endpoint: index, error: endpoint.down });
+    return true;
   }
 
   /** Takes `index` out of rotation for good (its key or quota cannot serve any call). */
@@ -169,9 +227,25 @@ export class EndpointHealth {
     return this.#endpoints[index]!.stopped !== undefined;
   }
 
-  /** Why the lowest-numbered stopped endpoint stopped: the cause of a call no endpoint can take. */
-  firstStopCause(): VolleyError | undefined {
-    return this.#endpoints.find((endpoint) => endpoint.stopped !== undefined)?.stopped;
+  isDown(index: number): boolean {
+    return this.#endpoints[index]!.down !== undefined;
+  }
+
+  /** Whether some endpoint is neither stopped nor down. */
+  anyUsable(): boolean {
+    return this.#endpoints.some((e) => e.stopped === undefined && e.down === undefined);
+  }
+
+  /**
+   * Why the lowest-numbered endpoint out of use is out (stopped, or down): the cause of a call no
+   * endpoint can take.
+   */
+  unusableCause(): VolleyError | undefined {
+    for (const endpoint of this.#endpoints) {
+      const cause = endpoint.stopped ?? endpoint.down;
+      if (cause !== undefined) return cause;
+    }
+    return undefined;
   }
 
   circuit(index: number): CircuitState {
@@ -217,4 +291,21 @@ export class EndpointHealth {
       Math.max(0, wakeAt - this.#clock.now()),
     );
   }
+}
+
+/**
+ * The error of a down endpoint, in the words of the issue a user would file: what happened, and
+ * where (`connection refused at http://127.0.0.1:9999/v1`, `http://host/v1 answered 501 text/html:
+ * not an OpenAI-compatible endpoint?`).
+ */
+function downError(label: string, index: number, failure: VolleyError): VolleyError {
+  const message =
+    failure.notApi !== undefined
+      ? `${label} answered ${failure.notApi}: not an OpenAI-compatible endpoint? (check the base URL; it usually ends in /v1)`
+      : `${failure.message.replace(/^could not connect: /, '')} at ${label}`;
+  return new VolleyError(ErrorCode.ENDPOINT_DOWN, message, {
+    cause: failure,
+    endpoint: index,
+    sent: false,
+  });
 }

@@ -41,6 +41,12 @@ export const ErrorCode = {
   STOPPED: 'VOLLEY_ERR_STOPPED',
   /** Every endpoint that could serve the call has been stopped (auth, quota). */
   NO_ENDPOINT: 'VOLLEY_ERR_NO_ENDPOINT',
+  /**
+   * The endpoint cannot be reached (connection refused, DNS, TLS) or does not answer as an
+   * OpenAI-compatible API, attempt after attempt; calls no other endpoint can take fail with it at
+   * once, the last failure as `cause`. The endpoint is probed again later.
+   */
+  ENDPOINT_DOWN: 'VOLLEY_ERR_ENDPOINT_DOWN',
   /** The Redis of a cluster (shared limits) could not be reached at start. */
   CLUSTER_UNAVAILABLE: 'VOLLEY_ERR_CLUSTER_UNAVAILABLE',
 } as const;
@@ -70,6 +76,11 @@ export interface ErrorDetailFields {
    * succeed: the verdict of `isTransient`, set on the error a call rejects with.
    */
   transient?: boolean;
+  /**
+   * The answer is not an OpenAI-compatible API's (an HTML page, a 404/405/501 without the API's
+   * JSON error): what came back, e.g. `501 text/html`. A wrong URL or server, not a bad request.
+   */
+  notApi?: string;
 }
 
 /**
@@ -85,6 +96,7 @@ const DETAIL_KEYS = [
   'endpoint',
   'attempts',
   'transient',
+  'notApi',
 ] as const satisfies ReadonlyArray<keyof ErrorDetailFields>;
 
 export interface VolleyErrorDetails extends ErrorDetailFields {
@@ -109,6 +121,7 @@ export class VolleyError extends Error implements Readonly<ErrorDetailFields> {
   declare readonly endpoint?: number;
   declare readonly attempts?: number;
   declare readonly transient?: boolean;
+  declare readonly notApi?: string;
 
   constructor(code: ErrorCodeValue, message: string, details: VolleyErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });

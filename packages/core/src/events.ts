@@ -61,6 +61,8 @@ export interface RuntimeStats {
     failed: number;
     inFlight: number;
     stopped: boolean;
+    /** Unreachable, or not an OpenAI-compatible API, attempt after attempt (`endpointDown`). */
+    down: boolean;
     /** Circuit breaker: `open` means out of rotation after repeated failures. */
     circuit: 'closed' | 'open' | 'half-open';
   }>;
@@ -76,9 +78,15 @@ export interface VolleyEvents {
   fail: [event: FailEvent];
   /** An endpoint was taken out of rotation (auth, quota). */
   endpointStopped: [event: { endpoint: number; error: VolleyError }];
+  /**
+   * Nothing answers at the endpoint's address (refused, DNS, TLS), or not an OpenAI-compatible
+   * API, round after round: calls no other endpoint can take fail with `error` (ENDPOINT_DOWN)
+   * until a probe gets through (`endpointHealthy`).
+   */
+  endpointDown: [event: { endpoint: number; error: VolleyError }];
   /** An endpoint failed repeatedly and is out of rotation for `openMs` (circuit open). */
   endpointUnhealthy: [event: { endpoint: number; openMs: number; failures: number }];
-  /** A probe of an unhealthy endpoint succeeded: it is back in rotation. */
+  /** A probe of an unhealthy or down endpoint succeeded: it is back in rotation. */
   endpointHealthy: [event: { endpoint: number }];
   workerCrash: [event: { error: Error; restarts: number }];
   /** Emitted on an interval while listeners exist. */

@@ -36,6 +36,7 @@ export {
   isEndpointFault,
   isRefusedContent,
   isTransient,
+  isUnreachable,
   mayHaveBeenBilled,
 } from './outcome.js';
 export type { BatchRequestLine, BatchResponseLine, BatchUrl } from './protocol/batch.js';

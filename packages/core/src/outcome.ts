@@ -10,6 +10,7 @@
  * | HTTP 400/404/422, other 4xx   | fatal          | the same request can never succeed              |
  * | AUTH (401/403), QUOTA         | stop-endpoint  | every request to that endpoint would fail       |
  * | CONNECT                       | retry          | nothing was sent                                |
+ * | any answer with `notApi`      | retry          | the URL or server is wrong, not the request     |
  * | CONNECTION_LOST, TIMEOUT sent | ambiguous      | may have been processed and billed              |
  * | TRUNCATED_STREAM, BAD_RESPONSE| retry          | the server answered, but not completely         |
  * | WORKER_CRASHED                | ambiguous      | we cannot know whether it was sent              |
@@ -19,7 +20,10 @@ import type { SerializedError } from './errors.js';
 import { ErrorCode } from './errors.js';
 
 /** The facts about a failure that decide what it means; a `VolleyError` and a `SerializedError` both have them. */
-export type FailureFacts = Pick<SerializedError, 'code' | 'status' | 'retryable' | 'sent'>;
+export type FailureFacts = Pick<
+  SerializedError,
+  'code' | 'status' | 'retryable' | 'sent' | 'notApi'
+>;
 
 export type OutcomeClass = 'retry' | 'ambiguous' | 'fatal' | 'stop-endpoint';
 
@@ -31,6 +35,8 @@ function isTransientStatus(status: number | undefined): boolean {
 }
 
 export function classifyFailure(error: FailureFacts): OutcomeClass {
+  // Whatever the status says, it came from something that is not the API: the request is not at fault.
+  if (error.notApi !== undefined) return 'retry';
   if (error.retryable === false)
     return error.code === ErrorCode.AUTH || error.code === ErrorCode.QUOTA
       ? 'stop-endpoint'
@@ -81,6 +87,7 @@ export function mayHaveBeenBilled(error: FailureFacts): boolean {
  * pacing (429), not ours (a crashed worker, a caller's abort).
  */
 export function isEndpointFault(error: FailureFacts): boolean {
+  if (error.notApi !== undefined) return true;
   switch (error.code) {
     case ErrorCode.CONNECT:
     case ErrorCode.CONNECTION_LOST:
@@ -106,6 +113,7 @@ export function isEndpointFault(error: FailureFacts): boolean {
  * callers never re-derive it.
  */
 export function isTransient(error: FailureFacts): boolean {
+  if (error.notApi !== undefined) return true;
   if (error.retryable === false) return false;
   switch (error.code) {
     // Retries are made only for transient failures, so running out of them is transient too.
@@ -120,6 +128,7 @@ export function isTransient(error: FailureFacts): boolean {
     case ErrorCode.AUTH:
     case ErrorCode.QUOTA:
     case ErrorCode.NO_ENDPOINT:
+    case ErrorCode.ENDPOINT_DOWN:
     case ErrorCode.ABORTED:
     case ErrorCode.STOPPED:
       return true;
@@ -128,6 +137,15 @@ export function isTransient(error: FailureFacts): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * Whether a failure says the endpoint cannot be used at all: nothing answers at its address
+ * (refused, DNS, TLS, connect timeout), or what answers is not an OpenAI-compatible API. A few of
+ * these in a row, with nothing else in between, mark the endpoint down (see EndpointHealth).
+ */
+export function isUnreachable(error: FailureFacts): boolean {
+  return error.code === ErrorCode.CONNECT || error.notApi !== undefined;
 }
 
 /** Statuses with which a server refuses what a request contains (bad input, too large, unprocessable). */

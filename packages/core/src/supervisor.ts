@@ -95,6 +95,8 @@ export interface CallResult {
 
 /** What the supervisor needs to know about one endpoint. */
 export interface EndpointPolicy {
+  /** How the endpoint is named in messages: its base URL (which never carries credentials). */
+  label: string;
   /** Token-bucket lane of the endpoint's own limits. */
   lane: number;
   /** Lanes of models whose limits differ from the endpoint's, by model name. */
@@ -151,6 +153,8 @@ interface Job {
   lane: number;
   /** This attempt is the single probe of a half-open endpoint. */
   isProbe: boolean;
+  /** The attempt's place in its endpoint's order of admission (see EndpointHealth). */
+  ticket: number;
   attemptId: number;
   dispatchedAt: number;
   attemptTimeoutMs: number;
@@ -248,7 +252,7 @@ class Supervisor implements SupervisorRef {
       inFlight: 0,
     }));
     this.#health = new EndpointHealth(
-      endpointCount,
+      options.endpoints.map((endpoint) => endpoint.label),
       options.circuitBreaker ?? defaultCircuitBreaker,
       this.#clock,
       this.#events,
@@ -289,6 +293,7 @@ class Supervisor implements SupervisorRef {
         endpoint: 0,
         lane: 0,
         isProbe: false,
+        ticket: 0,
         attemptId: 0,
         dispatchedAt: 0,
         attemptTimeoutMs: 0,
@@ -319,6 +324,7 @@ class Supervisor implements SupervisorRef {
       byEndpoint: this.#byEndpoint.map((counts, endpoint) => ({
         ...counts,
         stopped: this.#health.isStopped(endpoint),
+        down: this.#health.isDown(endpoint),
         circuit: this.#health.circuit(endpoint),
       })),
     };
@@ -452,7 +458,9 @@ class Supervisor implements SupervisorRef {
       this.#finish(job, this.#noEndpointError());
       return;
     }
-    job.isProbe = this.#health.admit(endpoint);
+    const admission = this.#health.admit(endpoint);
+    job.isProbe = admission.isProbe;
+    job.ticket = admission.ticket;
     job.endpoint = endpoint;
     job.lane = this.#laneFor(endpoint, job.spec.body.model);
     const counter = this.#options.tokenCounter;
@@ -635,6 +643,15 @@ class Supervisor implements SupervisorRef {
       decision.refundTokens ? 0 : job.reservedTokens,
     );
     if (decision.endpoint === 'fault') this.#health.onFault(job.endpoint);
+    if (decision.reached === 'api') this.#health.onAnswered(job.endpoint);
+    if (
+      decision.reached === 'not-api' &&
+      this.#health.onUnreachable(job.endpoint, job.ticket, decision.error) &&
+      !this.#health.anyUsable()
+    ) {
+      // Nothing left to retry on: calls waiting out a backoff fail now, with the cause.
+      for (const waiting of [...this.#backingOff]) this.#finish(waiting, this.#noEndpointError());
+    }
     // Ended while in flight (aborted, timed out): the attempt's outcome only settles the books.
     if (job.state !== 'inflight') return;
 
@@ -814,7 +831,9 @@ class Supervisor implements SupervisorRef {
   }
 
   #noEndpointError(): VolleyError {
-    const cause = this.#health.firstStopCause();
+    const cause = this.#health.unusableCause();
+    // Each call gets its own copy of a down endpoint's error: callers may annotate what they get.
+    if (cause?.code === ErrorCode.ENDPOINT_DOWN) return cause.withDetails({});
     return new VolleyError(
       ErrorCode.NO_ENDPOINT,
       `no endpoint can take the call: ${cause?.message ?? 'all endpoints stopped'}`,

@@ -7,7 +7,7 @@ import { createHarness, useSupervisorHarness } from './helpers/supervisor-harnes
 
 useSupervisorHarness();
 
-const circuitBreaker = { failureThreshold: 3, openMs: 1_000, maxOpenMs: 4_000 };
+const circuitBreaker = { failureThreshold: 3, openMs: 1_000, maxOpenMs: 4_000, downAfterRounds: 3 };
 const serverError = { code: ErrorCode.HTTP, status: 500 };
 
 describe('supervisor: circuit breaker', () => {

@@ -268,7 +268,11 @@ export function resolveOptions(
     if (endpoint.maxInFlight !== undefined)
       lane.maxInFlight = positive(`${name}.maxInFlight`, endpoint.maxInFlight, 0);
     limits[i] = lane;
-    const policy: EndpointPolicy = { lane: i, slots: endpoint.maxInFlight !== undefined };
+    const policy: EndpointPolicy = {
+      label: endpoint.baseUrl,
+      lane: i,
+      slots: endpoint.maxInFlight !== undefined,
+    };
     const models = Object.entries(endpoint.models ?? {});
     if (models.length > 0) {
       const modelLanes = new Map<string, number>();
@@ -327,6 +331,11 @@ export function resolveOptions(
         'options.circuitBreaker.maxOpenMs',
         options.circuitBreaker?.maxOpenMs,
         defaultCircuitBreaker.maxOpenMs,
+      ),
+      downAfterRounds: positive(
+        'options.circuitBreaker.downAfterRounds',
+        options.circuitBreaker?.downAfterRounds,
+        defaultCircuitBreaker.downAfterRounds,
       ),
     },
     model: options.model,

@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import type {
   EmbeddingMatrix,
   EndpointConfig,
+  HeaderMap,
   SerializedError,
   StreamDelta,
   Usage,
@@ -30,7 +31,7 @@ import {
 } from './embeddings.js';
 import type { EndpointClient } from './endpoint-client.js';
 import { createEndpointClient } from './endpoint-client.js';
-import { badResponse, failure, httpFailure, transportFailure } from './failures.js';
+import { badResponse, failure, httpFailure, notApiAnswer, transportFailure } from './failures.js';
 import { SseLimitError, SseParser } from './sse.js';
 import { isUsage, StreamAssembler } from './stream-assembler.js';
 
@@ -228,12 +229,14 @@ async function run(
   if (request.embeddings === 'vectors' && !request.raw) {
     // base64 vectors are parsed from the bytes, never as one big string (embeddings.ts).
     ({ body, embeddings } = await readBody(response.body, (bytes) => {
-      const parsed = parseEmbeddingsBody(bytes) ?? parseJsonBody(bodyText(bytes), request.path);
+      const parsed =
+        parseEmbeddingsBody(bytes) ??
+        parseJsonBody(bodyText(bytes), request.path, statusCode, headers);
       return { body: parsed, embeddings: takeVectors(parsed) };
     }));
   } else {
     text = await response.body.text();
-    body = parseJsonBody(text, request.path);
+    body = parseJsonBody(text, request.path, statusCode, headers);
     if (request.embeddings === 'vectors') embeddings = takeVectors(body);
   }
   const success: WorkSuccess = {
@@ -358,7 +361,12 @@ const PATH_SHAPE: Record<string, string> = {
 };
 
 /** A 200 counts only if it is the JSON object the endpoint promises (not HTML, not `{"error":..}`). */
-function parseJsonBody(text: string, path: string): Record<string, unknown> {
+function parseJsonBody(
+  text: string,
+  path: string,
+  status: number,
+  headers: HeaderMap,
+): Record<string, unknown> {
   if (text.trim() === '')
     throw new AttemptFailure(badResponse('empty response body with status 200'));
   let body: unknown;
@@ -366,7 +374,13 @@ function parseJsonBody(text: string, path: string): Record<string, unknown> {
     body = JSON.parse(text);
   } catch {
     const excerpt = text.slice(0, 80).replace(/\s+/g, ' ');
-    throw new AttemptFailure(badResponse(`response body is not JSON: ${JSON.stringify(excerpt)}`));
+    throw new AttemptFailure(
+      badResponse(
+        `response body is not JSON: ${JSON.stringify(excerpt)}`,
+        undefined,
+        notApiAnswer(status, headers, false),
+      ),
+    );
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new AttemptFailure(badResponse('response body is not a JSON object'));

@@ -29,27 +29,54 @@ function headerValue(headers: HeaderMap, name: string): string | undefined {
 export function readErrorEnvelope(text: string): {
   message: string | undefined;
   type: string | undefined;
+  /** The body is a JSON object, as every OpenAI-compatible server's errors are. */
+  json: boolean;
 } {
+  let body: ErrorEnvelope;
   try {
-    const body = JSON.parse(text) as ErrorEnvelope;
-    if (typeof body.error === 'string') return { message: body.error, type: undefined };
-    const message = body.error?.message ?? body.message;
-    const code = body.error?.code;
-    const type =
-      typeof code === 'string'
-        ? code
-        : typeof body.error?.type === 'string'
-          ? body.error.type
-          : undefined;
-    return { message: typeof message === 'string' ? message : undefined, type };
+    body = JSON.parse(text) as ErrorEnvelope;
   } catch {
-    return { message: undefined, type: undefined };
+    return { message: undefined, type: undefined, json: false };
   }
+  if (typeof body !== 'object' || body === null)
+    return { message: undefined, type: undefined, json: false };
+  if (typeof body.error === 'string') return { message: body.error, type: undefined, json: true };
+  const message = body.error?.message ?? body.message;
+  const code = body.error?.code;
+  const type =
+    typeof code === 'string'
+      ? code
+      : typeof body.error?.type === 'string'
+        ? body.error.type
+        : undefined;
+  return { message: typeof message === 'string' ? message : undefined, type, json: true };
+}
+
+/** Statuses a web server gives a POST to a path it does not serve. */
+const NOT_SERVED_STATUS = new Set([404, 405, 501]);
+
+/**
+ * What came back, when it is not an OpenAI-compatible API's answer: a page (HTML) with a status up
+ * to 400 (a web site, a redirect, "plain HTTP sent to an HTTPS port"), or "not served here" without
+ * the API's JSON error. Pages with other statuses are left alone: gateways in front of real APIs
+ * answer 401, 429 and 5xx with pages of their own. `undefined` when it may well be the API.
+ */
+export function notApiAnswer(
+  status: number,
+  headers: HeaderMap,
+  isJson: boolean,
+): string | undefined {
+  if (isJson) return undefined;
+  const contentType = headerValue(headers, 'content-type')?.split(';')[0]?.trim();
+  const page = contentType === 'text/html' && status <= 400;
+  if (!page && !NOT_SERVED_STATUS.has(status)) return undefined;
+  return `${status} ${contentType || 'without a content type'}`;
 }
 
 /** A non-2xx response. */
 export function httpFailure(status: number, headers: HeaderMap, text: string): SerializedError {
-  const { message, type } = readErrorEnvelope(text);
+  const { message, type, json } = readErrorEnvelope(text);
+  const notApi = notApiAnswer(status, headers, json);
   const detail = scrubSecrets(message ?? text.slice(0, MESSAGE_EXCERPT_CHARS))
     .replace(/\s+/g, ' ')
     .trim();
@@ -65,15 +92,23 @@ export function httpFailure(status: number, headers: HeaderMap, text: string): S
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     ...(type === undefined ? {} : { errorType: type }),
     ...(shouldRetry === 'false' ? { retryable: false } : {}),
+    ...(notApi === undefined ? {} : { notApi }),
   });
   return withoutStack(serializeError(error));
 }
 
-/** A 2xx whose body is unusable: the server answered, but not with a result. */
-export function badResponse(message: string, cause?: unknown): SerializedError {
+/**
+ * A 2xx whose body is unusable: the server answered, but not with a result. `notApi` says what
+ * came back when it is plainly not the API (a page where JSON was due).
+ */
+export function badResponse(message: string, cause?: unknown, notApi?: string): SerializedError {
   return withoutStack(
     serializeError(
-      new VolleyError(ErrorCode.BAD_RESPONSE, scrubSecrets(message), { sent: true, cause }),
+      new VolleyError(ErrorCode.BAD_RESPONSE, scrubSecrets(message), {
+        sent: true,
+        cause,
+        ...(notApi === undefined ? {} : { notApi }),
+      }),
     ),
   );
 }
@@ -89,14 +124,31 @@ export function failure(
   );
 }
 
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
+/** Connect-phase errors, in the words a user would search for. */
+const CONNECT_CODES = new Map([
+  ['ECONNREFUSED', 'connection refused'],
+  ['ENOTFOUND', 'host not found (DNS)'],
+  ['EAI_AGAIN', 'host name lookup failed (DNS)'],
+  ['EHOSTUNREACH', 'host unreachable'],
+  ['ENETUNREACH', 'network unreachable'],
+  ['UND_ERR_CONNECT_TIMEOUT', 'connect timed out'],
 ]);
+
+/** TLS handshake failures: a certificate that does not verify, or TLS spoken to a plain port. */
+function isTlsFailure(code: string): boolean {
+  return (
+    code.startsWith('ERR_TLS_') ||
+    code.startsWith('ERR_SSL_') ||
+    code.includes('CERT') ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'EPROTO'
+  );
+}
+
+function connectPhrase(code: unknown): string | undefined {
+  if (typeof code !== 'string') return undefined;
+  return CONNECT_CODES.get(code) ?? (isTlsFailure(code) ? 'TLS handshake failed' : undefined);
+}
 
 /**
  * A transport error from undici. Connect-phase errors mean nothing was sent; anything later is
@@ -105,8 +157,9 @@ const CONNECT_CODES = new Set([
 export function transportFailure(error: unknown, phase: 'headers' | 'body'): SerializedError {
   const code = (error as { code?: unknown }).code;
   const message = error instanceof Error ? error.message : String(error);
-  if (typeof code === 'string' && CONNECT_CODES.has(code)) {
-    return failure(ErrorCode.CONNECT, `could not connect: ${message}`, false, error);
+  const phrase = connectPhrase(code);
+  if (phrase !== undefined) {
+    return failure(ErrorCode.CONNECT, `could not connect: ${phrase} (${message})`, false, error);
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT') {
     return failure(

@@ -42,7 +42,7 @@ import { acquireRunLock } from '../run/lock.js';
 import { compactErrors, scanErrorRecords } from '../run/resume.js';
 import type { SignalGate } from '../run/signals.js';
 import { createSignalGate } from '../run/signals.js';
-import { nonEmptyFiles, shouldResume } from '../run/start.js';
+import { nonEmptyFiles, recordedNothing, shouldResume } from '../run/start.js';
 import type { RunState, RunStatus } from '../run/state.js';
 import { displayEndpoint, newRunId, readRunState, writeRunState } from '../run/state.js';
 import type { RuntimeFlags } from '../runtime.js';
@@ -178,12 +178,13 @@ async function embedWithSignals(
 async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Promise<number> {
   const { paths, progress, signals, format } = setup;
   const prior = await readRunState(setup.statePath);
+  const existing = await nonEmptyFiles([paths.output, paths.ids, paths.errors]);
   const resuming = shouldResume({
     resume: options.resume === true || options.forceResume === true,
     overwrite: options.overwrite,
     statePath: setup.statePath,
     prior,
-    existing: await nonEmptyFiles([paths.output, paths.ids, paths.errors]),
+    existing,
   });
   const runId = resuming && prior !== undefined ? prior.runId : newRunId();
 
@@ -192,7 +193,8 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
   let rows = 0;
   let dimensions = options.dimensions;
   if (resuming && prior !== undefined) {
-    checkResumable(prior, setup, options.forceResume === true, progress);
+    const configChangeOk = options.forceResume === true || recordedNothing(prior, existing);
+    checkResumable(prior, setup, configChangeOk, progress);
     finished = createFinishedSet();
     const kept = await loadVectorOutput(
       paths,
@@ -361,7 +363,8 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
 function checkResumable(
   prior: RunState,
   setup: EmbedSetup,
-  force: boolean,
+  /** `--force-resume`, or nothing recorded yet: a new configuration mixes nothing. */
+  configChangeOk: boolean,
   progress: ProgressReporter,
 ): void {
   if (prior.command !== 'embed') {
@@ -380,14 +383,14 @@ function checkResumable(
   }
   if (prior.config.hash === setup.configHash) return;
   const was = `endpoints ${prior.config.endpoints.join(', ')}, model ${prior.config.model ?? '(none)'}`;
-  if (!force) {
+  if (!configChangeOk) {
     throw new CliError(
       `cannot resume: the configuration changed since the run began (it used ${was}; or the dimensions, input format or line limit changed). Resuming would mix vectors of two configurations; pass --force-resume to do so anyway, or --overwrite to start over`,
       ExitCode.USAGE,
       'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
     );
   }
-  progress.log(`--force-resume: continuing a run that used ${was} with a new configuration`);
+  progress.log(`continuing a run that used ${was} with a new configuration`);
 }
 
 /** The preflight pass; undefined when a signal interrupted it (nothing was sent). */

@@ -48,7 +48,7 @@ import type { SamplingSettings, SelectMode } from '../run/samples/settings.js';
 import { describeSampling, resolveSampling } from '../run/samples/settings.js';
 import type { SignalGate } from '../run/signals.js';
 import { createSignalGate } from '../run/signals.js';
-import { nonEmptyFiles, shouldResume } from '../run/start.js';
+import { nonEmptyFiles, recordedNothing, shouldResume } from '../run/start.js';
 import type { RunConfig, RunState, RunStatus } from '../run/state.js';
 import {
   configHash,
@@ -305,15 +305,17 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
   // Fresh run, resume, or refusal.
   const prior = paths.state === undefined ? undefined : await readRunState(paths.state);
   const force = options.forceResume === true;
+  const existing = await nonEmptyFiles([paths.output, paths.errors, paths.retry]);
   const resuming = shouldResume({
     resume: options.resume === true || force,
     overwrite: options.overwrite,
     statePath: paths.state ?? 'the state file',
     prior,
-    existing: await nonEmptyFiles([paths.output, paths.errors, paths.retry]),
+    existing,
   });
   if (resuming && prior !== undefined) {
-    checkResumable(prior, hash, setup.sampling, order, force, progress);
+    const configChangeOk = force || recordedNothing(prior, existing);
+    checkResumable(prior, hash, setup.sampling, order, configChangeOk, progress);
     // The errors file holds the failures that stay failed: reading another one would send
     // those lines again.
     if (prior.files.errors !== resolve(paths.errors) && paths.errors !== paths.output) {
@@ -553,7 +555,8 @@ function checkResumable(
   hash: string,
   sampling: SamplingSettings | undefined,
   order: 'completion' | 'input',
-  force: boolean,
+  /** `--force-resume`, or nothing recorded yet: a new configuration mixes nothing. */
+  configChangeOk: boolean,
   progress: ProgressReporter,
 ): void {
   if (prior.command === 'embed') {
@@ -569,14 +572,14 @@ function checkResumable(
     const was =
       `endpoints ${prior.config.endpoints.join(', ')}, model ${prior.config.model ?? '(none)'}, ${sampledBefore}` +
       (sampledBefore === sampledNow ? '' : `; this run asks for ${sampledNow}`);
-    if (!force) {
+    if (!configChangeOk) {
       throw new CliError(
         `cannot resume: the configuration changed since the run began (it used ${was}; or the line rules changed). Resuming would mix results of two configurations; pass --force-resume to do so anyway, or --overwrite to start over`,
         ExitCode.USAGE,
         'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
       );
     }
-    progress.log(`--force-resume: continuing a run that used ${was} with a new configuration`);
+    progress.log(`continuing a run that used ${was} with a new configuration`);
   }
   if (prior.order !== order) {
     progress.log(

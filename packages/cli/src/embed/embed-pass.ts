@@ -25,10 +25,13 @@ import { isRetryable } from '../run/batch-run.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { RecordKind } from '../run/finished-set.js';
 import {
+  allEndpointsOut,
+  failedForLackOfEndpoint,
   onStopSignal,
   onWriteFailure,
   progressSnapshot,
   runtimeSummary,
+  watchEndpoints,
 } from '../run/pass-common.js';
 import { errorRecord, recordId } from '../run/record.js';
 import type { SignalGate, StopSignal } from '../run/signals.js';
@@ -216,10 +219,11 @@ export class EmbedPass {
     ticker.unref();
     signals.setHandler((signal, count) => this.#onSignal(signal, count));
     if (signals.first !== undefined) this.#onSignal(signals.first, 1);
-    volley.on('endpointStopped', ({ endpoint, error }) => {
-      this.#stopReason ??= `${volley.endpoints[endpoint]}: ${error.message}`;
-      progress.log(`endpoint ${endpoint} stopped: ${error.message}`);
-      if (volley.stats().byEndpoint.every((e) => e.stopped)) this.#abortReader.abort();
+    watchEndpoints(this.#ctx, ({ reason, kind, allOut }) => {
+      // A stopped endpoint stops the run's status; a down one may come back while others serve.
+      if (kind === 'stopped' || allOut) this.#stopReason ??= reason;
+      // Every endpoint out: no point reading more lines.
+      if (allOut) this.#abortReader.abort();
     });
     volley.on('workerCrash', ({ restarts }) => {
       progress.log(`a worker thread crashed (${restarts} so far); its requests were re-dispatched`);
@@ -359,7 +363,7 @@ export class EmbedPass {
     const code = isVolleyError(error) ? error.code : 'VOLLEY_ERR_INTERNAL';
     // Stopped endpoints, an interrupt and a failed write leave lines pending: no record.
     if (
-      code === ErrorCode.NO_ENDPOINT ||
+      failedForLackOfEndpoint(code) ||
       code === ErrorCode.STOPPED ||
       (code === ErrorCode.ABORTED && this.#shouldStop())
     ) {
@@ -435,8 +439,7 @@ export class EmbedPass {
       this.#interrupted !== undefined ||
       this.#writeError !== undefined ||
       this.#strictIssue !== undefined ||
-      (this.#stopReason !== undefined &&
-        this.#ctx.volley.stats().byEndpoint.every((e) => e.stopped))
+      (this.#stopReason !== undefined && allEndpointsOut(this.#ctx.volley))
     );
   }
 

@@ -13,6 +13,7 @@
 
 import { createHistogram } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
+import { isTransient } from '@volley/core';
 import type { CallResult, Volley } from 'volley';
 import { ErrorCode, isVolleyError } from 'volley';
 import { ExitCode } from '../exit-codes.js';
@@ -28,7 +29,15 @@ import { readJsonlLines } from '../jsonl/reader.js';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
 import type { LineRules, PreflightResult, ResumeIndex } from './lines.js';
 import { Disposition, judgeResume, parseLine, promptTooLongIssue } from './lines.js';
-import { onStopSignal, onWriteFailure, progressSnapshot, runtimeSummary } from './pass-common.js';
+import {
+  allEndpointsOut,
+  failedForLackOfEndpoint,
+  onStopSignal,
+  onWriteFailure,
+  progressSnapshot,
+  runtimeSummary,
+  watchEndpoints,
+} from './pass-common.js';
 import type { PriceTable } from './prices.js';
 import { errorRecord, recordId, successRecord } from './record.js';
 import type { OrderedRecord, ReorderBuffer } from './reorder-buffer.js';
@@ -158,11 +167,11 @@ export class BatchRun {
     signals.setHandler((signal, count) => this.#onSignal(signal, count));
     if (signals.first !== undefined) this.#onSignal(signals.first, 1);
     volley.on('fail', ({ error, attempt }) => this.#attempts.set(error, attempt));
-    volley.on('endpointStopped', ({ endpoint, error }) => {
-      this.#stopReason ??= `${volley.endpoints[endpoint]}: ${error.message}`;
-      progress.log(`endpoint ${endpoint} stopped: ${error.message}`);
-      // Every endpoint down: no point reading more lines.
-      if (volley.stats().byEndpoint.every((e) => e.stopped)) this.#requestStop();
+    watchEndpoints(this.#ctx, ({ reason, kind, allOut }) => {
+      // A stopped endpoint stops the run's status; a down one may come back while others serve.
+      if (kind === 'stopped' || allOut) this.#stopReason ??= reason;
+      // Every endpoint out: no point reading more lines.
+      if (allOut) this.#requestStop();
     });
     volley.on('workerCrash', ({ restarts }) => {
       progress.log(`a worker thread crashed (${restarts} so far); its requests were re-dispatched`);
@@ -381,7 +390,7 @@ export class BatchRun {
     const code = isVolleyError(error) ? error.code : 'VOLLEY_ERR_INTERNAL';
     // Stopped endpoints, an interrupt and a failed write leave lines pending: no record.
     if (
-      code === ErrorCode.NO_ENDPOINT ||
+      failedForLackOfEndpoint(code) ||
       code === ErrorCode.STOPPED ||
       (code === ErrorCode.ABORTED && this.#shouldStop())
     ) {
@@ -518,8 +527,7 @@ export class BatchRun {
       this.#writeError !== undefined ||
       this.#strictIssue !== undefined ||
       this.#inputGrew ||
-      (this.#stopReason !== undefined &&
-        this.#ctx.volley.stats().byEndpoint.every((e) => e.stopped))
+      (this.#stopReason !== undefined && allEndpointsOut(this.#ctx.volley))
     );
   }
 
@@ -624,34 +632,14 @@ export function retryLine(text: string, customId: string, lineNo: number): strin
   return `${text.slice(0, brace + 1)}"custom_id":${JSON.stringify(customId)},${text.slice(brace + 1)}`;
 }
 
-/** Whether `--resume` should send a failed line again: the failure was transient. */
+/**
+ * Whether `--resume` should send a failed line again: the failure was transient. The runtime
+ * stamps its verdict on the error a call rejects with; errors from elsewhere are judged by the
+ * same rule (`isTransient`).
+ */
 export function isRetryable(error: unknown): boolean {
   if (!isVolleyError(error)) return false;
-  if (error.retryable === false) return false;
-  switch (error.code) {
-    // Retries are only made for transient failures, so running out of them is transient too.
-    case ErrorCode.RETRIES_EXHAUSTED:
-    case ErrorCode.RATE_LIMITED:
-    case ErrorCode.CONNECT:
-    case ErrorCode.CONNECTION_LOST:
-    case ErrorCode.TRUNCATED_STREAM:
-    case ErrorCode.BAD_RESPONSE:
-    case ErrorCode.TIMEOUT:
-    case ErrorCode.WORKER_CRASHED:
-    case ErrorCode.AUTH:
-    case ErrorCode.QUOTA:
-    case ErrorCode.NO_ENDPOINT:
-    case ErrorCode.ABORTED:
-    case ErrorCode.STOPPED:
-      return true;
-    case ErrorCode.HTTP:
-      return (
-        error.status !== undefined &&
-        (error.status >= 500 || [408, 409, 425, 429].includes(error.status))
-      );
-    default:
-      return false;
-  }
+  return error.transient ?? isTransient(error);
 }
 
 function firstStatus(error: Error): number | undefined {

@@ -3,7 +3,8 @@
  * signals and to a failed write, and the runtime's share of their progress and summary.
  */
 
-import type { Volley } from 'volley';
+import type { Volley, VolleyError } from 'volley';
+import { ErrorCode } from 'volley';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
 import type { StopSignal } from './signals.js';
 
@@ -11,6 +12,37 @@ import type { StopSignal } from './signals.js';
 export interface PassRuntime {
   volley: Volley;
   progress: ProgressReporter;
+}
+
+/**
+ * Endpoints going out of use, each said once on stderr: stopped for good (auth, quota) or down
+ * (nothing, or not the API, at the address). `onOut` gets a one-line reason and whether any
+ * endpoint is left to send to.
+ */
+export function watchEndpoints(
+  pass: PassRuntime,
+  onOut: (event: { reason: string; kind: 'stopped' | 'down'; allOut: boolean }) => void,
+): void {
+  const { volley, progress } = pass;
+  const report = (endpoint: number, error: VolleyError, kind: 'stopped' | 'down'): void => {
+    progress.log(`endpoint ${endpoint} ${kind}: ${error.message}`);
+    // A down endpoint's message names its address already.
+    const reason =
+      kind === 'down' ? error.message : `${volley.endpoints[endpoint]}: ${error.message}`;
+    onOut({ reason, kind, allOut: allEndpointsOut(volley) });
+  };
+  volley.on('endpointStopped', ({ endpoint, error }) => report(endpoint, error, 'stopped'));
+  volley.on('endpointDown', ({ endpoint, error }) => report(endpoint, error, 'down'));
+}
+
+/** No endpoint is left to send to: every one is stopped or down. */
+export function allEndpointsOut(volley: Volley): boolean {
+  return volley.stats().byEndpoint.every((endpoint) => endpoint.stopped || endpoint.down);
+}
+
+/** A call failed because no endpoint could take it: its line stays pending for `--resume`. */
+export function failedForLackOfEndpoint(code: string): boolean {
+  return code === ErrorCode.NO_ENDPOINT || code === ErrorCode.ENDPOINT_DOWN;
 }
 
 /**

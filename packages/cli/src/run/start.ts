@@ -47,6 +47,16 @@ export function shouldResume(question: StartQuestion): boolean {
   return false;
 }
 
+/**
+ * Whether a run being resumed has recorded nothing yet (no record counted, its output files
+ * empty). A changed configuration then mixes nothing: a run stopped at once by a wrong
+ * `--base-url` resumes with the right one.
+ */
+export function recordedNothing(prior: RunState, existing: string[]): boolean {
+  const { succeeded, failed, invalid } = prior.counts;
+  return succeeded + failed + invalid === 0 && existing.length === 0;
+}
+
 /** The paths among these that are non-empty regular files. */
 export async function nonEmptyFiles(paths: Array<string | undefined>): Promise<string[]> {
   const found: string[] = [];

@@ -74,7 +74,10 @@ export function createHarness(options: HarnessOptions = {}): Harness {
       return dispatcher;
     },
     bucket,
-    endpoints: Array.from({ length: endpointCount }, (_, lane) => ({ lane })),
+    endpoints: Array.from({ length: endpointCount }, (_, lane) => ({
+      label: `http://endpoint-${lane}.test/v1`,
+      lane,
+    })),
     tokenCounter: undefined,
     concurrency: 4,
     maxQueue: 1_000,

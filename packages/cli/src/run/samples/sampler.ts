@@ -18,6 +18,7 @@ import { scrubSecrets } from '@volley/core';
 import type { CallResult, ChatClient, ChatInput, Volley, VoteResult } from 'volley';
 import { ErrorCode, isVolleyError, parseJudgeChoice, vote } from 'volley';
 import type { BatchRequest } from '../../jsonl/batch-line.js';
+import { failedForLackOfEndpoint } from '../pass-common.js';
 import { judgeBody, judgeModel } from './judge.js';
 import type { ResponseBody } from './merge.js';
 import { answerText, mergeSamples, sumUsage } from './merge.js';
@@ -346,7 +347,7 @@ function stopsTheLine(error: unknown): boolean {
   if (!isVolleyError(error)) return false;
   return (
     error.code === ErrorCode.STOPPED ||
-    error.code === ErrorCode.NO_ENDPOINT ||
+    failedForLackOfEndpoint(error.code) ||
     error.code === ErrorCode.ABORTED
   );
 }
