@@ -32,5 +32,13 @@ export function retryDelayMs(
 ): number {
   const backoff = computeBackoffMs(attempt, policy, random);
   if (retryAfterMs === undefined) return backoff;
-  return Math.max(backoff, Math.min(retryAfterMs, retryAfterCapMs));
+  return Math.max(backoff, capServerWaitMs(retryAfterMs, retryAfterCapMs));
+}
+
+/**
+ * A wait the server asked for (`retry-after`, `x-ratelimit-reset-*`), capped: the one rule for
+ * every such hint, so a hostile or buggy header (`1h30m`, `999999999h`) cannot park a run.
+ */
+export function capServerWaitMs(waitMs: number, capMs: number): number {
+  return Math.min(waitMs, capMs);
 }

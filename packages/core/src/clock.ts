@@ -25,6 +25,12 @@ export interface TimerHandle {
   unref?(): unknown;
 }
 
+/**
+ * The longest delay a timer can take: Node stores it in 32 bits and turns anything longer into
+ * 1 ms (with a TimeoutOverflowWarning), so an overlong wait would become a busy loop.
+ */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),

@@ -1,7 +1,12 @@
 export type { ActorBehavior, ActorOptions, ActorRef, AskOptions } from './actor.js';
 export { createActor } from './actor.js';
 export type { BackoffPolicy } from './backoff.js';
-export { computeBackoffMs, defaultBackoffPolicy, retryDelayMs } from './backoff.js';
+export {
+  capServerWaitMs,
+  computeBackoffMs,
+  defaultBackoffPolicy,
+  retryDelayMs,
+} from './backoff.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { systemClock } from './clock.js';
 export type {
@@ -44,7 +49,12 @@ export { BATCH_URLS } from './protocol/batch.js';
 export * from './protocol/openai.js';
 export type * from './protocol/work.js';
 export type { HeaderMap, RateLimitSnapshot } from './rate-limit-headers.js';
-export { parseDurationMs, parseRateLimitHeaders, parseRetryAfterMs } from './rate-limit-headers.js';
+export {
+  capResets,
+  parseDurationMs,
+  parseRateLimitHeaders,
+  parseRetryAfterMs,
+} from './rate-limit-headers.js';
 export type {
   CallResult,
   CallSpec,
@@ -69,4 +79,6 @@ export {
   DEFAULT_OUTPUT_TOKEN_ESTIMATE,
   estimateRequestTokens,
   loadTokenCounter,
+  MAX_TOKENS_PER_CALL,
+  trustedUsage,
 } from './token-estimate.js';

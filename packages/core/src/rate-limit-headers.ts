@@ -1,7 +1,9 @@
 /**
  * Parsing of the rate-limit hints OpenAI-compatible servers send. Malformed values are ignored
  * (undefined), never thrown: a bad header must not fail a request that otherwise succeeded.
+ * Impossible ones too: a limit of 0 would stop a lane for good, a count past 2^53 is not a count.
  */
+import { capServerWaitMs } from './backoff.js';
 
 /** Header map as undici gives it: lower-case names, string or string[] values. */
 export type HeaderMap = Record<string, string | string[] | undefined>;
@@ -54,12 +56,12 @@ const UNIT_MS: Record<string, number> = {
 export function parseDurationMs(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const text = raw.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  if (/^\d+(\.\d+)?$/.test(text)) return finiteOrUndefined(Number(text) * 1000);
   if (!GO_DURATION.test(text)) return undefined;
   let total = 0;
   for (const match of text.matchAll(GO_PART))
     total += Number(match[1]) * (UNIT_MS[match[2] as string] ?? 0);
-  return total;
+  return finiteOrUndefined(total);
 }
 
 export interface RateLimitSnapshot {
@@ -71,9 +73,22 @@ export interface RateLimitSnapshot {
   resetTokensMs?: number;
 }
 
+/** Hundreds of digits read as Infinity, which is no duration or count at all. */
+function finiteOrUndefined(value: number): number | undefined {
+  return Number.isFinite(value) ? value : undefined;
+}
+
+/** A count as a header may carry it: digits only, and exact (at most 2^53 - 1). */
 function nonNegativeInt(raw: string | undefined): number | undefined {
   if (raw === undefined || !/^\s*\d+\s*$/.test(raw)) return undefined;
-  return Number(raw);
+  const value = Number(raw);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** A limit per minute: 0 would mean "never again", which no server means; read it as unknown. */
+function positiveLimit(raw: string | undefined): number | undefined {
+  const value = nonNegativeInt(raw);
+  return value === undefined || value === 0 ? undefined : value;
 }
 
 /** The `x-ratelimit-*` family. Returns undefined when none of it is present and well formed. */
@@ -82,11 +97,25 @@ export function parseRateLimitHeaders(headers: HeaderMap): RateLimitSnapshot | u
   const set = <K extends keyof RateLimitSnapshot>(key: K, value: number | undefined): void => {
     if (value !== undefined) snapshot[key] = value;
   };
-  set('limitRequests', nonNegativeInt(first(headers, 'x-ratelimit-limit-requests')));
+  set('limitRequests', positiveLimit(first(headers, 'x-ratelimit-limit-requests')));
   set('remainingRequests', nonNegativeInt(first(headers, 'x-ratelimit-remaining-requests')));
   set('resetRequestsMs', parseDurationMs(first(headers, 'x-ratelimit-reset-requests')));
-  set('limitTokens', nonNegativeInt(first(headers, 'x-ratelimit-limit-tokens')));
+  set('limitTokens', positiveLimit(first(headers, 'x-ratelimit-limit-tokens')));
   set('remainingTokens', nonNegativeInt(first(headers, 'x-ratelimit-remaining-tokens')));
   set('resetTokensMs', parseDurationMs(first(headers, 'x-ratelimit-reset-tokens')));
   return Object.keys(snapshot).length === 0 ? undefined : snapshot;
+}
+
+/**
+ * The snapshot with its resets capped like `retry-after` (`retryAfterCapMs`): a reset is how long
+ * the server says a lane has nothing left, and an uncapped `1h30m` would stall every call on the
+ * lane until its deadline.
+ */
+export function capResets(snapshot: RateLimitSnapshot, capMs: number): RateLimitSnapshot {
+  const capped = { ...snapshot };
+  if (capped.resetRequestsMs !== undefined)
+    capped.resetRequestsMs = capServerWaitMs(capped.resetRequestsMs, capMs);
+  if (capped.resetTokensMs !== undefined)
+    capped.resetTokensMs = capServerWaitMs(capped.resetTokensMs, capMs);
+  return capped;
 }

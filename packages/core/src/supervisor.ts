@@ -53,11 +53,12 @@ import type {
   WorkRequest,
   WorkSuccess,
 } from './protocol/work.js';
+import { capResets } from './rate-limit-headers.js';
 import type { RestartBudget } from './restart-intensity.js';
 import { RestartIntensity } from './restart-intensity.js';
 import type { TokenBucketRef } from './token-bucket.js';
 import type { CountTokens } from './token-estimate.js';
-import { estimateRequestTokens, OutputTokenLearner } from './token-estimate.js';
+import { estimateRequestTokens, OutputTokenLearner, trustedUsage } from './token-estimate.js';
 
 export type { CircuitBreakerPolicy } from './endpoint-health.js';
 export { defaultCircuitBreaker } from './endpoint-health.js';
@@ -575,20 +576,23 @@ class Supervisor implements SupervisorRef {
     this.#byEndpoint[job.endpoint]!.inFlight--;
     this.#health.release(job.endpoint, job.isProbe);
     job.isProbe = false;
-    if (outcome.rateLimit !== undefined) this.#bucket.observe(job.lane, outcome.rateLimit);
+    if (outcome.rateLimit !== undefined)
+      this.#bucket.observe(job.lane, capResets(outcome.rateLimit, this.#options.retryAfterCapMs));
     if (outcome.ok) this.#onSuccess(job, outcome);
     else this.#onFailure(job, outcome);
   }
 
   #onSuccess(job: Job, outcome: WorkSuccess): void {
-    const usage = outcome.usage;
+    // Impossible usage is unknown usage: the reservation stands, and no counter, result or event
+    // carries it (the body still holds what the server said).
+    const usage = trustedUsage(outcome.usage);
     this.#bucket.settle(job.lane, job.reservedTokens, usage?.total_tokens ?? job.reservedTokens);
     this.#health.onSuccess(job.endpoint);
-    if (usage !== undefined)
+    if (usage?.completion_tokens !== undefined)
       this.#outputTokens.learn(job.lane, job.spec.body, usage.completion_tokens);
     if (job.state !== 'inflight') return;
     if (usage !== undefined) {
-      this.#counters.promptTokens += usage.prompt_tokens ?? 0;
+      this.#counters.promptTokens += usage.prompt_tokens;
       this.#counters.completionTokens += usage.completion_tokens ?? 0;
     }
     this.#counters.succeeded++;

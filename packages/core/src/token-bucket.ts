@@ -20,7 +20,7 @@
  * while another is being handled, and a queue would only add a microtask per request.
  */
 import type { Clock, TimerHandle } from './clock.js';
-import { systemClock } from './clock.js';
+import { MAX_TIMER_DELAY_MS, systemClock } from './clock.js';
 import { ErrorCode, VolleyError } from './errors.js';
 import { FixedQueue } from './fixed-queue.js';
 import type { LaneLimits, LimitStore, LimitStoreSetup } from './limit-store.js';
@@ -140,10 +140,14 @@ class Lane {
     if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     if (delayMs === Infinity) return;
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.pump();
-    }, Math.ceil(delayMs));
+    // A longer wait is served by several timers: each firing judges the head again.
+    this.#timer = this.#clock.setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.pump();
+      },
+      Math.min(Math.ceil(delayMs), MAX_TIMER_DELAY_MS),
+    );
   }
 
   close(error: VolleyError): void {

@@ -6,6 +6,7 @@
  *
  * The tokenizer is loaded lazily (about 150 ms and tens of MB) and only when a TPM limit exists.
  */
+import type { Usage } from './protocol/openai.js';
 
 /** Output tokens assumed when a request sets no `max_tokens`. */
 export const DEFAULT_OUTPUT_TOKEN_ESTIMATE = 256;
@@ -13,6 +14,37 @@ export const DEFAULT_OUTPUT_TOKEN_ESTIMATE = 256;
 const TOKENS_PER_MESSAGE = 4;
 
 export type CountTokens = (text: string) => number;
+
+/**
+ * Most tokens one call can really use: several times the largest context windows served today
+ * (1-2 million). A `usage` above it is a server bug or a hostile answer, not a bill.
+ */
+export const MAX_TOKENS_PER_CALL = 10_000_000;
+
+/** A count a response's `usage` may hold: a whole number from 0 to {@link MAX_TOKENS_PER_CALL}. */
+function isTokenCount(value: unknown): value is number {
+  return (
+    typeof value === 'number' &&
+    Number.isInteger(value) &&
+    value >= 0 &&
+    value <= MAX_TOKENS_PER_CALL
+  );
+}
+
+/**
+ * A response's `usage` if it can be true, else undefined: unknown. The one check every reader of
+ * `usage` goes through, because one impossible count (`1e400` parses to Infinity, `1e12`, `-5`,
+ * `2.5`) settled into a TPM bucket would stall its lane for the rest of the process, and summed
+ * into counters would show nonsense. Unknown usage falls back to the estimate.
+ * `completion_tokens` may be absent (embeddings have none).
+ */
+export function trustedUsage(usage: Usage | undefined): Usage | undefined {
+  if (usage === undefined) return undefined;
+  const { prompt_tokens, completion_tokens, total_tokens } = usage;
+  if (!isTokenCount(prompt_tokens) || !isTokenCount(total_tokens)) return undefined;
+  if (completion_tokens !== undefined && !isTokenCount(completion_tokens)) return undefined;
+  return usage;
+}
 
 let loaded: Promise<CountTokens> | undefined;
 
@@ -101,6 +133,7 @@ export class OutputTokenLearner {
     return this.#perChoice.get(lane) ?? DEFAULT_OUTPUT_TOKEN_ESTIMATE;
   }
 
+  /** `completionTokens` from {@link trustedUsage}: an impossible count would skew the mean for good. */
   learn(lane: number, body: Record<string, unknown>, completionTokens: number): void {
     const perChoice = completionTokens / (positiveInt(body.n) ?? 1);
     if (!(perChoice > 0)) return;

@@ -5,7 +5,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { ChatCompletion, ChatMessage, Usage } from '@volley/core';
-import { ErrorCode, VolleyError } from '@volley/core';
+import { ErrorCode, trustedUsage, VolleyError } from '@volley/core';
 import type { ChatInput, Volley } from '../create-volley.js';
 
 /**
@@ -100,9 +100,13 @@ export function emptyCost(): TokenCost {
   return { promptTokens: 0, completionTokens: 0, totalTokens: 0, calls: 0 };
 }
 
-/** Counts one completed call and its `usage` (if the server sent one) into `cost`. */
-export function addUsage(cost: TokenCost, usage: Usage | undefined): void {
+/**
+ * Counts one completed call and its `usage` (if the server sent one that can be true, see
+ * `trustedUsage`) into `cost`.
+ */
+export function addUsage(cost: TokenCost, reported: Usage | undefined): void {
   cost.calls++;
+  const usage = trustedUsage(reported);
   if (usage === undefined) return;
   cost.promptTokens += usage.prompt_tokens ?? 0;
   cost.completionTokens += usage.completion_tokens ?? 0;
