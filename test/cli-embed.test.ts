@@ -4,7 +4,8 @@
  * simulator serves for its text (`simulatedEmbedding`).
  */
 
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Simulator } from '@volley/sim';
 import { createSimulator, simulatedEmbedding } from '@volley/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -204,6 +205,53 @@ describe('volley embed', () => {
     },
     60_000,
   );
+
+  it('refuses outputs that are the same file as each other or the input (the check volley run uses), writing nothing', async () => {
+    await using dir = await tempDir();
+    const input = dir.file('in.jsonl');
+    await writeTexts(input, 3);
+    const before = sim.requests.length;
+    const cases: Array<{ output: string; extra: string[]; code: string; flags: RegExp }> = [
+      {
+        output: dir.file('v.jsonl'),
+        extra: ['-e', dir.file('v.jsonl.volley-lock')],
+        code: 'CONFLICT',
+        flags: /-o\/--output \(its lock file\) names the same file as -e\/--errors/,
+      },
+      {
+        output: dir.file('v.npy'),
+        extra: ['--ids', join(dir.path, '.', 'v.npy')],
+        code: 'CONFLICT',
+        flags: /--ids names the same file as -o\/--output/,
+      },
+      {
+        output: dir.file('v.jsonl'),
+        extra: ['-e', input],
+        code: 'SAME_AS_INPUT',
+        flags: /-e\/--errors names the input file/,
+      },
+    ];
+    for (const { output, extra, code, flags } of cases) {
+      const result = await runCli([
+        'embed',
+        input,
+        '-o',
+        output,
+        '--base-url',
+        sim.url,
+        '--model',
+        MODEL,
+        ...extra,
+        '--json',
+      ]);
+      expect(result.code, extra.join(' ')).toBe(2);
+      const error = JSON.parse(result.stdout) as { code: string; message: string };
+      expect(error.code, extra.join(' ')).toBe(`VOLLEY_ERR_OUTPUT_${code}`);
+      expect(error.message).toMatch(flags);
+    }
+    expect(sim.requests.length).toBe(before);
+    expect(await readdir(dir.path)).toEqual(['in.jsonl']);
+  });
 
   it('names the line and field of every bad line, embeds every good one, and --strict sends nothing', async () => {
     await using dir = await tempDir();

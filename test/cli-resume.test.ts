@@ -5,7 +5,16 @@
  *
  * The long version (20 runs of 10,000 lines) is scripts/kill-resume-harness.ts.
  */
-import { appendFile, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  readFile,
+  rename,
+  rm,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import type { Simulator } from '@volley/sim';
 import { createSimulator, simulatedChatContent } from '@volley/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -227,6 +236,45 @@ describe('volley run --resume', () => {
     const refused = await runCli(runArgs(input, output, '--resume', '--json'));
     expect(refused.code).toBe(2);
     expect(JSON.parse(refused.stdout)).toMatchObject({ code: 'VOLLEY_ERR_RESUME_CORRUPT' });
+  });
+
+  it('refuses an output replaced by a symlink before --resume as a fresh run does: exit 2, VOLLEY_ERR_OUTPUT_SYMLINK, nothing touched', async () => {
+    await using dir = await tempDir();
+    const input = dir.file('in.jsonl');
+    const output = dir.file('out.jsonl');
+    await writeBatch(input, 20);
+    expect((await runCli(runArgs(input, output))).code).toBe(0);
+    // The results moved elsewhere, a link in their place, and a torn tail a resume would cut.
+    const elsewhere = dir.file('elsewhere.jsonl');
+    await rename(output, elsewhere);
+    await appendFile(elsewhere, '{"id":"batch_req_torn');
+    await symlink(elsewhere, output);
+    const target = await readFile(elsewhere);
+    const requests = sim.stats().requests;
+
+    const resumed = await runCli(runArgs(input, output, '--resume', '--json'));
+    const fresh = await runCli(runArgs(input, output, '--overwrite', '--json'));
+    for (const result of [resumed, fresh]) {
+      expect(result.code).toBe(2);
+      expect(JSON.parse(result.stdout)).toMatchObject({
+        code: 'VOLLEY_ERR_OUTPUT_SYMLINK',
+        message: `output path is a symbolic link: ${JSON.stringify(output)}`,
+      });
+      expect(result.stderr).not.toMatch(/ELOOP: too many/);
+    }
+    expect(await readFile(elsewhere)).toEqual(target);
+
+    // The errors file likewise (a resume rewrites it when it drops records).
+    await rm(output);
+    await rename(elsewhere, output);
+    await truncate(output, target.length - '{"id":"batch_req_torn'.length);
+    const errors = dir.file('out.errors.jsonl');
+    await rm(errors, { force: true });
+    await symlink(dir.file('other.jsonl'), errors);
+    const linkedErrors = await runCli(runArgs(input, output, '--resume', '--json'));
+    expect(linkedErrors.code).toBe(2);
+    expect(JSON.parse(linkedErrors.stdout)).toMatchObject({ code: 'VOLLEY_ERR_OUTPUT_SYMLINK' });
+    expect(sim.stats().requests).toBe(requests);
   });
 
   it('lets one run write an output at a time', async () => {

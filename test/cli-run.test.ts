@@ -3,7 +3,8 @@
  * separately (in this test process), with real files.
  */
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import type { Simulator } from '@volley/sim';
 import { createSimulator, simulatedChatContent } from '@volley/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -181,6 +182,71 @@ describe('volley run', () => {
     expect(result.code).toBe(2);
     expect(await readFile(dir.file('out.jsonl'), 'utf8')).toBe('precious\n');
     expect(sim.stats().requests).toBe(before);
+  });
+
+  it('refuses outputs that are the same file as each other or the input, however spelled, naming both flags and writing nothing', async () => {
+    await using dir = await tempDir();
+    const input = dir.file('in.jsonl');
+    const out = dir.file('r.jsonl');
+    await writeBatch(input, 3);
+    await symlink(dir.path, dir.file('alias'));
+    const cases: Array<{ extra: string[]; code: string; flags: RegExp }> = [
+      // The retry writer would overwrite the results from byte 0.
+      { extra: ['--retry-file', out], code: 'CONFLICT', flags: /--retry-file .*-o\/--output/ },
+      // The error records would be deleted with the spill file.
+      {
+        extra: ['-e', `${out}.volley-spill`, '--order', 'input'],
+        code: 'CONFLICT',
+        flags: /-o\/--output \(its spill file\).*-e\/--errors/,
+      },
+      // Other spellings of the results file: relative, with a dot, through a linked directory.
+      {
+        extra: ['-e', relative(process.cwd(), out)],
+        code: 'CONFLICT',
+        flags: /-e\/--errors .*-o\/--output/,
+      },
+      {
+        extra: ['-e', join(dir.path, '.', 'r.jsonl')],
+        code: 'CONFLICT',
+        flags: /-e\/--errors .*-o\/--output/,
+      },
+      {
+        extra: ['-e', dir.file('alias/r.jsonl')],
+        code: 'CONFLICT',
+        flags: /-e\/--errors .*-o\/--output/,
+      },
+      { extra: ['-e', `${out}.volley-lock`], code: 'CONFLICT', flags: /its lock file/ },
+      {
+        extra: ['--retry-file', dir.file('r.errors.jsonl')],
+        code: 'CONFLICT',
+        flags: /--retry-file .*-o\/--output \(its errors file/,
+      },
+      {
+        extra: ['--retry-file', input],
+        code: 'SAME_AS_INPUT',
+        flags: /--retry-file names the input/,
+      },
+    ];
+    const requests = sim.stats().requests;
+    for (const { extra, code, flags } of cases) {
+      const result = await runCli([
+        'run',
+        input,
+        '-o',
+        out,
+        '--base-url',
+        sim.url,
+        ...extra,
+        '--json',
+      ]);
+      expect(result.code, extra.join(' ')).toBe(2);
+      const error = JSON.parse(result.stdout) as { code: string; message: string };
+      expect(error.code, extra.join(' ')).toBe(`VOLLEY_ERR_OUTPUT_${code}`);
+      expect(error.message).toMatch(flags);
+    }
+    expect(sim.stats().requests).toBe(requests);
+    expect((await readdir(dir.path)).sort()).toEqual(['alias', 'in.jsonl']);
+    expect(await readFile(input, 'utf8')).toContain('req-2');
   });
 
   it('exits 2 on a missing input without sending anything', async () => {

@@ -39,7 +39,7 @@ import { createProgressReporter } from '../progress.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { createFinishedSet } from '../run/finished-set.js';
 import { acquireRunLock } from '../run/lock.js';
-import { compactErrors, scanErrorRecords } from '../run/resume.js';
+import { compactErrors, compactionTempPath, scanErrorRecords } from '../run/resume.js';
 import type { SignalGate } from '../run/signals.js';
 import { createSignalGate } from '../run/signals.js';
 import { nonEmptyFiles, recordedNothing, shouldResume } from '../run/start.js';
@@ -134,10 +134,26 @@ async function embedWithSignals(
   const inputFormat = options.inputFormat ?? inputFormatOf(options.input);
   const paths = vectorPaths(options.output, format, { ids: options.ids, errors: options.errors });
   const statePath = `${options.output}.volley-state.json`;
-  await assertDistinctPaths(
-    options.input,
-    [paths.output, paths.ids, paths.errors, statePath].filter((p): p is string => p !== undefined),
-  );
+  const lockPath = `${options.output}.volley-lock`;
+  // A path no flag named is derived from --output, and messages say so.
+  const outputFlag = '-o/--output';
+  const idsFlag = options.ids === undefined ? outputFlag : '--ids';
+  const errorsFlag = options.errors === undefined ? outputFlag : '-e/--errors';
+  const derived = (flag: string, what: string) => (flag === outputFlag ? { derived: what } : {});
+  await assertDistinctPaths(options.input, [
+    { path: paths.output, flag: outputFlag },
+    ...(paths.ids === undefined
+      ? []
+      : [{ path: paths.ids, flag: idsFlag, ...derived(idsFlag, 'its ids file') }]),
+    { path: paths.errors, flag: errorsFlag, ...derived(errorsFlag, 'its errors file') },
+    { path: statePath, flag: outputFlag, derived: 'its state file' },
+    { path: lockPath, flag: outputFlag, derived: 'its lock file' },
+    {
+      path: compactionTempPath(paths.errors),
+      flag: errorsFlag,
+      derived: 'the temporary copy of its errors file',
+    },
+  ]);
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const setup: EmbedSetup = {
     format,
@@ -167,7 +183,7 @@ async function embedWithSignals(
     }),
     signals,
   };
-  const lock = await acquireRunLock(`${options.output}.volley-lock`, (m) => setup.progress.log(m));
+  const lock = await acquireRunLock(lockPath, (m) => setup.progress.log(m));
   try {
     return await embedLocked(options, setup);
   } finally {

@@ -181,14 +181,7 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
 
   const output = options.output as string;
   const paths = await runPaths(output, { errors: options.errors, retryFile: options.retryFile });
-  const outputs = [
-    ...new Set(
-      [paths.output, paths.errors, paths.retry, paths.state, paths.spill].filter(
-        (p): p is string => p !== undefined,
-      ),
-    ),
-  ];
-  await assertDistinctPaths(options.input, outputs);
+  await assertDistinctPaths(options.input, paths.written);
   if (paths.state === undefined && options.resume === true) {
     throw new CliError(
       `output to ${output === '-' ? 'stdout' : output} cannot be resumed; write to a file`,

@@ -21,7 +21,7 @@ import { endianness } from 'node:os';
 import { CliError, ExitCode } from '../exit-codes.js';
 import type { JournalFile } from '../jsonl/journal.js';
 import { journalOverWriter, openJournalFile } from '../jsonl/journal.js';
-import { openJsonlWriter } from '../jsonl/writer.js';
+import { openError, openJsonlWriter } from '../jsonl/writer.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { RecordKind } from '../run/finished-set.js';
 import { scanRecords, truncateFile } from '../run/output-scan.js';
@@ -106,7 +106,12 @@ export async function loadVectorOutput(
   const size = await sizeOf(paths.output);
   let dims = dimensions;
   if (format === 'npy' && size >= NPY_HEADER_BYTES) {
-    const handle = await open(paths.output, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    let handle: FileHandle;
+    try {
+      handle = await open(paths.output, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    } catch (error) {
+      throw openError(paths.output, error);
+    }
     try {
       const head = Buffer.alloc(NPY_HEADER_BYTES);
       await handle.read(head, 0, NPY_HEADER_BYTES, 0);

@@ -10,7 +10,7 @@
 
 import { constants as fsConstants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { open, realpath, stat } from 'node:fs/promises';
+import { lstat, open, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 
@@ -87,7 +87,7 @@ export interface OpenJsonlWriterOptions {
  * (truncate) or `append` (resume) is set. Character devices (`/dev/null`) are allowed.
  *
  * @example
- * await assertDistinctPaths(inputPath, [outPath, errPath]);
+ * await assertDistinctPaths(inputPath, [{ path: outPath, flag: '-o/--output' }]);
  * const out = await openJsonlWriter(outPath, { overwrite: flags.overwrite });
  * await out.write(JSON.stringify(record));
  * await out.close();
@@ -163,21 +163,27 @@ export async function openOutputFile(
   }
 }
 
-function openError(path: string, err: unknown): OutputError {
+/**
+ * The coded error for an output that cannot be opened: every open of an output (a fresh run's,
+ * a resume's repair) goes through it, so one cause gives one code.
+ */
+export function openError(path: string, err: unknown): OutputError {
   const code = errnoCode(err);
   // O_NOFOLLOW on a symlink fails with ELOOP (Linux) or EMLINK (FreeBSD).
-  if (code === 'ELOOP' || code === 'EMLINK') {
-    return new OutputError(
-      'VOLLEY_ERR_OUTPUT_SYMLINK',
-      path,
-      'output path is a symbolic link',
-      err,
-    );
-  }
+  if (code === 'ELOOP' || code === 'EMLINK') return symlinkError(path, err);
   if (code === 'EISDIR' || code === 'ENXIO') {
     return new OutputError('VOLLEY_ERR_OUTPUT_NOT_FILE', path, 'output is not a regular file', err);
   }
   return new OutputError('VOLLEY_ERR_OUTPUT_OPEN', path, 'cannot open output', err);
+}
+
+function symlinkError(path: string, cause?: unknown): OutputError {
+  return new OutputError(
+    'VOLLEY_ERR_OUTPUT_SYMLINK',
+    path,
+    'output path is a symbolic link',
+    cause,
+  );
 }
 
 /** Makes a new file's directory entry durable too; best effort (some filesystems refuse). */
@@ -340,62 +346,102 @@ function createWriter(
   };
 }
 
+/** An output path and the flag it comes from, for the messages of {@link assertDistinctPaths}. */
+export interface NamedOutput {
+  path: string;
+  /** The flag that names it, e.g. `-o/--output`. */
+  flag: string;
+  /** What it is when the flag's path only implies it, e.g. `its state file`. */
+  derived?: string;
+}
+
 /**
- * Refuses output paths that are the input file or each other, comparing resolved real paths and
- * device + inode (which also catches hard links). `'-'` is skipped for the input; two `'-'`
- * outputs conflict. Outputs that do not exist yet are compared by their resolved directory.
+ * The checks every output path passes before anything is read or written, fresh run or resume:
+ *
+ *   - no output is the input file, and no two outputs are the same file (resolved real paths and
+ *     device + inode, so `./r.jsonl` and `r.jsonl`, a symlinked directory or a hard link all
+ *     count as the same) ─► VOLLEY_ERR_OUTPUT_SAME_AS_INPUT / VOLLEY_ERR_OUTPUT_CONFLICT
+ *   - no output path is itself a symbolic link ─► VOLLEY_ERR_OUTPUT_SYMLINK, as when it is opened
+ *
+ * `'-'` is skipped for the input; two `'-'` outputs conflict, so a stream shared on purpose
+ * (errors into the results stream) is listed once. Outputs that do not exist yet are compared
+ * by their resolved directory.
  *
  * @example
- * await assertDistinctPaths('batch.jsonl', ['results.jsonl', 'errors.jsonl']);
+ * await assertDistinctPaths('batch.jsonl', [
+ *   { path: 'results.jsonl', flag: '-o/--output' },
+ *   { path: 'results.jsonl.volley-state.json', flag: '-o/--output', derived: 'its state file' },
+ * ]);
  */
 export async function assertDistinctPaths(
   inputPath: string,
-  outputPaths: readonly string[],
+  outputs: readonly NamedOutput[],
 ): Promise<void> {
   const input = inputPath === '-' ? undefined : await identify(inputPath);
-  const seen: Array<{ path: string; id: FileIdentity }> = [];
-  for (const outputPath of outputPaths) {
-    const id = await identify(outputPath);
+  const seen: Array<{ output: NamedOutput; id: FileIdentity }> = [];
+  for (const output of outputs) {
+    const id = await identify(output.path);
     if (input !== undefined && sameFile(input, id)) {
       throw new OutputError(
         'VOLLEY_ERR_OUTPUT_SAME_AS_INPUT',
-        outputPath,
-        `output is the input file ${JSON.stringify(inputPath)}`,
+        output.path,
+        `${describeOutput(output, false)} names the input file ${JSON.stringify(inputPath)}`,
       );
     }
     const other = seen.find((s) => sameFile(s.id, id));
     if (other !== undefined) {
       throw new OutputError(
         'VOLLEY_ERR_OUTPUT_CONFLICT',
-        outputPath,
-        `output is the same file as ${other.path === '-' ? 'stdout' : JSON.stringify(other.path)}`,
+        output.path,
+        `${describeOutput(output, false)} names the same file as ${describeOutput(other.output, true)}`,
       );
     }
-    seen.push({ path: outputPath, id });
+    seen.push({ output, id });
   }
+  // After the comparison: a link to another output is reported as the conflict it is.
+  for (const { output, id } of seen) {
+    if (id.link === true) throw symlinkError(output.path);
+  }
+}
+
+/** `--retry-file`, `-o/--output (its state file)`; with the path when `withPath` (the error adds it). */
+function describeOutput(output: NamedOutput, withPath: boolean): string {
+  const path = withPath ? ` ${output.path === '-' ? 'stdout' : JSON.stringify(output.path)}` : '';
+  return output.derived === undefined
+    ? `${output.flag}${path}`
+    : `${output.flag} (${output.derived}${path})`;
 }
 
 interface FileIdentity {
   real: string;
   dev?: number;
   ino?: number;
+  /** The path itself is a symbolic link (its directories may be reached through links). */
+  link?: boolean;
 }
 
 async function identify(path: string): Promise<FileIdentity> {
   if (path === '-') return { real: '-' };
+  let link = false;
+  try {
+    link = (await lstat(path)).isSymbolicLink();
+  } catch (err) {
+    if (errnoCode(err) !== 'ENOENT') throw openError(path, err);
+  }
   try {
     const real = await realpath(path);
     const st = await stat(real);
-    return { real, dev: st.dev, ino: st.ino };
+    return { real, dev: st.dev, ino: st.ino, link };
   } catch (err) {
-    if (errnoCode(err) !== 'ENOENT') throw openError(path, err);
+    // A dangling or looping link is still a link: refused as one below.
+    if (!link && errnoCode(err) !== 'ENOENT') throw openError(path, err);
   }
   // Not there yet: resolve the directory (it may itself be reached through a symlink).
   const absolute = resolve(path);
   try {
-    return { real: resolve(await realpath(dirname(absolute)), basename(absolute)) };
+    return { real: resolve(await realpath(dirname(absolute)), basename(absolute)), link };
   } catch {
-    return { real: absolute };
+    return { real: absolute, link };
   }
 }
 

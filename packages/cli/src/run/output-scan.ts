@@ -10,8 +10,10 @@
  */
 
 import { createReadStream, constants as fsConstants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { open, stat } from 'node:fs/promises';
 import { CliError, ExitCode } from '../exit-codes.js';
+import { openError } from '../jsonl/writer.js';
 
 /** What {@link scanRecords} found. */
 export interface ScanResult {
@@ -97,7 +99,13 @@ export async function scanRecords(
 
 /** Cuts a file to its first `keep` bytes, durably (never through a symlink). */
 export async function truncateFile(path: string, keep: number): Promise<void> {
-  const handle = await open(path, fsConstants.O_RDWR | fsConstants.O_NOFOLLOW);
+  let handle: FileHandle;
+  try {
+    handle = await open(path, fsConstants.O_RDWR | fsConstants.O_NOFOLLOW);
+  } catch (error) {
+    // Coded as a fresh run's open would be (a link planted since the paths were checked).
+    throw openError(path, error);
+  }
   try {
     await handle.truncate(keep);
     await handle.datasync();

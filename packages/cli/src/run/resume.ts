@@ -172,12 +172,17 @@ export async function scanErrorRecords(
   return { finalErrors, droppedErrors, repairedBytes: scan.repairedBytes };
 }
 
+/** Where {@link compactErrors} writes the new errors file before renaming it into place. */
+export function compactionTempPath(errors: string): string {
+  return `${errors}.volley-tmp`;
+}
+
 /**
  * Rewrites the errors file keeping only failures that stay final (not retried, not bad input,
  * not superseded, not for a line that changed). Returns the number of records dropped.
  */
 export async function compactErrors(path: string, finished: FinishedSet): Promise<number> {
-  const tmp = `${path}.volley-tmp`;
+  const tmp = compactionTempPath(path);
   const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fsConstants;
   let dropped = 0;
   let renamed = false;
