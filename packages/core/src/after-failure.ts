@@ -19,7 +19,7 @@
  * | a retry that would end past the deadline | fail with TIMEOUT (cause: the failure) |                           |
  */
 import type { BackoffPolicy } from './backoff.js';
-import { retryDelayMs } from './backoff.js';
+import { capServerWaitMs, retryDelayMs } from './backoff.js';
 import type { SerializedError } from './errors.js';
 import { deserializeError, ErrorCode, VolleyError } from './errors.js';
 import { classifyFailure, isEndpointFault, isUnreachable, mayHaveBeenBilled } from './outcome.js';
@@ -118,7 +118,7 @@ export function afterFailure(context: FailureContext): AfterFailure {
   };
   if (rateLimited || backpressure) {
     // Only the lane that answered cools down; every call waiting on it waits with this one.
-    decision.cooldownMs = Math.min(
+    decision.cooldownMs = capServerWaitMs(
       failure.retryAfterMs ?? policy.backoff.baseDelayMs,
       policy.retryAfterCapMs,
     );
