@@ -22,9 +22,29 @@ const REDACT_PATHS = [
 
 const secrets = new Set<string>();
 
+/**
+ * The forms a secret takes inside base64 text (a server echoing a header block base64-encoded):
+ * for each of the three byte offsets it can start at, the characters that depend on its bytes
+ * alone. Any base64 of a text holding the secret holds one of them.
+ */
+function base64Forms(value: string): string[] {
+  const bytes = Buffer.from(value, 'utf8');
+  const forms: string[] = [];
+  for (let offset = 0; offset < 3; offset++) {
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
+    const first = Math.ceil((offset * 8) / 6);
+    const last = Math.floor(((offset + bytes.length) * 8) / 6);
+    const form = encoded.slice(first, last);
+    forms.push(form, form.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  return forms;
+}
+
 /** Registers a value that must never be printed. Short values are ignored (they would match everywhere). */
 export function registerSecret(value: string | undefined): void {
-  if (value !== undefined && value.length >= 8) secrets.add(value);
+  if (value === undefined || value.length < 8 || secrets.has(value)) return;
+  secrets.add(value);
+  for (const form of base64Forms(value)) secrets.add(form);
 }
 
 /** Replaces every registered secret in `text` with `[REDACTED]`. */

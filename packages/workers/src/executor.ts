@@ -21,7 +21,7 @@ import type {
   WorkRequest,
   WorkSuccess,
 } from '@volley/core';
-import { ErrorCode, parseRateLimitHeaders, registerSecret } from '@volley/core';
+import { ErrorCode, parseRateLimitHeaders, registerSecret, scrubSecrets } from '@volley/core';
 import type { Dispatcher } from 'undici';
 import {
   bodyText,
@@ -31,7 +31,14 @@ import {
 } from './embeddings.js';
 import type { EndpointClient } from './endpoint-client.js';
 import { createEndpointClient } from './endpoint-client.js';
-import { badResponse, failure, httpFailure, notApiAnswer, transportFailure } from './failures.js';
+import {
+  badResponse,
+  failure,
+  httpFailure,
+  notApiAnswer,
+  serverExcerpt,
+  transportFailure,
+} from './failures.js';
 import { SseLimitError, SseParser } from './sse.js';
 import { isUsage, StreamAssembler } from './stream-assembler.js';
 
@@ -210,7 +217,7 @@ async function run(
       id: request.id,
       ok: true,
       status: statusCode,
-      requestId: headerValue(headers, 'x-request-id') ?? streamed.id,
+      requestId: requestIdOf(headers, streamed.id),
       ...(request.raw ? { bodyText: JSON.stringify(streamed.body) } : { body: streamed.body }),
       ...(streamed.usage === undefined ? {} : { usage: streamed.usage }),
       ...base,
@@ -243,7 +250,7 @@ async function run(
     id: request.id,
     ok: true,
     status: statusCode,
-    requestId: headerValue(headers, 'x-request-id') ?? (typeof body.id === 'string' ? body.id : ''),
+    requestId: requestIdOf(headers, typeof body.id === 'string' ? body.id : ''),
     ...base,
     timing: { latencyMs: performance.now() - started, headersMs: attempt.headersAt - started },
   };
@@ -354,6 +361,14 @@ async function readErrorText(body: Dispatcher.ResponseData['body']): Promise<str
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * The request id a result carries: the server's `x-request-id`, else the body's id. A server's
+ * text like any other: a proxy that echoes the Authorization header there must not leak the key.
+ */
+function requestIdOf(headers: HeaderMap, bodyId: string): string {
+  return scrubSecrets(headerValue(headers, 'x-request-id') ?? bodyId);
+}
+
 const PATH_SHAPE: Record<string, string> = {
   '/chat/completions': 'choices',
   '/completions': 'choices',
@@ -373,7 +388,7 @@ function parseJsonBody(
   try {
     body = JSON.parse(text);
   } catch {
-    const excerpt = text.slice(0, 80).replace(/\s+/g, ' ');
+    const excerpt = serverExcerpt(text, 80).replace(/\s+/g, ' ');
     throw new AttemptFailure(
       badResponse(
         `response body is not JSON: ${JSON.stringify(excerpt)}`,
@@ -391,7 +406,7 @@ function parseJsonBody(
     const reason =
       record.error === undefined
         ? `has no "${expected}" array`
-        : `carries an error: ${JSON.stringify(record.error).slice(0, 200)}`;
+        : `carries an error: ${serverExcerpt(JSON.stringify(record.error), 200)}`;
     throw new AttemptFailure(badResponse(`status 200 but the body ${reason}`));
   }
   return record;
@@ -432,7 +447,7 @@ async function readStream(
           chunk = JSON.parse(data);
         } catch {
           throw new AttemptFailure(
-            badResponse(`stream event is not JSON: ${JSON.stringify(data.slice(0, 80))}`),
+            badResponse(`stream event is not JSON: ${JSON.stringify(serverExcerpt(data, 80))}`),
           );
         }
         if (typeof chunk !== 'object' || chunk === null) {
@@ -441,7 +456,7 @@ async function readStream(
         if ('error' in chunk && !('choices' in chunk)) {
           const error = (chunk as { error: unknown }).error;
           throw new AttemptFailure(
-            badResponse(`stream carried an error: ${JSON.stringify(error).slice(0, 200)}`),
+            badResponse(`stream carried an error: ${serverExcerpt(JSON.stringify(error), 200)}`),
           );
         }
         const deltas = assembler.accept(chunk as Record<string, unknown>);

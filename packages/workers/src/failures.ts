@@ -15,6 +15,14 @@ import {
 /** Longest excerpt of a server's error body kept in a message. */
 const MESSAGE_EXCERPT_CHARS = 500;
 
+/**
+ * What may be kept of a server's text: secrets scrubbed from the whole text first, then cut. Cut
+ * first, a key echoed across the cut would lose its tail and no longer match (most of it leaked).
+ */
+export function serverExcerpt(text: string, maxChars: number): string {
+  return scrubSecrets(text).slice(0, maxChars);
+}
+
 interface ErrorEnvelope {
   error?: { message?: unknown; type?: unknown; code?: unknown } | string;
   message?: unknown;
@@ -77,7 +85,7 @@ export function notApiAnswer(
 export function httpFailure(status: number, headers: HeaderMap, text: string): SerializedError {
   const { message, type, json } = readErrorEnvelope(text);
   const notApi = notApiAnswer(status, headers, json);
-  const detail = scrubSecrets(message ?? text.slice(0, MESSAGE_EXCERPT_CHARS))
+  const detail = serverExcerpt(message ?? text, MESSAGE_EXCERPT_CHARS)
     .replace(/\s+/g, ' ')
     .trim();
   const retryAfterMs = parseRetryAfterMs(headers);
