@@ -148,7 +148,8 @@ describe('a dead or wrong endpoint', () => {
       'stops within 30 s with exit 3 against %s, the cause on stderr, every line pending; --resume completes each line once',
       async (_, url, cause) => {
         await using dir = await tempDir();
-        const count = 300;
+        // D4 of the adversarial trial: 500 lines at --timeout-ms 60000 took 242 s and exit 1.
+        const count = 500;
         const input = dir.file('in.jsonl');
         const output = dir.file('out.jsonl');
         await writeBatch(input, count);
@@ -160,6 +161,8 @@ describe('a dead or wrong endpoint', () => {
           output,
           '--base-url',
           url(),
+          '--timeout-ms',
+          '60000',
           '--progress',
           'none',
         ]);
