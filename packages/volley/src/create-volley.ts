@@ -488,7 +488,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
 }
 
 function createDispatcherFor(options: ResolvedOptions, sink: DispatchSink): Dispatcher {
-  const config = { endpoints: options.endpoints };
+  const config = { endpoints: options.endpoints, largeAnswerSlots: options.largeAnswerSlots };
   switch (options.mode) {
     case 'async':
       return createInlineDispatcher({ sink, config });

@@ -90,6 +90,11 @@ export interface VolleyOptions {
   maxQueue?: number;
   /** Cap on one response body (JSON) or one stream (SSE). */
   maxResponseBytes?: number;
+  /**
+   * Memory that answers being read may take at once, across threads (default 1 GiB). Answers over
+   * 4 MiB read on only while they fit (`maxResponseBytes` each); the others pause until one ends.
+   */
+  answerMemoryBytes?: number;
   restartBudget?: Partial<RestartBudget>;
   /** When an endpoint that keeps failing is taken out of rotation, and for how long. */
   circuitBreaker?: Partial<CircuitBreakerPolicy>;
@@ -117,6 +122,8 @@ export interface VolleyOptions {
 export interface ResolvedOptions {
   mode: VolleyMode;
   endpoints: EndpointConfig[];
+  /** Large answers each executor reads at once (WorkerConfig.largeAnswerSlots). */
+  largeAnswerSlots: number;
   /** Token-bucket lanes: one per endpoint (index = endpoint), then one per model with limits. */
   limits: LaneLimits[];
   policies: EndpointPolicy[];
@@ -149,6 +156,7 @@ const DEFAULTS = {
   retryAfterCapMs: 60_000,
   maxQueue: 100_000,
   maxResponseBytes: 64 * 1024 * 1024,
+  answerMemoryBytes: 1024 * 1024 * 1024,
   restartBudget: { maxRestarts: 5, windowMs: 60_000 },
   progressIntervalMs: 1000,
 } as const;
@@ -247,6 +255,17 @@ export function resolveOptions(
     options.maxResponseBytes,
     DEFAULTS.maxResponseBytes,
   );
+  const answerMemoryBytes = positive(
+    'options.answerMemoryBytes',
+    options.answerMemoryBytes,
+    DEFAULTS.answerMemoryBytes,
+  );
+  // Every executor (one per thread, plus the main loop's in `auto`) gets its share of the budget.
+  const executors = mode === 'async' ? 1 : mode === 'threads' ? threads : threads + 1;
+  const largeAnswerSlots = Math.max(
+    1,
+    Math.floor(answerMemoryBytes / executors / maxResponseBytes),
+  );
   // Spread each endpoint's sockets over the threads that use it, with slack for reconnects.
   // In `auto` a thread may carry most of the load, so each gets the full share.
   const connectionsPerWorker = Math.ceil(concurrency / (mode === 'threads' ? threads : 1)) + 4;
@@ -314,6 +333,7 @@ export function resolveOptions(
   return {
     mode,
     endpoints: configs,
+    largeAnswerSlots,
     limits: [...limits, ...extraLanes],
     policies,
     circuitBreaker: {

@@ -23,6 +23,7 @@ import type {
 } from '@volley/core';
 import { ErrorCode, parseRateLimitHeaders, registerSecret, scrubSecrets } from '@volley/core';
 import type { Dispatcher } from 'undici';
+import { LARGE_ANSWER_BYTES, LargeAnswerGate } from './answer-gate.js';
 import {
   bodyText,
   decodeEmbeddings,
@@ -71,6 +72,9 @@ class AttemptFailure extends Error {
 
 type Headers = Dispatcher.ResponseData['headers'];
 
+/** Large answers read at once per executor when the runtime does not say (see answer-gate.ts). */
+const DEFAULT_LARGE_ANSWER_SLOTS = 16;
+
 /**
  * The abort handle undici watches for one attempt. undici takes an EventEmitter as `signal`
  * (its documented alternative to AbortSignal), and one costs far less to make than an
@@ -90,6 +94,7 @@ export function createExecutor(config: WorkerConfig): Executor {
     return createEndpointClient(endpoint);
   });
   const attempts = new Map<number, Attempt>();
+  const gate = new LargeAnswerGate(config.largeAnswerSlots ?? DEFAULT_LARGE_ANSWER_SLOTS);
   /**
    * Cancels that arrived before their attempt started here (the control port can overtake the
    * task, and cancels are broadcast to every thread): id -> when. Such an attempt ends at once,
@@ -129,7 +134,7 @@ export function createExecutor(config: WorkerConfig): Executor {
     }, request.timeoutMs);
     let outcome: WorkOutcome;
     try {
-      outcome = await run(client, request, attempt, onDelta);
+      outcome = await run(client, gate, request, attempt, onDelta);
     } catch (error) {
       outcome = { id: request.id, ok: false, error: toFailure(error, attempt) };
     } finally {
@@ -184,6 +189,7 @@ function toFailure(error: unknown, attempt: Attempt): SerializedError {
 
 async function run(
   client: EndpointClient,
+  gate: LargeAnswerGate,
   request: WorkRequest,
   attempt: Attempt,
   onDelta: ((delta: StreamDelta) => void) | undefined,
@@ -212,7 +218,14 @@ async function run(
 
   const contentType = headerValue(headers, 'content-type') ?? '';
   if (request.stream && contentType.includes('text/event-stream')) {
-    const streamed = await readStream(client.config, request, response.body, attempt, onDelta);
+    const streamed = await readStream(
+      client.config,
+      gate,
+      request,
+      response.body,
+      attempt,
+      onDelta,
+    );
     return {
       id: request.id,
       ok: true,
@@ -235,14 +248,14 @@ async function run(
   let embeddings: EmbeddingMatrix | undefined;
   if (request.embeddings === 'vectors' && !request.raw) {
     // base64 vectors are parsed from the bytes, never as one big string (embeddings.ts).
-    ({ body, embeddings } = await readBody(response.body, (bytes) => {
+    ({ body, embeddings } = await readBody(response.body, gate, attempt, (bytes) => {
       const parsed =
         parseEmbeddingsBody(bytes) ??
         parseJsonBody(bodyText(bytes), request.path, statusCode, headers);
       return { body: parsed, embeddings: takeVectors(parsed) };
     }));
   } else {
-    text = await response.body.text();
+    text = await readBody(response.body, gate, attempt, (bytes) => bytes.toString('utf8'));
     body = parseJsonBody(text, request.path, statusCode, headers);
     if (request.embeddings === 'vectors') embeddings = takeVectors(body);
   }
@@ -298,29 +311,76 @@ function gather(chunks: readonly Buffer[], length: number): Buffer {
  * Reads a body to its end and passes its bytes, contiguous, to `use` within the same turn: they
  * may live in the shared scratch buffer, so `use` must copy whatever it keeps (parsing does).
  */
-function readBody<T>(body: Dispatcher.ResponseData['body'], use: (bytes: Buffer) => T): Promise<T> {
+function readBody<T>(
+  body: Dispatcher.ResponseData['body'],
+  gate: LargeAnswerGate,
+  attempt: Attempt,
+  use: (bytes: Buffer) => T,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
     let ended = false;
+    let large: LargeAnswerReader | undefined;
     body.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       length += chunk.length;
+      if (length > LARGE_ANSWER_BYTES && large === undefined) {
+        large = new LargeAnswerReader(gate, attempt);
+        body.pause();
+        large.wait().then(
+          () => body.resume(),
+          (error: unknown) => body.destroy(error as Error),
+        );
+      }
     });
     body.once('end', () => {
       ended = true;
+      large?.done();
       try {
         resolve(use(gather(chunks, length)));
       } catch (error) {
         reject(error instanceof Error ? error : new Error(String(error)));
       }
     });
-    body.once('error', reject);
+    body.once('error', (error) => {
+      large?.done();
+      reject(error);
+    });
     // 'close' follows 'end' too; only a body destroyed without an error would otherwise hang.
     body.once('close', () => {
+      large?.done();
       if (!ended) reject(new Error('response body closed before its end'));
     });
   });
+}
+
+/**
+ * A large answer's slot of the executor's LargeAnswerGate: asked for once, when the answer grows
+ * past LARGE_ANSWER_BYTES, and given back when the answer is over, however it ends.
+ */
+class LargeAnswerReader {
+  readonly #gate: LargeAnswerGate;
+  readonly #attempt: Attempt;
+  #over = false;
+  #release: (() => void) | undefined;
+
+  constructor(gate: LargeAnswerGate, attempt: Attempt) {
+    this.#gate = gate;
+    this.#attempt = attempt;
+  }
+
+  async wait(): Promise<void> {
+    const release = await this.#gate.acquire(this.#attempt);
+    if (this.#over) release();
+    else this.#release = release;
+  }
+
+  done(): void {
+    this.#over = true;
+    this.#release?.();
+    this.#release = undefined;
+  }
 }
 
 /** The body on the wire: streams ask for a usage chunk, decoded embeddings ask for base64. */
@@ -421,6 +481,7 @@ interface StreamedResult {
 
 async function readStream(
   config: EndpointConfig,
+  gate: LargeAnswerGate,
   request: WorkRequest,
   body: Dispatcher.ResponseData['body'],
   attempt: Attempt,
@@ -469,11 +530,18 @@ async function readStream(
     },
     config.maxResponseBytes,
   );
+  let large: LargeAnswerReader | undefined;
   try {
     // The stream's total size is capped by undici's `maxResponseSize`; events by the parser.
+    let seen = 0;
     for await (const chunk of body as AsyncIterable<Buffer>) {
       parser.push(chunk);
       if (assembler.sawDone) break;
+      seen += chunk.length;
+      if (seen > LARGE_ANSWER_BYTES && large === undefined) {
+        large = new LargeAnswerReader(gate, attempt);
+        await large.wait();
+      }
     }
     parser.end();
   } catch (error) {
@@ -483,6 +551,7 @@ async function readStream(
     }
     throw error;
   } finally {
+    large?.done();
     clearTimeout(idle);
   }
   if (!assembler.isComplete) {

@@ -30,6 +30,11 @@ export interface EndpointConfig {
 
 export interface WorkerConfig {
   endpoints: EndpointConfig[];
+  /**
+   * Answers larger than 4 MiB read at once by one executor (one per thread); the others pause
+   * until a slot frees. Bounds the memory answers take however high the concurrency.
+   */
+  largeAnswerSlots?: number;
 }
 
 /** What the caller wants back from the worker for embeddings. */
