@@ -79,6 +79,10 @@ export const INPUT_ISSUE_CODES = {
     severity: 'error',
     meaning: 'integer literal beyond 2^53 - 1 (would lose precision)',
   },
+  VOLLEY_INPUT_JSON_NUMBER_OUT_OF_RANGE: {
+    severity: 'error',
+    meaning: 'number literal beyond the double range (would become Infinity, sent as null)',
+  },
   VOLLEY_INPUT_JSON_DUPLICATE_KEY: {
     severity: 'error',
     meaning: 'the same key twice in one object',
@@ -687,6 +691,7 @@ export interface StructureProblem {
   code:
     | 'VOLLEY_INPUT_JSON_TOO_DEEP'
     | 'VOLLEY_INPUT_JSON_UNSAFE_INTEGER'
+    | 'VOLLEY_INPUT_JSON_NUMBER_OUT_OF_RANGE'
     | 'VOLLEY_INPUT_JSON_DUPLICATE_KEY'
     | 'VOLLEY_INPUT_JSON_FORBIDDEN_KEY';
   detail: string;
@@ -699,8 +704,9 @@ const SMALL_OBJECT_KEYS = 16;
 /**
  * One linear pass over text that `JSON.parse` has accepted, finding what it accepts silently:
  * duplicate keys (it keeps the last), `__proto__`/`constructor` keys (a prototype-pollution
- * vector once the object is merged), integer literals beyond 2^53 (it rounds them) and nesting
- * deeper than {@link MAX_JSON_DEPTH}.
+ * vector once the object is merged), integer literals beyond 2^53 (it rounds them), number
+ * literals beyond the double range (it makes them Infinity, which `JSON.stringify` sends as
+ * `null`) and nesting deeper than {@link MAX_JSON_DEPTH}. Number problems name the field path.
  *
  * Strings are skipped with `indexOf('"')`, so prompts, the bulk of a line, are crossed at native
  * speed; only structural characters are visited one by one. Keys are compared after decoding
@@ -772,11 +778,13 @@ export function scanJsonStructure(text: string): StructureProblem | undefined {
         if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
           let end = i + 1;
           let integer = true;
+          let exponent = false;
           for (; end < n; end++) {
             const d = text.charCodeAt(end);
             if (d >= 0x30 && d <= 0x39) continue;
             if (d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) {
               integer = false;
+              if (d === 0x65 || d === 0x45) exponent = true;
               continue;
             }
             break;
@@ -787,7 +795,19 @@ export function scanJsonStructure(text: string): StructureProblem | undefined {
           if (integer && digits >= 16 && !Number.isSafeInteger(Number(text.slice(i, end)))) {
             return {
               code: 'VOLLEY_INPUT_JSON_UNSAFE_INTEGER',
-              detail: `integer ${text.slice(i, Math.min(end, i + 40))} is beyond 2^53 - 1 and would lose precision; quote it as a string`,
+              detail: `${fieldLabel(text, i)}integer ${text.slice(i, Math.min(end, i + 40))} is beyond 2^53 - 1 and would lose precision; quote it as a string`,
+              index: i,
+            };
+          }
+          // Only an exponent or over 308 digits can leave the double range (1.8e308).
+          if (
+            !integer &&
+            (exponent || digits > 308) &&
+            !Number.isFinite(Number(text.slice(i, end)))
+          ) {
+            return {
+              code: 'VOLLEY_INPUT_JSON_NUMBER_OUT_OF_RANGE',
+              detail: `${fieldLabel(text, i)}number ${text.slice(i, Math.min(end, i + 40))} is beyond the largest double (about 1.8e308) and would be sent as null; use a smaller number`,
               index: i,
             };
           }
@@ -798,6 +818,57 @@ export function scanJsonStructure(text: string): StructureProblem | undefined {
     i++;
   }
   return undefined;
+}
+
+/** `"body.temperature": ` for the value starting at `index`, or nothing at the top level. */
+function fieldLabel(text: string, index: number): string {
+  const path = jsonPathAt(text, index);
+  return path === '' ? '' : `${makeSnippet(JSON.stringify(path)).slice(0, 80)}: `;
+}
+
+/**
+ * The path (`body.messages[0].content`) of the value that starts at `index` in valid JSON text:
+ * one linear pass, run only to describe a problem already found.
+ */
+export function jsonPathAt(text: string, index: number): string {
+  // One entry per open container: the current key (objects) or element number (arrays).
+  const frames: Array<{ key: string } | { element: number }> = [];
+  let expectKey = false;
+  let i = 0;
+  while (i < index) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let end = text.indexOf('"', i + 1);
+      while (end !== -1 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
+      if (end === -1) break;
+      const frame = frames[frames.length - 1];
+      if (expectKey && frame !== undefined && 'key' in frame) {
+        frame.key = JSON.parse(text.slice(i, end + 1)) as string;
+        expectKey = false;
+      }
+      i = end + 1;
+      continue;
+    }
+    const frame = frames[frames.length - 1];
+    if (c === 0x7b /* { */) {
+      frames.push({ key: '' });
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      frames.push({ element: 0 });
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      frames.pop();
+    } else if (c === 0x2c /* , */ && frame !== undefined) {
+      if ('key' in frame) expectKey = true;
+      else frame.element++;
+    }
+    i++;
+  }
+  let path = '';
+  for (const frame of frames) {
+    if ('element' in frame) path += `[${frame.element}]`;
+    else path += path === '' ? frame.key : `.${frame.key}`;
+  }
+  return path;
 }
 
 /** Adds `key` to the current object's frame; true if it was already there. */
