@@ -62,3 +62,51 @@ describe('volley run on numbers beyond the double range', () => {
     expect(errors[0]?.error?.message).toMatch(/^line 2: "body\.temperature": number 1e400 /);
   });
 });
+
+describe('volley run on lines without a valid custom_id', () => {
+  it('writes their records under a placeholder no real custom_id can take', async () => {
+    await using dir = await tempDir();
+    const line = (index: number, customId: unknown) =>
+      JSON.stringify({ ...JSON.parse(batchLine(index)), custom_id: customId });
+    const convenience = JSON.stringify({ model: 'volley-sim-1', prompt: 'otters', max_tokens: 8 });
+    const lines = [
+      line(1, undefined), // 1: no custom_id
+      line(2, 'line-1'), // 2: a real id equal to line 1's placeholder under the old scheme
+      line(3, 'line-4'), // 3: a real id equal to line 4's placeholder under the old scheme
+      line(4, 42), // 4: custom_id not a string
+      line(5, 'line-6'), // 5: a real id equal to line 6's implicit id
+      convenience, // 6: implicit id line-6, already taken: a duplicate
+      line(7, '#line-3'), // 7: a real id of the reserved placeholder form
+    ];
+    await writeFile(dir.file('in.jsonl'), `${lines.join('\n')}\n`);
+    const result = await run(dir.file('in.jsonl'), dir.file('out.jsonl'));
+    expect(result.code).toBe(1);
+    const results = await records(dir.file('out.jsonl'));
+    const errors = await records(dir.file('out.errors.jsonl'));
+    expect(results.map((r) => r.custom_id).sort()).toEqual(['line-1', 'line-4', 'line-6']);
+    expect(errors.map((e) => [e.custom_id, e.error?.code, e.error?.line]).sort()).toEqual([
+      ['#line-1', 'VOLLEY_INPUT_CUSTOM_ID_MISSING', 1],
+      ['#line-4', 'VOLLEY_INPUT_CUSTOM_ID_NOT_STRING', 4],
+      ['#line-6', 'VOLLEY_INPUT_DUPLICATE_CUSTOM_ID', 6],
+      ['#line-7', 'VOLLEY_INPUT_CUSTOM_ID_RESERVED', 7],
+    ]);
+    // Each custom_id names one line's record: none is both a success and an error.
+    const succeeded = new Set(results.map((r) => r.custom_id));
+    expect(errors.filter((e) => succeeded.has(e.custom_id))).toEqual([]);
+  });
+
+  it('reports a real id equal to an earlier line’s implicit id as a duplicate', async () => {
+    await using dir = await tempDir();
+    const convenience = JSON.stringify({ model: 'volley-sim-1', prompt: 'otters', max_tokens: 8 });
+    const real = JSON.stringify({ ...JSON.parse(batchLine(2)), custom_id: 'line-1' });
+    await writeFile(dir.file('in.jsonl'), `${convenience}\n${real}\n`);
+    const result = await run(dir.file('in.jsonl'), dir.file('out.jsonl'));
+    expect(result.code).toBe(1);
+    const results = await records(dir.file('out.jsonl'));
+    const errors = await records(dir.file('out.errors.jsonl'));
+    expect(results.map((r) => r.custom_id)).toEqual(['line-1']);
+    expect(errors.map((e) => [e.custom_id, e.error?.code, e.error?.line])).toEqual([
+      ['line-1', 'VOLLEY_INPUT_DUPLICATE_CUSTOM_ID', 2],
+    ]);
+  });
+});

@@ -8,6 +8,9 @@
  *   (chat completions), `{"input": ...}` (embeddings); `custom_id` is optional (`line-<n>`), and
  *   every other field (`model`, `max_tokens`, `temperature`, ...) goes into the body.
  *
+ * Every issue carries the custom_id its error record is written under: the line's own when it is
+ * valid, otherwise the placeholder `#line-<n>` (see {@link placeholderCustomId}).
+ *
  * The cost of a valid line is one `JSON.parse` plus one structural scan of the raw text
  * ({@link scanJsonStructure}), which skips string contents with native `indexOf` and so costs in
  * proportion to the number of tokens, not of characters. Measured on Node 20 (this machine): a
@@ -116,6 +119,10 @@ export const INPUT_ISSUE_CODES = {
   VOLLEY_INPUT_CUSTOM_ID_UNSAFE: {
     severity: 'error',
     meaning: 'custom_id has control, bidi or lone-surrogate characters',
+  },
+  VOLLEY_INPUT_CUSTOM_ID_RESERVED: {
+    severity: 'error',
+    meaning: 'custom_id of the form #line-<n>, reserved for the records of lines without one',
   },
   VOLLEY_INPUT_DUPLICATE_CUSTOM_ID: {
     severity: 'error',
@@ -373,12 +380,15 @@ function parseConvenienceShape(
       `has ${kinds.map((k) => `"${k}"`).join(' and ')}; use exactly one`,
     );
   }
-  let customId = `line-${line.lineNo}`;
+  let ownId: string | undefined;
   if ('custom_id' in obj) {
     const idProblem = checkCustomId(obj.custom_id);
     if (idProblem !== undefined) return fail(line, idProblem.code, idProblem.detail);
-    customId = obj.custom_id as string;
+    ownId = obj.custom_id as string;
   }
+  // A bad line without its own id is reported under the placeholder (fail's default), not under
+  // the implicit id, which a real id on another line may hold.
+  const customId = ownId ?? implicitCustomId(line.lineNo);
 
   const kind = kinds[0] as 'prompt' | 'messages' | 'input';
   // The line's `model` first, then its other fields in order: bodies read naturally in logs.
@@ -405,7 +415,7 @@ function parseConvenienceShape(
         'VOLLEY_INPUT_PROMPT_INVALID',
         `"prompt" must be a non-empty string, got ${describe(prompt)}`,
         undefined,
-        customId,
+        ownId,
       );
     }
     if (system !== undefined && typeof system !== 'string') {
@@ -414,7 +424,7 @@ function parseConvenienceShape(
         'VOLLEY_INPUT_MESSAGES_INVALID',
         `"system" must be a string, got ${describe(system)}`,
         undefined,
-        customId,
+        ownId,
       );
     }
     body.messages =
@@ -430,7 +440,7 @@ function parseConvenienceShape(
 
   const bodyProblem = checkBody(url, body, defaults, '');
   if (bodyProblem !== undefined) {
-    return fail(line, bodyProblem.code, bodyProblem.detail, undefined, customId);
+    return fail(line, bodyProblem.code, bodyProblem.detail, undefined, ownId);
   }
   return { ok: true, request: { customId, url, body } };
 }
@@ -611,8 +621,33 @@ function checkCustomId(id: unknown): Problem | undefined {
       detail: '"custom_id" contains control, bidi or unpaired surrogate characters',
     };
   }
+  if (PLACEHOLDER_FORM.test(id)) {
+    return {
+      code: 'VOLLEY_INPUT_CUSTOM_ID_RESERVED',
+      detail: `"custom_id" ${JSON.stringify(id)} has the form Volley reserves for the records of lines without a valid custom_id`,
+    };
+  }
   return undefined;
 }
+
+/**
+ * The custom_id of a convenience line that has none: `line-<n>`. It is sent, written into retry
+ * lines and checked for duplicates like any real id (a real `line-<n>` elsewhere is a duplicate).
+ */
+export function implicitCustomId(lineNo: number): string {
+  return `line-${lineNo}`;
+}
+
+/**
+ * The custom_id of the error record of a line that has no valid id of its own (missing, invalid,
+ * unreadable line): `#line-<n>`. No valid custom_id has this form (`VOLLEY_INPUT_CUSTOM_ID_RESERVED`)
+ * and line numbers are unique, so a placeholder never names another line's record.
+ */
+export function placeholderCustomId(lineNo: number): string {
+  return `#line-${lineNo}`;
+}
+
+const PLACEHOLDER_FORM = /^#line-\d+$/;
 
 function validCustomId(id: unknown): string | undefined {
   return checkCustomId(id) === undefined ? (id as string) : undefined;
@@ -623,13 +658,27 @@ function validCustomId(id: unknown): string | undefined {
  * {@link createDuplicateTracker}.
  */
 export function duplicateCustomIdIssue(line: BatchLineInput, customId: string): InputIssue {
+  // A line without its own id repeats an id only through its implicit one: its record takes the
+  // placeholder, so the id keeps naming the earlier line alone.
+  const implicit = customId === implicitCustomId(line.lineNo) && !hasOwnCustomId(line.text);
   return makeIssue(
     line,
     'VOLLEY_INPUT_DUPLICATE_CUSTOM_ID',
-    `"custom_id" ${JSON.stringify(customId).slice(0, 100)} was already used by an earlier line`,
+    implicit
+      ? `the line has no "custom_id", and its implicit one ${JSON.stringify(customId)} was already used by an earlier line; give it a custom_id`
+      : `"custom_id" ${makeSnippet(JSON.stringify(customId)).slice(0, 100)} was already used by an earlier line`,
     undefined,
-    customId,
+    implicit ? undefined : customId,
   );
+}
+
+function hasOwnCustomId(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isRecord(value) && Object.hasOwn(value, 'custom_id');
+  } catch {
+    return false;
+  }
 }
 
 function makeIssue(
@@ -646,8 +695,8 @@ function makeIssue(
     offset: line.offset,
     // Start a little before the problem so the snippet shows its context.
     snippet: makeSnippet(line.text, index === undefined ? 0 : Math.max(0, index - 20)),
+    customId: customId ?? placeholderCustomId(line.lineNo),
   };
-  if (customId !== undefined) issue.customId = customId;
   return issue;
 }
 
