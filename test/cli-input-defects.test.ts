@@ -110,3 +110,55 @@ describe('volley run on lines without a valid custom_id', () => {
     ]);
   });
 });
+
+describe('volley run --resume with custom_ids whose 64-bit hashes collide', () => {
+  // Equal under the unkeyed 64-bit hashPair the finished set once used (see
+  // packages/cli/test/helpers/hash-collisions.ts).
+  const X =
+    'req-GihyQHHvRtAp69yTQuDieXP8hQlK4iurpdGl7cN9P_q_Hjf5-QaeM26SMAymqtUc69ylLxJgeVUdulvKsE3hzUFe0m';
+  const Y =
+    'req-GihyQuKrp2YV3chTQuDieXP8hqVSoZurpdGl7cN9o1TghWGTlqaeM26SMAym0SkwT9ylLxFx3c-dulvKsE3hzZpg4z';
+  const line = (index: number, customId: string) =>
+    JSON.stringify({ ...JSON.parse(batchLine(index)), custom_id: customId });
+
+  it('resumes a finished run without a false conflict', async () => {
+    await using dir = await tempDir();
+    await writeFile(dir.file('in.jsonl'), `${line(0, X)}\n${line(1, Y)}\n`);
+    const first = await run(dir.file('in.jsonl'), dir.file('out.jsonl'));
+    expect(first.code).toBe(0);
+    const before = sim.stats().requests;
+    const again = await run(dir.file('in.jsonl'), dir.file('out.jsonl'), '--resume');
+    expect(again.stderr).not.toMatch(/repeat|cannot resume/);
+    expect(again.code).toBe(0);
+    expect(sim.stats().requests).toBe(before);
+    const results = await records(dir.file('out.jsonl'));
+    expect(results.map((r) => r.custom_id).sort()).toEqual([X, Y].sort());
+  });
+
+  it('sends a line added since with --force-resume instead of skipping it', async () => {
+    await using dir = await tempDir();
+    await writeFile(dir.file('in.jsonl'), `${line(0, X)}\n`);
+    expect((await run(dir.file('in.jsonl'), dir.file('out.jsonl'))).code).toBe(0);
+    await writeFile(dir.file('in.jsonl'), `${line(0, X)}\n${line(1, Y)}\n`);
+    const before = sim.stats().requests;
+    const result = await run(dir.file('in.jsonl'), dir.file('out.jsonl'), '--force-resume');
+    expect(result.code).toBe(0);
+    expect(sim.stats().requests - before).toBe(1);
+    const results = await records(dir.file('out.jsonl'));
+    expect(results.map((r) => r.custom_id).sort()).toEqual([X, Y].sort());
+  });
+
+  it('sends a line added since with --resume instead of refusing', async () => {
+    await using dir = await tempDir();
+    await writeFile(dir.file('in.jsonl'), `${line(0, X)}\n`);
+    expect((await run(dir.file('in.jsonl'), dir.file('out.jsonl'))).code).toBe(0);
+    await writeFile(dir.file('in.jsonl'), `${line(0, X)}\n${line(1, Y)}\n`);
+    const before = sim.stats().requests;
+    const result = await run(dir.file('in.jsonl'), dir.file('out.jsonl'), '--resume');
+    expect(result.stderr).not.toMatch(/cannot resume/);
+    expect(result.code).toBe(0);
+    expect(sim.stats().requests - before).toBe(1);
+    const results = await records(dir.file('out.jsonl'));
+    expect(results.map((r) => r.custom_id).sort()).toEqual([X, Y].sort());
+  });
+});

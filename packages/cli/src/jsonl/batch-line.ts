@@ -21,6 +21,8 @@
  */
 
 import { hasUnsafeTextChars } from '../progress.js';
+import type { IdTableOptions } from './id-table.js';
+import { createIdTable } from './id-table.js';
 import type { InputIssue } from './reader.js';
 import { makeSnippet } from './reader.js';
 
@@ -1141,120 +1143,33 @@ export interface DuplicateTracker {
   has(id: string): boolean;
   /** Distinct ids stored. */
   readonly size: number;
-  /** Bytes of memory held (arena plus table), for diagnostics. */
+  /** Bytes of memory held, for diagnostics. */
   readonly bytes: number;
+  /** The most slots one lookup has visited, for diagnostics. */
+  readonly longestProbe: number;
 }
 
 /**
- * Creates an exact, compact set of ids for duplicate detection across millions of lines. Ids are
- * stored as UTF-8 (2-byte length prefix) in 1 MiB pages, indexed by an open-addressing table of
- * (32-bit hash, page + offset) pairs at a load of at most 3/4. Measured at 1M ids (Node 20): 29
- * bytes per `req-123456`-style id and 56 per UUID, against about 53 and 77 for a `Set<string>`
- * that holds the only reference to each string. Pages never move or double, so there is no
- * copying and at most one partly filled page. Lookups compare bytes, so a hash collision never
- * reports a false duplicate.
+ * Creates an exact set of ids for duplicate detection across millions of lines: an
+ * {@link createIdTable | id table} (compact, compares ids, keyed hash). `options` are for tests.
  *
  * @example
  * const ids = createDuplicateTracker();
  * if (!ids.add(request.customId)) report(duplicateCustomIdIssue(line, request.customId));
  */
-export function createDuplicateTracker(): DuplicateTracker {
-  const pages: Buffer[] = [Buffer.allocUnsafe(PAGE_BYTES)];
-  let page = pages[0] as Buffer;
-  let used = 0; // bytes used in the last page
-  let capacity = 1024; // table slots, a power of two
-  let table = new Uint32Array(capacity * 2); // [hash, location + 1]; 0 marks an empty slot
-  let size = 0;
-
-  /** Writes the id's bytes after the used part of the last page; returns their length. */
-  const stage = (id: string): number => {
-    // UTF-16 to UTF-8 is at most 3 bytes per code unit.
-    const worst = 2 + id.length * 3;
-    if (worst > PAGE_BYTES) throw new RangeError('id too long for the duplicate tracker');
-    if (used + worst > PAGE_BYTES) {
-      if (pages.length >= MAX_PAGES) throw new RangeError('duplicate tracker is full (4 GiB)');
-      page = Buffer.allocUnsafe(PAGE_BYTES);
-      pages.push(page);
-      used = 0;
-    }
-    const length = page.write(id, used + 2, 'utf8');
-    page.writeUInt16LE(length, used);
-    return length;
-  };
-
-  const hashStaged = (length: number): number => {
-    // FNV-1a: a collision only costs one byte comparison, so a simple hash is enough.
-    let h = 0x811c9dc5;
-    const end = used + 2 + length;
-    for (let k = used + 2; k < end; k++) h = Math.imul(h ^ (page[k] as number), 0x01000193);
-    return h >>> 0;
-  };
-
-  /** Slot holding the staged id, or the empty slot where it would go, as `-slot - 1`. */
-  const find = (length: number, hash: number): number => {
-    const start = used + 2;
-    let slot = hash & (capacity - 1);
-    for (;;) {
-      const stored = table[slot * 2 + 1] as number;
-      if (stored === 0) return -slot - 1;
-      if (table[slot * 2] === hash) {
-        const location = stored - 1;
-        const other = pages[location >>> PAGE_SHIFT] as Buffer;
-        const at = location & (PAGE_BYTES - 1);
-        if (
-          other.readUInt16LE(at) === length &&
-          page.compare(other, at + 2, at + 2 + length, start, start + length) === 0
-        ) {
-          return slot;
-        }
-      }
-      slot = (slot + 1) & (capacity - 1);
-    }
-  };
-
-  const grow = (): void => {
-    const old = table;
-    capacity *= 2;
-    table = new Uint32Array(capacity * 2);
-    for (let s = 0; s < old.length; s += 2) {
-      const stored = old[s + 1] as number;
-      if (stored === 0) continue;
-      const hash = old[s] as number;
-      let slot = hash & (capacity - 1);
-      while (table[slot * 2 + 1] !== 0) slot = (slot + 1) & (capacity - 1);
-      table[slot * 2] = hash;
-      table[slot * 2 + 1] = stored;
-    }
-  };
-
+export function createDuplicateTracker(options: IdTableOptions = {}): DuplicateTracker {
+  const ids = createIdTable(options);
   return {
-    add(id) {
-      const length = stage(id);
-      const hash = hashStaged(length);
-      const slot = find(length, hash);
-      if (slot >= 0) return false;
-      const empty = -slot - 1;
-      table[empty * 2] = hash;
-      table[empty * 2 + 1] = (pages.length - 1) * PAGE_BYTES + used + 1;
-      used += 2 + length;
-      size++;
-      if (size * 4 > capacity * 3) grow();
-      return true;
-    },
-    has(id) {
-      const length = stage(id);
-      return find(length, hashStaged(length)) >= 0;
-    },
+    add: (id) => ids.add(id) >= 0,
+    has: (id) => ids.indexOf(id) >= 0,
     get size() {
-      return size;
+      return ids.size;
     },
     get bytes() {
-      return pages.length * PAGE_BYTES + table.byteLength;
+      return ids.bytes;
+    },
+    get longestProbe() {
+      return ids.longestProbe;
     },
   };
 }
-
-const PAGE_SHIFT = 20;
-const PAGE_BYTES = 1 << PAGE_SHIFT;
-// A location is (page << 20 | offset) + 1 in a Uint32: 4095 pages keep it below 2^32 - 1.
-const MAX_PAGES = 4095;
