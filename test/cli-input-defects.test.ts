@@ -111,6 +111,40 @@ describe('volley run on lines without a valid custom_id', () => {
   });
 });
 
+describe('volley embed on lines without a valid id', () => {
+  it('writes their records under a placeholder no real id can take', async () => {
+    await using dir = await tempDir();
+    const lines = [
+      JSON.stringify({ text: 'no id' }), // 1: no id
+      JSON.stringify({ id: 'line-1', text: 'a real id equal to the old placeholder of line 1' }),
+      JSON.stringify({ id: '#line-1', text: 'a real id of the reserved form' }), // 3
+      "{'id': 'x', 'text': 'single quotes'}", // 4
+    ];
+    await writeFile(dir.file('in.jsonl'), `${lines.join('\n')}\n`);
+    const result = await runCli([
+      'embed',
+      dir.file('in.jsonl'),
+      '-o',
+      dir.file('out.jsonl'),
+      '--base-url',
+      sim.url,
+      '--model',
+      'volley-sim-embed-1',
+      '--progress',
+      'none',
+    ]);
+    expect(result.code).toBe(1);
+    const out = parseJsonl(await readFile(dir.file('out.jsonl'), 'utf8'));
+    expect(out.map((r) => r.id)).toEqual(['line-1']);
+    const errors = await records(dir.file('out.errors.jsonl'));
+    expect(errors.map((e) => [e.custom_id, e.error?.code, e.error?.line]).sort()).toEqual([
+      ['#line-1', 'VOLLEY_INPUT_ID_INVALID', 1],
+      ['#line-3', 'VOLLEY_INPUT_ID_INVALID', 3],
+      ['#line-4', 'VOLLEY_INPUT_JSON_SINGLE_QUOTE', 4],
+    ]);
+  });
+});
+
 describe('volley run --resume with custom_ids whose 64-bit hashes collide', () => {
   // Equal under the unkeyed 64-bit hashPair the finished set once used (see
   // packages/cli/test/helpers/hash-collisions.ts).

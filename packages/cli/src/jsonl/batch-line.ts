@@ -623,7 +623,7 @@ function checkCustomId(id: unknown): Problem | undefined {
       detail: '"custom_id" contains control, bidi or unpaired surrogate characters',
     };
   }
-  if (PLACEHOLDER_FORM.test(id)) {
+  if (isPlaceholderForm(id)) {
     return {
       code: 'VOLLEY_INPUT_CUSTOM_ID_RESERVED',
       detail: `"custom_id" ${JSON.stringify(id)} has the form Volley reserves for the records of lines without a valid custom_id`,
@@ -647,6 +647,11 @@ export function implicitCustomId(lineNo: number): string {
  */
 export function placeholderCustomId(lineNo: number): string {
   return `#line-${lineNo}`;
+}
+
+/** True for ids of the placeholder form, which real ids may not take. */
+export function isPlaceholderForm(id: string): boolean {
+  return PLACEHOLDER_FORM.test(id);
 }
 
 const PLACEHOLDER_FORM = /^#line-\d+$/;
