@@ -3,11 +3,14 @@
  * Infinity, placeholder ids that could name another line, and custom_ids whose hashes collide.
  */
 
+import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Simulator } from '@volley/sim';
 import { createSimulator } from '@volley/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batchLine, parseJsonl, runCli, tempDir } from './helpers.js';
+import { fnvCollidingIds } from '../packages/cli/test/helpers/hash-collisions.js';
+import type { CliResult } from './helpers.js';
+import { batchLine, CLI, parseJsonl, runCli, tempDir } from './helpers.js';
 
 interface OutputLine {
   custom_id: string;
@@ -195,4 +198,49 @@ describe('volley run --resume with custom_ids whose 64-bit hashes collide', () =
     const results = await records(dir.file('out.jsonl'));
     expect(results.map((r) => r.custom_id).sort()).toEqual([X, Y].sort());
   });
+});
+
+describe('volley run on 65,536 custom_ids crafted to share one unkeyed hash', () => {
+  /** The CLI, stopped (SIGTERM) if it runs longer than `ms`. */
+  function runWithin(ms: number, args: string[]): Promise<CliResult> {
+    return new Promise((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [CLI, ...args], {
+        env: { PATH: process.env.PATH ?? '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: ms,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.on('error', reject);
+      child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
+    });
+  }
+
+  it('checks them for duplicates in linear time', async () => {
+    await using dir = await tempDir();
+    const ids = fnvCollidingIds(65_536);
+    const lines = ids.map((id) => JSON.stringify({ custom_id: id, prompt: 'x', max_tokens: 1 }));
+    lines.push(lines[0] as string); // one real duplicate, still found
+    await writeFile(dir.file('in.jsonl'), `${lines.join('\n')}\n`);
+    // About 2 s here; with the unkeyed hash the duplicate check alone took minutes (16,384 such
+    // ids: 12 s, growing with the square).
+    const started = performance.now();
+    const result = await runWithin(30_000, [
+      'run',
+      dir.file('in.jsonl'),
+      '--dry-run',
+      '--model',
+      'volley-sim-1',
+      '--json',
+      '--progress',
+      'none',
+    ]);
+    // At the limit the CLI gets SIGTERM, which it handles (so no signal shows): check the time.
+    expect(performance.now() - started).toBeLessThan(30_000);
+    expect(result.signal).toBeNull();
+    expect(result.stderr).not.toMatch(/\n\s+at \S+/);
+    expect(result.stdout).toMatch(/"duplicates":\s*1\b/);
+  }, 40_000);
 });
