@@ -9,6 +9,7 @@ import type { Simulator } from '@volley/sim';
 import { createSimulator } from '@volley/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fnvCollidingIds } from '../packages/cli/test/helpers/hash-collisions.js';
+import { startCli } from './cli-process.js';
 import type { CliResult } from './helpers.js';
 import { batchLine, CLI, parseJsonl, runCli, tempDir } from './helpers.js';
 
@@ -67,36 +68,50 @@ describe('volley run on numbers beyond the double range', () => {
 });
 
 describe('volley run on lines without a valid custom_id', () => {
-  it('writes their records under a placeholder no real custom_id can take', async () => {
-    await using dir = await tempDir();
-    const line = (index: number, customId: unknown) =>
-      JSON.stringify({ ...JSON.parse(batchLine(index)), custom_id: customId });
-    const convenience = JSON.stringify({ model: 'volley-sim-1', prompt: 'otters', max_tokens: 8 });
-    const lines = [
-      line(1, undefined), // 1: no custom_id
-      line(2, 'line-1'), // 2: a real id equal to line 1's placeholder under the old scheme
-      line(3, 'line-4'), // 3: a real id equal to line 4's placeholder under the old scheme
-      line(4, 42), // 4: custom_id not a string
-      line(5, 'line-6'), // 5: a real id equal to line 6's implicit id
-      convenience, // 6: implicit id line-6, already taken: a duplicate
-      line(7, '#line-3'), // 7: a real id of the reserved placeholder form
-    ];
-    await writeFile(dir.file('in.jsonl'), `${lines.join('\n')}\n`);
-    const result = await run(dir.file('in.jsonl'), dir.file('out.jsonl'));
-    expect(result.code).toBe(1);
-    const results = await records(dir.file('out.jsonl'));
-    const errors = await records(dir.file('out.errors.jsonl'));
-    expect(results.map((r) => r.custom_id).sort()).toEqual(['line-1', 'line-4', 'line-6']);
-    expect(errors.map((e) => [e.custom_id, e.error?.code, e.error?.line]).sort()).toEqual([
-      ['#line-1', 'VOLLEY_INPUT_CUSTOM_ID_MISSING', 1],
-      ['#line-4', 'VOLLEY_INPUT_CUSTOM_ID_NOT_STRING', 4],
-      ['#line-6', 'VOLLEY_INPUT_DUPLICATE_CUSTOM_ID', 6],
-      ['#line-7', 'VOLLEY_INPUT_CUSTOM_ID_RESERVED', 7],
-    ]);
-    // Each custom_id names one line's record: none is both a success and an error.
-    const succeeded = new Set(results.map((r) => r.custom_id));
-    expect(errors.filter((e) => succeeded.has(e.custom_id))).toEqual([]);
-  });
+  it.each(['a file', 'standard input'])(
+    'writes their records under a placeholder no real custom_id can take (%s)',
+    async (source) => {
+      await using dir = await tempDir();
+      const line = (index: number, customId: unknown) =>
+        JSON.stringify({ ...JSON.parse(batchLine(index)), custom_id: customId });
+      const convenience = JSON.stringify({
+        model: 'volley-sim-1',
+        prompt: 'otters',
+        max_tokens: 8,
+      });
+      const lines = [
+        line(1, undefined), // 1: no custom_id
+        line(2, 'line-1'), // 2: a real id equal to line 1's placeholder under the old scheme
+        line(3, 'line-4'), // 3: a real id equal to line 4's placeholder under the old scheme
+        line(4, 42), // 4: custom_id not a string
+        line(5, 'line-6'), // 5: a real id equal to line 6's implicit id
+        convenience, // 6: implicit id line-6, already taken: a duplicate
+        line(7, '#line-3'), // 7: a real id of the reserved placeholder form
+      ];
+      const text = `${lines.join('\n')}\n`;
+      let result: CliResult;
+      if (source === 'a file') {
+        await writeFile(dir.file('in.jsonl'), text);
+        result = await run(dir.file('in.jsonl'), dir.file('out.jsonl'));
+      } else {
+        const args = ['run', '-', '-o', dir.file('out.jsonl'), '--base-url', sim.url];
+        result = await startCli([...args, '--progress', 'none', '--json'], { stdin: text }).exited;
+      }
+      expect(result.code).toBe(1);
+      const results = await records(dir.file('out.jsonl'));
+      const errors = await records(dir.file('out.errors.jsonl'));
+      expect(results.map((r) => r.custom_id).sort()).toEqual(['line-1', 'line-4', 'line-6']);
+      expect(errors.map((e) => [e.custom_id, e.error?.code, e.error?.line]).sort()).toEqual([
+        ['#line-1', 'VOLLEY_INPUT_CUSTOM_ID_MISSING', 1],
+        ['#line-4', 'VOLLEY_INPUT_CUSTOM_ID_NOT_STRING', 4],
+        ['#line-6', 'VOLLEY_INPUT_DUPLICATE_CUSTOM_ID', 6],
+        ['#line-7', 'VOLLEY_INPUT_CUSTOM_ID_RESERVED', 7],
+      ]);
+      // Each custom_id names one line's record: none is both a success and an error.
+      const succeeded = new Set(results.map((r) => r.custom_id));
+      expect(errors.filter((e) => succeeded.has(e.custom_id))).toEqual([]);
+    },
+  );
 
   it('reports a real id equal to an earlier line’s implicit id as a duplicate', async () => {
     await using dir = await tempDir();
