@@ -15,7 +15,12 @@
  */
 
 import type { BatchLineDefaults } from '../jsonl/batch-line.js';
-import { isPlaceholderForm, parseBatchLine, placeholderCustomId } from '../jsonl/batch-line.js';
+import {
+  isPlaceholderForm,
+  parseBatchLine,
+  placeholderCustomId,
+  withPlaceholderId,
+} from '../jsonl/batch-line.js';
 import type { InputIssue, RawLine, RawTextLine } from '../jsonl/reader.js';
 import { makeSnippet } from '../jsonl/reader.js';
 
@@ -62,14 +67,7 @@ export function parseEmbedLine(
   format: EmbedInputFormat,
   model: string,
 ): ParseEmbedLineResult {
-  if ('issue' in raw) {
-    // An unreadable line has no id of its own: its record takes the placeholder.
-    const { issue } = raw;
-    return {
-      ok: false,
-      issue: { ...issue, customId: issue.customId ?? placeholderCustomId(issue.lineNo) },
-    };
-  }
+  if ('issue' in raw) return { ok: false, issue: withPlaceholderId(raw.issue) };
   if (format === 'text') {
     // Line 1 may start with a BOM; a CRLF file leaves a \r on every line.
     const text = raw.text.replace(/^\uFEFF/, '').replace(/\r$/, '');

@@ -649,6 +649,13 @@ export function placeholderCustomId(lineNo: number): string {
   return `#line-${lineNo}`;
 }
 
+/** The issue of an unreadable line (a framing issue), with the placeholder as its custom_id. */
+export function withPlaceholderId(issue: InputIssue): InputIssue {
+  return issue.customId === undefined
+    ? { ...issue, customId: placeholderCustomId(issue.lineNo) }
+    : issue;
+}
+
 /** True for ids of the placeholder form, which real ids may not take. */
 export function isPlaceholderForm(id: string): boolean {
   return PLACEHOLDER_FORM.test(id);

@@ -20,7 +20,7 @@ import {
   createDuplicateTracker,
   duplicateCustomIdIssue,
   parseBatchLine,
-  placeholderCustomId,
+  withPlaceholderId,
 } from '../jsonl/batch-line.js';
 import type { InputIssue, RawLine, ReaderStats } from '../jsonl/reader.js';
 import { makeSnippet, readJsonlLines } from '../jsonl/reader.js';
@@ -73,14 +73,7 @@ export type ParsedLine =
 
 /** Parses and validates one framed line (everything but duplicates and resume state). */
 export function parseLine(raw: RawLine, rules: LineRules): ParsedLine {
-  if ('issue' in raw) {
-    // An unreadable line has no id of its own: its record takes the placeholder.
-    const { issue } = raw;
-    return {
-      ok: false,
-      issue: { ...issue, customId: issue.customId ?? placeholderCustomId(issue.lineNo) },
-    };
-  }
+  if ('issue' in raw) return { ok: false, issue: withPlaceholderId(raw.issue) };
   const parsed = parseBatchLine(raw, rules.defaults);
   if (!parsed.ok) return { ok: false, issue: parsed.issue, text: raw.text };
   if (rules.maxPromptTokens !== undefined && rules.countTokens !== undefined) {
