@@ -93,7 +93,7 @@ describe('the bad-input fixture', () => {
         expect(record?.error.offset, label).toBe(where.offset);
         expect(record?.error.retryable, label).toBe(false);
         expect((record?.error.snippet ?? '').length, label).toBeLessThanOrEqual(80);
-        expect(record?.custom_id, label).toBe(c.customId ?? `line-${where.line}`);
+        expect(record?.custom_id, label).toBe(c.customId ?? `#line-${where.line}`);
       }
     });
     expect(errors).toHaveLength(cases.filter((c) => c.code !== null && c.code !== 'blank').length);

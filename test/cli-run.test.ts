@@ -156,8 +156,8 @@ describe('volley run', () => {
     ) as unknown as OutputLine[];
     const byId = Object.fromEntries(errors.map((line) => [line.custom_id, line]));
     expect(errors).toHaveLength(3);
-    expect(byId['line-2']?.error?.code).toBe('VOLLEY_INPUT_JSON_TRUNCATED');
-    expect(byId['line-2']?.error?.line).toBe(2);
+    expect(byId['#line-2']?.error?.code).toBe('VOLLEY_INPUT_JSON_TRUNCATED');
+    expect(byId['#line-2']?.error?.line).toBe(2);
     expect(byId.poisoned?.error?.code).toBe('VOLLEY_ERR_HTTP');
     expect(byId.poisoned?.response?.status_code).toBe(400);
     expect(byId['req-0']?.error?.code).toBe('VOLLEY_INPUT_DUPLICATE_CUSTOM_ID');

@@ -37,6 +37,39 @@ describe('parseBatchLine structural checks on valid JSON', () => {
     expect(codeOf('{"prompt":"123456789012345678901234567890"}')).toBeUndefined();
   });
 
+  it('refuses number literals beyond the double range, naming the line and the field path', () => {
+    const batch = (temperature: string) =>
+      `{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":${temperature}}}`;
+    for (const literal of ['1e400', '-1e400', '1.5E+309', `1${'0'.repeat(400)}.5`]) {
+      const result = parseBatchLine({ lineNo: 7, offset: 0, text: batch(literal) });
+      expect(result.ok, literal).toBe(false);
+      if (result.ok) continue;
+      expect(result.issue.code).toBe('VOLLEY_INPUT_JSON_NUMBER_OUT_OF_RANGE');
+      expect(result.issue.customId).toBe('a');
+      expect(result.issue.message).toMatch(/^line 7: "body\.temperature": number /);
+    }
+    // Deep inside arrays and convenience lines too.
+    const nested = parseBatchLine(
+      { lineNo: 2, offset: 0, text: '{"prompt":"x","metadata":{"w":[1,2,{"v":[0,3e999]}]}}' },
+      { model: 'm' },
+    );
+    expect(nested.ok ? undefined : nested.issue.message).toMatch(
+      /^line 2: "metadata\.w\[2\]\.v\[1\]": number 3e999 /,
+    );
+    // Large and tiny numbers that stay finite are fine (underflow to 0 is harmless).
+    expect(codeOf('{"prompt":"x","temperature":1.7e308}')).toBeUndefined();
+    expect(codeOf('{"prompt":"x","temperature":1e-400}')).toBeUndefined();
+    expect(codeOf('{"prompt":"x","e":"1e400"}')).toBeUndefined();
+  });
+
+  it('names the field path of an unsafe integer', () => {
+    const result = parseBatchLine(
+      { lineNo: 3, offset: 0, text: '{"prompt":"x","seed":9007199254740993}' },
+      { model: 'm' },
+    );
+    expect(result.ok ? undefined : result.issue.message).toMatch(/^line 3: "seed": integer /);
+  });
+
   it('refuses nesting deeper than 64 levels', () => {
     const deep = (n: number) => `{"prompt":"x","metadata":${'['.repeat(n)}${']'.repeat(n)}}`;
     expect(codeOf(deep(63))).toBeUndefined(); // 1 (line) + 63 = 64 levels

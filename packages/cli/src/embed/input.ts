@@ -15,7 +15,12 @@
  */
 
 import type { BatchLineDefaults } from '../jsonl/batch-line.js';
-import { parseBatchLine } from '../jsonl/batch-line.js';
+import {
+  isPlaceholderForm,
+  parseBatchLine,
+  placeholderCustomId,
+  withPlaceholderId,
+} from '../jsonl/batch-line.js';
 import type { InputIssue, RawLine, RawTextLine } from '../jsonl/reader.js';
 import { makeSnippet } from '../jsonl/reader.js';
 
@@ -24,7 +29,8 @@ export type EmbedInputFormat = 'jsonl' | 'text';
 
 /** Codes of the problems only `volley embed` reports (JSON syntax and framing reuse run's). */
 export const EMBED_INPUT_ISSUE_CODES = {
-  VOLLEY_INPUT_ID_INVALID: '"id" missing, not a non-empty string or integer, or too long',
+  VOLLEY_INPUT_ID_INVALID:
+    '"id" missing, not a non-empty string or integer, too long, or of the reserved form #line-<n>',
   VOLLEY_INPUT_TEXT_INVALID: '"text" missing, empty or not a string',
   VOLLEY_INPUT_NOT_EMBEDDING: 'a batch line for another endpoint than /v1/embeddings',
   VOLLEY_INPUT_MANY_INPUTS: 'a batch line whose "input" holds more than one text',
@@ -61,7 +67,7 @@ export function parseEmbedLine(
   format: EmbedInputFormat,
   model: string,
 ): ParseEmbedLineResult {
-  if ('issue' in raw) return { ok: false, issue: raw.issue };
+  if ('issue' in raw) return { ok: false, issue: withPlaceholderId(raw.issue) };
   if (format === 'text') {
     // Line 1 may start with a BOM; a CRLF file leaves a \r on every line.
     const text = raw.text.replace(/^\uFEFF/, '').replace(/\r$/, '');
@@ -86,7 +92,7 @@ export function parseEmbedLine(
     return issue(
       raw,
       'VOLLEY_INPUT_ID_INVALID',
-      `"id" must be a non-empty string (at most ${MAX_ID_LENGTH} characters) or an integer, got ${describe(record.id)}`,
+      `"id" must be a non-empty string (at most ${MAX_ID_LENGTH} characters, not of the reserved form #line-<n>) or an integer, got ${describe(record.id)}`,
     );
   }
   if (typeof record.text !== 'string' || record.text.length === 0) {
@@ -150,6 +156,8 @@ function idOf(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
     return undefined;
   }
+  // `#line-<n>` names the records of lines without a valid id.
+  if (isPlaceholderForm(value)) return undefined;
   return value;
 }
 
@@ -170,7 +178,7 @@ function makeIssue(raw: RawTextLine, code: string, detail: string, id?: string):
     offset: raw.offset,
     snippet: makeSnippet(raw.text),
   };
-  if (id !== undefined) made.customId = id;
+  made.customId = id ?? placeholderCustomId(raw.lineNo);
   return made;
 }
 

@@ -8,6 +8,9 @@
  *   (chat completions), `{"input": ...}` (embeddings); `custom_id` is optional (`line-<n>`), and
  *   every other field (`model`, `max_tokens`, `temperature`, ...) goes into the body.
  *
+ * Every issue carries the custom_id its error record is written under: the line's own when it is
+ * valid, otherwise the placeholder `#line-<n>` (see {@link placeholderCustomId}).
+ *
  * The cost of a valid line is one `JSON.parse` plus one structural scan of the raw text
  * ({@link scanJsonStructure}), which skips string contents with native `indexOf` and so costs in
  * proportion to the number of tokens, not of characters. Measured on Node 20 (this machine): a
@@ -18,6 +21,8 @@
  */
 
 import { hasUnsafeTextChars } from '../progress.js';
+import type { IdTableOptions } from './id-table.js';
+import { createIdTable } from './id-table.js';
 import type { InputIssue } from './reader.js';
 import { makeSnippet } from './reader.js';
 
@@ -79,6 +84,10 @@ export const INPUT_ISSUE_CODES = {
     severity: 'error',
     meaning: 'integer literal beyond 2^53 - 1 (would lose precision)',
   },
+  VOLLEY_INPUT_JSON_NUMBER_OUT_OF_RANGE: {
+    severity: 'error',
+    meaning: 'number literal beyond the double range (would become Infinity, sent as null)',
+  },
   VOLLEY_INPUT_JSON_DUPLICATE_KEY: {
     severity: 'error',
     meaning: 'the same key twice in one object',
@@ -112,6 +121,10 @@ export const INPUT_ISSUE_CODES = {
   VOLLEY_INPUT_CUSTOM_ID_UNSAFE: {
     severity: 'error',
     meaning: 'custom_id has control, bidi or lone-surrogate characters',
+  },
+  VOLLEY_INPUT_CUSTOM_ID_RESERVED: {
+    severity: 'error',
+    meaning: 'custom_id of the form #line-<n>, reserved for the records of lines without one',
   },
   VOLLEY_INPUT_DUPLICATE_CUSTOM_ID: {
     severity: 'error',
@@ -369,12 +382,15 @@ function parseConvenienceShape(
       `has ${kinds.map((k) => `"${k}"`).join(' and ')}; use exactly one`,
     );
   }
-  let customId = `line-${line.lineNo}`;
+  let ownId: string | undefined;
   if ('custom_id' in obj) {
     const idProblem = checkCustomId(obj.custom_id);
     if (idProblem !== undefined) return fail(line, idProblem.code, idProblem.detail);
-    customId = obj.custom_id as string;
+    ownId = obj.custom_id as string;
   }
+  // A bad line without its own id is reported under the placeholder (fail's default), not under
+  // the implicit id, which a real id on another line may hold.
+  const customId = ownId ?? implicitCustomId(line.lineNo);
 
   const kind = kinds[0] as 'prompt' | 'messages' | 'input';
   // The line's `model` first, then its other fields in order: bodies read naturally in logs.
@@ -401,7 +417,7 @@ function parseConvenienceShape(
         'VOLLEY_INPUT_PROMPT_INVALID',
         `"prompt" must be a non-empty string, got ${describe(prompt)}`,
         undefined,
-        customId,
+        ownId,
       );
     }
     if (system !== undefined && typeof system !== 'string') {
@@ -410,7 +426,7 @@ function parseConvenienceShape(
         'VOLLEY_INPUT_MESSAGES_INVALID',
         `"system" must be a string, got ${describe(system)}`,
         undefined,
-        customId,
+        ownId,
       );
     }
     body.messages =
@@ -426,7 +442,7 @@ function parseConvenienceShape(
 
   const bodyProblem = checkBody(url, body, defaults, '');
   if (bodyProblem !== undefined) {
-    return fail(line, bodyProblem.code, bodyProblem.detail, undefined, customId);
+    return fail(line, bodyProblem.code, bodyProblem.detail, undefined, ownId);
   }
   return { ok: true, request: { customId, url, body } };
 }
@@ -607,8 +623,45 @@ function checkCustomId(id: unknown): Problem | undefined {
       detail: '"custom_id" contains control, bidi or unpaired surrogate characters',
     };
   }
+  if (isPlaceholderForm(id)) {
+    return {
+      code: 'VOLLEY_INPUT_CUSTOM_ID_RESERVED',
+      detail: `"custom_id" ${JSON.stringify(id)} has the form Volley reserves for the records of lines without a valid custom_id`,
+    };
+  }
   return undefined;
 }
+
+/**
+ * The custom_id of a convenience line that has none: `line-<n>`. It is sent, written into retry
+ * lines and checked for duplicates like any real id (a real `line-<n>` elsewhere is a duplicate).
+ */
+export function implicitCustomId(lineNo: number): string {
+  return `line-${lineNo}`;
+}
+
+/**
+ * The custom_id of the error record of a line that has no valid id of its own (missing, invalid,
+ * unreadable line): `#line-<n>`. No valid custom_id has this form (`VOLLEY_INPUT_CUSTOM_ID_RESERVED`)
+ * and line numbers are unique, so a placeholder never names another line's record.
+ */
+export function placeholderCustomId(lineNo: number): string {
+  return `#line-${lineNo}`;
+}
+
+/** The issue of an unreadable line (a framing issue), with the placeholder as its custom_id. */
+export function withPlaceholderId(issue: InputIssue): InputIssue {
+  return issue.customId === undefined
+    ? { ...issue, customId: placeholderCustomId(issue.lineNo) }
+    : issue;
+}
+
+/** True for ids of the placeholder form, which real ids may not take. */
+export function isPlaceholderForm(id: string): boolean {
+  return PLACEHOLDER_FORM.test(id);
+}
+
+const PLACEHOLDER_FORM = /^#line-\d+$/;
 
 function validCustomId(id: unknown): string | undefined {
   return checkCustomId(id) === undefined ? (id as string) : undefined;
@@ -619,13 +672,27 @@ function validCustomId(id: unknown): string | undefined {
  * {@link createDuplicateTracker}.
  */
 export function duplicateCustomIdIssue(line: BatchLineInput, customId: string): InputIssue {
+  // A line without its own id repeats an id only through its implicit one: its record takes the
+  // placeholder, so the id keeps naming the earlier line alone.
+  const implicit = customId === implicitCustomId(line.lineNo) && !hasOwnCustomId(line.text);
   return makeIssue(
     line,
     'VOLLEY_INPUT_DUPLICATE_CUSTOM_ID',
-    `"custom_id" ${JSON.stringify(customId).slice(0, 100)} was already used by an earlier line`,
+    implicit
+      ? `the line has no "custom_id", and its implicit one ${JSON.stringify(customId)} was already used by an earlier line; give it a custom_id`
+      : `"custom_id" ${makeSnippet(JSON.stringify(customId)).slice(0, 100)} was already used by an earlier line`,
     undefined,
-    customId,
+    implicit ? undefined : customId,
   );
+}
+
+function hasOwnCustomId(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isRecord(value) && Object.hasOwn(value, 'custom_id');
+  } catch {
+    return false;
+  }
 }
 
 function makeIssue(
@@ -642,8 +709,8 @@ function makeIssue(
     offset: line.offset,
     // Start a little before the problem so the snippet shows its context.
     snippet: makeSnippet(line.text, index === undefined ? 0 : Math.max(0, index - 20)),
+    customId: customId ?? placeholderCustomId(line.lineNo),
   };
-  if (customId !== undefined) issue.customId = customId;
   return issue;
 }
 
@@ -687,6 +754,7 @@ export interface StructureProblem {
   code:
     | 'VOLLEY_INPUT_JSON_TOO_DEEP'
     | 'VOLLEY_INPUT_JSON_UNSAFE_INTEGER'
+    | 'VOLLEY_INPUT_JSON_NUMBER_OUT_OF_RANGE'
     | 'VOLLEY_INPUT_JSON_DUPLICATE_KEY'
     | 'VOLLEY_INPUT_JSON_FORBIDDEN_KEY';
   detail: string;
@@ -699,8 +767,9 @@ const SMALL_OBJECT_KEYS = 16;
 /**
  * One linear pass over text that `JSON.parse` has accepted, finding what it accepts silently:
  * duplicate keys (it keeps the last), `__proto__`/`constructor` keys (a prototype-pollution
- * vector once the object is merged), integer literals beyond 2^53 (it rounds them) and nesting
- * deeper than {@link MAX_JSON_DEPTH}.
+ * vector once the object is merged), integer literals beyond 2^53 (it rounds them), number
+ * literals beyond the double range (it makes them Infinity, which `JSON.stringify` sends as
+ * `null`) and nesting deeper than {@link MAX_JSON_DEPTH}. Number problems name the field path.
  *
  * Strings are skipped with `indexOf('"')`, so prompts, the bulk of a line, are crossed at native
  * speed; only structural characters are visited one by one. Keys are compared after decoding
@@ -772,11 +841,13 @@ export function scanJsonStructure(text: string): StructureProblem | undefined {
         if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
           let end = i + 1;
           let integer = true;
+          let exponent = false;
           for (; end < n; end++) {
             const d = text.charCodeAt(end);
             if (d >= 0x30 && d <= 0x39) continue;
             if (d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) {
               integer = false;
+              if (d === 0x65 || d === 0x45) exponent = true;
               continue;
             }
             break;
@@ -787,7 +858,19 @@ export function scanJsonStructure(text: string): StructureProblem | undefined {
           if (integer && digits >= 16 && !Number.isSafeInteger(Number(text.slice(i, end)))) {
             return {
               code: 'VOLLEY_INPUT_JSON_UNSAFE_INTEGER',
-              detail: `integer ${text.slice(i, Math.min(end, i + 40))} is beyond 2^53 - 1 and would lose precision; quote it as a string`,
+              detail: `${fieldLabel(text, i)}integer ${text.slice(i, Math.min(end, i + 40))} is beyond 2^53 - 1 and would lose precision; quote it as a string`,
+              index: i,
+            };
+          }
+          // Only an exponent or over 308 digits can leave the double range (1.8e308).
+          if (
+            !integer &&
+            (exponent || digits > 308) &&
+            !Number.isFinite(Number(text.slice(i, end)))
+          ) {
+            return {
+              code: 'VOLLEY_INPUT_JSON_NUMBER_OUT_OF_RANGE',
+              detail: `${fieldLabel(text, i)}number ${text.slice(i, Math.min(end, i + 40))} is beyond the largest double (about 1.8e308) and would be sent as null; use a smaller number`,
               index: i,
             };
           }
@@ -798,6 +881,57 @@ export function scanJsonStructure(text: string): StructureProblem | undefined {
     i++;
   }
   return undefined;
+}
+
+/** `"body.temperature": ` for the value starting at `index`, or nothing at the top level. */
+function fieldLabel(text: string, index: number): string {
+  const path = jsonPathAt(text, index);
+  return path === '' ? '' : `${makeSnippet(JSON.stringify(path)).slice(0, 80)}: `;
+}
+
+/**
+ * The path (`body.messages[0].content`) of the value that starts at `index` in valid JSON text:
+ * one linear pass, run only to describe a problem already found.
+ */
+export function jsonPathAt(text: string, index: number): string {
+  // One entry per open container: the current key (objects) or element number (arrays).
+  const frames: Array<{ key: string } | { element: number }> = [];
+  let expectKey = false;
+  let i = 0;
+  while (i < index) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let end = text.indexOf('"', i + 1);
+      while (end !== -1 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
+      if (end === -1) break;
+      const frame = frames[frames.length - 1];
+      if (expectKey && frame !== undefined && 'key' in frame) {
+        frame.key = JSON.parse(text.slice(i, end + 1)) as string;
+        expectKey = false;
+      }
+      i = end + 1;
+      continue;
+    }
+    const frame = frames[frames.length - 1];
+    if (c === 0x7b /* { */) {
+      frames.push({ key: '' });
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      frames.push({ element: 0 });
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      frames.pop();
+    } else if (c === 0x2c /* , */ && frame !== undefined) {
+      if ('key' in frame) expectKey = true;
+      else frame.element++;
+    }
+    i++;
+  }
+  let path = '';
+  for (const frame of frames) {
+    if ('element' in frame) path += `[${frame.element}]`;
+    else path += path === '' ? frame.key : `.${frame.key}`;
+  }
+  return path;
 }
 
 /** Adds `key` to the current object's frame; true if it was already there. */
@@ -1021,120 +1155,33 @@ export interface DuplicateTracker {
   has(id: string): boolean;
   /** Distinct ids stored. */
   readonly size: number;
-  /** Bytes of memory held (arena plus table), for diagnostics. */
+  /** Bytes of memory held, for diagnostics. */
   readonly bytes: number;
+  /** The most slots one lookup has visited, for diagnostics. */
+  readonly longestProbe: number;
 }
 
 /**
- * Creates an exact, compact set of ids for duplicate detection across millions of lines. Ids are
- * stored as UTF-8 (2-byte length prefix) in 1 MiB pages, indexed by an open-addressing table of
- * (32-bit hash, page + offset) pairs at a load of at most 3/4. Measured at 1M ids (Node 20): 29
- * bytes per `req-123456`-style id and 56 per UUID, against about 53 and 77 for a `Set<string>`
- * that holds the only reference to each string. Pages never move or double, so there is no
- * copying and at most one partly filled page. Lookups compare bytes, so a hash collision never
- * reports a false duplicate.
+ * Creates an exact set of ids for duplicate detection across millions of lines: an
+ * {@link createIdTable | id table} (compact, compares ids, keyed hash). `options` are for tests.
  *
  * @example
  * const ids = createDuplicateTracker();
  * if (!ids.add(request.customId)) report(duplicateCustomIdIssue(line, request.customId));
  */
-export function createDuplicateTracker(): DuplicateTracker {
-  const pages: Buffer[] = [Buffer.allocUnsafe(PAGE_BYTES)];
-  let page = pages[0] as Buffer;
-  let used = 0; // bytes used in the last page
-  let capacity = 1024; // table slots, a power of two
-  let table = new Uint32Array(capacity * 2); // [hash, location + 1]; 0 marks an empty slot
-  let size = 0;
-
-  /** Writes the id's bytes after the used part of the last page; returns their length. */
-  const stage = (id: string): number => {
-    // UTF-16 to UTF-8 is at most 3 bytes per code unit.
-    const worst = 2 + id.length * 3;
-    if (worst > PAGE_BYTES) throw new RangeError('id too long for the duplicate tracker');
-    if (used + worst > PAGE_BYTES) {
-      if (pages.length >= MAX_PAGES) throw new RangeError('duplicate tracker is full (4 GiB)');
-      page = Buffer.allocUnsafe(PAGE_BYTES);
-      pages.push(page);
-      used = 0;
-    }
-    const length = page.write(id, used + 2, 'utf8');
-    page.writeUInt16LE(length, used);
-    return length;
-  };
-
-  const hashStaged = (length: number): number => {
-    // FNV-1a: a collision only costs one byte comparison, so a simple hash is enough.
-    let h = 0x811c9dc5;
-    const end = used + 2 + length;
-    for (let k = used + 2; k < end; k++) h = Math.imul(h ^ (page[k] as number), 0x01000193);
-    return h >>> 0;
-  };
-
-  /** Slot holding the staged id, or the empty slot where it would go, as `-slot - 1`. */
-  const find = (length: number, hash: number): number => {
-    const start = used + 2;
-    let slot = hash & (capacity - 1);
-    for (;;) {
-      const stored = table[slot * 2 + 1] as number;
-      if (stored === 0) return -slot - 1;
-      if (table[slot * 2] === hash) {
-        const location = stored - 1;
-        const other = pages[location >>> PAGE_SHIFT] as Buffer;
-        const at = location & (PAGE_BYTES - 1);
-        if (
-          other.readUInt16LE(at) === length &&
-          page.compare(other, at + 2, at + 2 + length, start, start + length) === 0
-        ) {
-          return slot;
-        }
-      }
-      slot = (slot + 1) & (capacity - 1);
-    }
-  };
-
-  const grow = (): void => {
-    const old = table;
-    capacity *= 2;
-    table = new Uint32Array(capacity * 2);
-    for (let s = 0; s < old.length; s += 2) {
-      const stored = old[s + 1] as number;
-      if (stored === 0) continue;
-      const hash = old[s] as number;
-      let slot = hash & (capacity - 1);
-      while (table[slot * 2 + 1] !== 0) slot = (slot + 1) & (capacity - 1);
-      table[slot * 2] = hash;
-      table[slot * 2 + 1] = stored;
-    }
-  };
-
+export function createDuplicateTracker(options: IdTableOptions = {}): DuplicateTracker {
+  const ids = createIdTable(options);
   return {
-    add(id) {
-      const length = stage(id);
-      const hash = hashStaged(length);
-      const slot = find(length, hash);
-      if (slot >= 0) return false;
-      const empty = -slot - 1;
-      table[empty * 2] = hash;
-      table[empty * 2 + 1] = (pages.length - 1) * PAGE_BYTES + used + 1;
-      used += 2 + length;
-      size++;
-      if (size * 4 > capacity * 3) grow();
-      return true;
-    },
-    has(id) {
-      const length = stage(id);
-      return find(length, hashStaged(length)) >= 0;
-    },
+    add: (id) => ids.add(id) >= 0,
+    has: (id) => ids.indexOf(id) >= 0,
     get size() {
-      return size;
+      return ids.size;
     },
     get bytes() {
-      return pages.length * PAGE_BYTES + table.byteLength;
+      return ids.bytes;
+    },
+    get longestProbe() {
+      return ids.longestProbe;
     },
   };
 }
-
-const PAGE_SHIFT = 20;
-const PAGE_BYTES = 1 << PAGE_SHIFT;
-// A location is (page << 20 | offset) + 1 in a Uint32: 4095 pages keep it below 2^32 - 1.
-const MAX_PAGES = 4095;

@@ -29,7 +29,11 @@ export interface InputIssue {
   offset: number;
   /** At most 80 characters of the line, control characters escaped. */
   snippet: string;
-  /** Set when the line had a valid `custom_id` before the problem was found. */
+  /**
+   * The custom_id the line's error record is written under: its own when it had a valid one
+   * before the problem was found, else the placeholder `#line-<n>` (set by `parseBatchLine` and
+   * `parseLine`; framing issues from the reader leave it unset).
+   */
   customId?: string;
 }
 

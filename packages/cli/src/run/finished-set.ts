@@ -2,12 +2,17 @@
  * The set of lines a previous run already finished, built on `--resume` from the records in the
  * output files, and consulted for every input line.
  *
- * A `Map<string, string>` of custom_id to record id costs about 150 bytes an entry in V8 (150 MB
- * for a million lines). Here an entry is 17 bytes in typed arrays, at a load of at most 3/4: a
- * 64-bit hash of the custom_id (two independent 32-bit hashes; a false match needs both to
- * collide, about 1 in 10^7 even among a million ids, and would only make one record be kept), the
- * first 64 bits of the record id (which encodes the request, see record.ts), and a flag byte.
+ * The custom_ids are kept exactly, in an {@link IdTable} (about 29 bytes per `req-123456`-style
+ * id, 56 per UUID); beside each, 25 bytes in typed arrays: the first 64 bits of the record id
+ * (which encodes the request, see record.ts), a flag byte and two numbers for spilled records.
+ * A `Map<string, string>` of custom_id to record id costs about 150 bytes an entry in V8.
+ *
+ * Ids are compared, not only hashed: two custom_ids with equal hashes once made `--resume` of a
+ * finished run refuse with a false conflict, and `--force-resume` skip a line that never ran.
  */
+
+import type { IdTableOptions } from '../jsonl/id-table.js';
+import { createIdTable } from '../jsonl/id-table.js';
 
 /** What a record in the outputs says about a line. */
 export const RecordKind = {
@@ -55,22 +60,6 @@ export interface FinishedSet {
 const KIND_MASK = 0x03;
 const STALE = 0x04;
 
-/** Two independent 32-bit hashes of a string (FNV-1a and a multiply-xorshift), as a pair. */
-function hashPair(text: string): [number, number] {
-  let a = 0x811c9dc5;
-  let b = 0x9747b28c;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-    b ^= b >>> 15;
-  }
-  a ^= a >>> 16;
-  b = Math.imul(b ^ (b >>> 13), 0xc2b2ae35);
-  b ^= b >>> 16;
-  return [a >>> 0, b >>> 0 || 1];
-}
-
 /** The first 64 bits of a record id (`batch_req_` + hex), as two numbers. */
 function tagOf(recordId: string): [number, number] {
   const hex = recordId.slice('batch_req_'.length);
@@ -78,7 +67,7 @@ function tagOf(recordId: string): [number, number] {
 }
 
 /**
- * Creates an empty set.
+ * Creates an empty set. `options` are for tests (a weak hash, to force collisions).
  *
  * @example
  * const done = createFinishedSet();
@@ -86,99 +75,73 @@ function tagOf(recordId: string): [number, number] {
  * const hit = done.lookup(customId, recordId(runId, customId, text));
  * if (hit.found && hit.sameRequest) skip();
  */
-export function createFinishedSet(): FinishedSet {
+export function createFinishedSet(options: IdTableOptions = {}): FinishedSet {
+  const ids = createIdTable(options);
+  // Per id, by its index in `ids` (which is also the `slot` handed out).
   let capacity = 1024;
-  let keyA = new Uint32Array(capacity);
-  let keyB = new Uint32Array(capacity); // 0 marks an empty slot (hashPair never returns 0 here)
   let tagA = new Uint32Array(capacity);
   let tagB = new Uint32Array(capacity);
   let flags = new Uint8Array(capacity);
   let extrasA = new Float64Array(capacity);
   let extrasB = new Float64Array(capacity);
-  let size = 0;
-
-  const find = (a: number, b: number): number => {
-    let slot = a & (capacity - 1);
-    for (;;) {
-      const stored = keyB[slot] as number;
-      if (stored === 0) return -slot - 1;
-      if (stored === b && keyA[slot] === a) return slot;
-      slot = (slot + 1) & (capacity - 1);
-    }
-  };
 
   const grow = (): void => {
-    const old = { keyA, keyB, tagA, tagB, flags, extrasA, extrasB };
     capacity *= 2;
-    keyA = new Uint32Array(capacity);
-    keyB = new Uint32Array(capacity);
-    tagA = new Uint32Array(capacity);
-    tagB = new Uint32Array(capacity);
-    flags = new Uint8Array(capacity);
-    extrasA = new Float64Array(capacity);
-    extrasB = new Float64Array(capacity);
-    for (let s = 0; s < old.keyB.length; s++) {
-      const b = old.keyB[s] as number;
-      if (b === 0) continue;
-      const a = old.keyA[s] as number;
-      const slot = -find(a, b) - 1;
-      keyA[slot] = a;
-      keyB[slot] = b;
-      tagA[slot] = old.tagA[s] as number;
-      tagB[slot] = old.tagB[s] as number;
-      flags[slot] = old.flags[s] as number;
-      extrasA[slot] = old.extrasA[s] as number;
-      extrasB[slot] = old.extrasB[s] as number;
-    }
+    const widen = <T extends Uint32Array | Uint8Array | Float64Array>(old: T, bigger: T): T => {
+      bigger.set(old);
+      return bigger;
+    };
+    tagA = widen(tagA, new Uint32Array(capacity));
+    tagB = widen(tagB, new Uint32Array(capacity));
+    flags = widen(flags, new Uint8Array(capacity));
+    extrasA = widen(extrasA, new Float64Array(capacity));
+    extrasB = widen(extrasB, new Float64Array(capacity));
+  };
+
+  const set = (slot: number, recordId: string, kind: RecordKindValue): void => {
+    const [ta, tb] = tagOf(recordId);
+    tagA[slot] = ta;
+    tagB[slot] = tb;
+    flags[slot] = kind;
+  };
+
+  /** The slot of a custom_id whose entry is not stale, or -1. */
+  const live = (customId: string): number => {
+    const slot = ids.indexOf(customId);
+    return slot >= 0 && ((flags[slot] as number) & STALE) === 0 ? slot : -1;
+  };
+
+  const isRecord = (slot: number, recordId: string): boolean => {
+    const [ta, tb] = tagOf(recordId);
+    return tagA[slot] === ta && tagB[slot] === tb;
   };
 
   return {
     add(customId, recordId, kind, extraA = 0, extraB = 0) {
-      const [a, b] = hashPair(customId);
-      const found = find(a, b);
-      if (found >= 0) return false;
-      const slot = -found - 1;
-      const [ta, tb] = tagOf(recordId);
-      keyA[slot] = a;
-      keyB[slot] = b;
-      tagA[slot] = ta;
-      tagB[slot] = tb;
-      flags[slot] = kind;
+      const slot = ids.add(customId);
+      if (slot < 0) return false;
+      if (slot >= capacity) grow();
+      set(slot, recordId, kind);
       extrasA[slot] = extraA;
       extrasB[slot] = extraB;
-      size++;
-      if (size * 4 > capacity * 3) grow();
       return true;
     },
     replace(customId, recordId, kind) {
-      const [a, b] = hashPair(customId);
-      const slot = find(a, b);
-      if (slot < 0) {
-        this.add(customId, recordId, kind);
-        return;
-      }
-      const [ta, tb] = tagOf(recordId);
-      tagA[slot] = ta;
-      tagB[slot] = tb;
-      flags[slot] = kind;
+      const slot = ids.indexOf(customId);
+      if (slot < 0) this.add(customId, recordId, kind);
+      else set(slot, recordId, kind);
     },
     kindOf(customId) {
-      const [a, b] = hashPair(customId);
-      const slot = find(a, b);
-      if (slot < 0 || ((flags[slot] as number) & STALE) !== 0) return 0;
-      return ((flags[slot] as number) & KIND_MASK) as RecordKindValue;
+      const slot = live(customId);
+      return slot < 0 ? 0 : (((flags[slot] as number) & KIND_MASK) as RecordKindValue);
     },
     lookup(customId, recordId) {
-      const [a, b] = hashPair(customId);
-      const slot = find(a, b);
+      const slot = live(customId);
       if (slot < 0) return { found: false };
-      const flag = flags[slot] as number;
-      if ((flag & STALE) !== 0) return { found: false };
-      const [ta, tb] = tagOf(recordId);
       return {
         found: true,
-        kind: (flag & KIND_MASK) as RecordKindValue,
-        sameRequest: tagA[slot] === ta && tagB[slot] === tb,
+        kind: ((flags[slot] as number) & KIND_MASK) as RecordKindValue,
+        sameRequest: isRecord(slot, recordId),
         slot,
       };
     },
@@ -188,16 +151,13 @@ export function createFinishedSet(): FinishedSet {
       flags[slot] = (flags[slot] as number) | STALE;
     },
     keeps(customId, recordId, kind) {
-      const [a, b] = hashPair(customId);
-      const slot = find(a, b);
-      if (slot < 0) return false;
-      const flag = flags[slot] as number;
-      if ((flag & STALE) !== 0 || (flag & KIND_MASK) !== kind) return false;
-      const [ta, tb] = tagOf(recordId);
-      return tagA[slot] === ta && tagB[slot] === tb;
+      const slot = live(customId);
+      return (
+        slot >= 0 && ((flags[slot] as number) & KIND_MASK) === kind && isRecord(slot, recordId)
+      );
     },
     get size() {
-      return size;
+      return ids.size;
     },
   };
 }

@@ -20,6 +20,7 @@ import {
   createDuplicateTracker,
   duplicateCustomIdIssue,
   parseBatchLine,
+  withPlaceholderId,
 } from '../jsonl/batch-line.js';
 import type { InputIssue, RawLine, ReaderStats } from '../jsonl/reader.js';
 import { makeSnippet, readJsonlLines } from '../jsonl/reader.js';
@@ -72,7 +73,7 @@ export type ParsedLine =
 
 /** Parses and validates one framed line (everything but duplicates and resume state). */
 export function parseLine(raw: RawLine, rules: LineRules): ParsedLine {
-  if ('issue' in raw) return { ok: false, issue: raw.issue };
+  if ('issue' in raw) return { ok: false, issue: withPlaceholderId(raw.issue) };
   const parsed = parseBatchLine(raw, rules.defaults);
   if (!parsed.ok) return { ok: false, issue: parsed.issue, text: raw.text };
   if (rules.maxPromptTokens !== undefined && rules.countTokens !== undefined) {
