@@ -5,6 +5,7 @@
 import type { CommanderError } from '@commander-js/extra-typings';
 import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { scrubSecrets } from '@volley/core';
+import { maxThreads } from 'volley';
 import { benchCommand, benchCompareCommand } from './commands/bench.js';
 import { registerClusterCommand } from './commands/cluster.js';
 import { embedCommand } from './commands/embed.js';
@@ -16,6 +17,14 @@ import { SELECT_MODES } from './run/samples/settings.js';
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+/** `--threads`: a positive integer within the machine's sane maximum (see `maxThreads`). */
+function threadCount(value: string): number {
+  const n = positiveInt(value);
+  const cap = maxThreads();
+  if (n > cap.limit) throw new InvalidArgumentError(cap.reason);
   return n;
 }
 
@@ -144,7 +153,7 @@ program
       'where HTTP runs: one event loop, worker threads, or auto (by workload)',
     ).choices(['async', 'threads', 'auto'] as const),
   )
-  .option('--threads <n>', 'worker threads in threads mode', positiveInt)
+  .option('--threads <n>', 'worker threads in threads mode', threadCount)
   .option('--max-retries <n>', 'retries per line after the first attempt', nonNegativeInt)
   .option('--timeout-ms <ms>', 'total time allowed per line, across retries', positiveInt)
   .addOption(
@@ -321,7 +330,7 @@ program
       'where HTTP and decoding run: one event loop, worker threads, or auto',
     ).choices(['async', 'threads', 'auto'] as const),
   )
-  .option('--threads <n>', 'worker threads in threads mode', positiveInt)
+  .option('--threads <n>', 'worker threads in threads mode', threadCount)
   .option('--max-retries <n>', 'retries per request after the first attempt', nonNegativeInt)
   .option('--timeout-ms <ms>', 'total time allowed per request, across retries', positiveInt)
   .addOption(

@@ -37,6 +37,7 @@ export type {
 } from './create-volley.js';
 export { createVolley, SIMULATOR_EMBEDDING_MODEL } from './create-volley.js';
 export type { EndpointOptions, VolleyMode, VolleyOptions } from './options.js';
+export { DEFAULT_TIMEOUT_MS, MAX_THREADS_HARD_LIMIT, maxThreads } from './options.js';
 export type {
   BestOfNCandidate,
   BestOfNJudge,

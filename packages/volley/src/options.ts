@@ -68,7 +68,10 @@ export interface VolleyOptions {
   model?: string;
   /** Attempts in flight at once, across all endpoints. */
   concurrency?: number;
-  /** Worker threads in `threads` mode. More than the cores never helped (research/perf-lab.md). */
+  /**
+   * Worker threads in `threads` mode, at most {@link maxThreads} (4 × the cores, never above 64).
+   * More than the cores never helped (research/perf-lab.md).
+   */
   threads?: number;
   /** Retries per call after the first attempt. */
   maxRetries?: number;
@@ -146,11 +149,14 @@ export interface ResolvedOptions {
   laneIdentities: Array<GroupIdentity & { option: string }>;
 }
 
+/** Default `timeoutMs`: a call's whole deadline, across retries and waits for rate limits. */
+export const DEFAULT_TIMEOUT_MS = 600_000;
+
 const DEFAULTS = {
   concurrency: 64,
   maxRetries: 5,
   maxAmbiguousRetries: 2,
-  timeoutMs: 600_000,
+  timeoutMs: DEFAULT_TIMEOUT_MS,
   connectTimeoutMs: 10_000,
   idleTimeoutMs: 120_000,
   retryAfterCapMs: 60_000,
@@ -160,6 +166,25 @@ const DEFAULTS = {
   restartBudget: { maxRestarts: 5, windowMs: 60_000 },
   progressIntervalMs: 1000,
 } as const;
+
+/** The most worker threads ever allowed, whatever the machine: each costs tens of MB and start-up time. */
+export const MAX_THREADS_HARD_LIMIT = 64;
+
+/**
+ * The most worker threads a run may ask for: 4 × the available parallelism, at most
+ * {@link MAX_THREADS_HARD_LIMIT}. Threads beyond the cores only compete for them, and each costs
+ * memory and start-up time: 200 threads took 12 s and 3.6 GB before a request was sent.
+ *
+ * @example
+ * if (threads > maxThreads().limit) throw new Error(`--threads ${maxThreads().reason}`);
+ */
+export function maxThreads(cores = availableParallelism()): { limit: number; reason: string } {
+  const limit = Math.min(MAX_THREADS_HARD_LIMIT, 4 * cores);
+  return {
+    limit,
+    reason: `must be at most ${limit} (4 × ${cores} available cores, hard maximum ${MAX_THREADS_HARD_LIMIT})`,
+  };
+}
 
 function invalid(message: string): VolleyError {
   return new VolleyError(ErrorCode.INVALID_OPTIONS, message);
@@ -229,6 +254,9 @@ export function resolveOptions(
     options.threads,
     Math.max(1, Math.min(2, availableParallelism())),
   );
+  const threadCap = maxThreads();
+  if (threads > threadCap.limit)
+    throw invalid(`options.threads ${threadCap.reason}, got ${threads}`);
   const timeoutMs = positive('options.timeoutMs', options.timeoutMs, DEFAULTS.timeoutMs);
   const attemptTimeoutMs = positive(
     'options.attemptTimeoutMs',

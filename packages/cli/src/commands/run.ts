@@ -21,6 +21,7 @@ import { Readable } from 'node:stream';
 import type { CountTokens } from '@volley/core';
 import { loadTokenCounter } from '@volley/core';
 import type { VolleyMode } from 'volley';
+import { DEFAULT_TIMEOUT_MS } from 'volley';
 import { CliError, ExitCode, printJsonError } from '../exit-codes.js';
 import type { JournalFile } from '../jsonl/journal.js';
 import { createSyncTimer, journalOverWriter, openJournalFile } from '../jsonl/journal.js';
@@ -35,6 +36,7 @@ import type { LineRules, PreflightResult, ResumeIndex } from '../run/lines.js';
 import { preflight } from '../run/lines.js';
 import type { RunLock } from '../run/lock.js';
 import { acquireRunLock } from '../run/lock.js';
+import { paceWarning } from '../run/pace-warning.js';
 import type { RunPaths } from '../run/paths.js';
 import { runPaths } from '../run/paths.js';
 import type { PriceTable } from '../run/prices.js';
@@ -371,6 +373,16 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
       progress.log(`warning: ${warning.message} (${warning.code}; further ones not shown)`);
     }
   }
+  const pace = paceWarning({
+    lines: pre?.toSend,
+    concurrency: options.concurrency ?? 64,
+    rpm: options.rpm,
+    tpm: options.tpm,
+    endpoints: options.baseUrl?.length ?? 1,
+    requestsPerLine: setup.sampling?.samples ?? 1,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  });
+  if (pace !== undefined) progress.log(`warning: ${pace}`);
 
   // Tidy, open, and go.
   if (previous !== undefined && resume !== undefined) {

@@ -1,14 +1,18 @@
 /**
  * The durable journal: append-only output files, each with exactly one writer.
  *
- *   append(line) ──► pending batch ──► one positioned write per batch, length checked
- *                                          │  failed or short: ftruncate back to the batch start
+ *   append(line) ──► pending batch ──► positioned writes of at most maxWriteBytes each, lengths
+ *                                          │  checked; failed: ftruncate back to the batch start
  *   every syncIntervalMs (or maxUnsyncedBytes) ──► fdatasync each dirty file ──► onSync()
  *
  * A record is never split across batches, and a batch is kept whole or not at all: after a failed
  * write the file is truncated back to where the batch began, so a full disk leaves only whole
- * records behind. The one thing no writer can prevent is a kill -9 (or power loss) in the middle
- * of a write; that leaves at most one torn tail, which `--resume` cuts off (see output-scan.ts).
+ * records behind. A batch is never built into one string or buffer: 64 answers of 40 MB settled
+ * while a write was running made a 2.5 GB `join('')`, past V8's string limit (~512 MB on Node 20),
+ * and the RangeError killed the run. Records are written in slices of at most `maxWriteBytes` (a
+ * larger record alone, never split), so memory beyond the queued records stays bounded.
+ *
+ * The one thing no writer can prevent is a kill -9 (or power loss) in the middle of a write; that leaves at most one torn tail, which `--resume` cuts off (see output-scan.ts).
  *
  * Durability against a killed process needs only the write(2): the page cache survives the
  * process. fdatasync protects against power loss and OS crashes; it is batched because one fsync
@@ -69,10 +73,23 @@ export interface OpenJournalFileOptions {
   append?: boolean;
   /** fdatasync as soon as this many written bytes are unsynced, whatever the timer. Default 64 MiB. */
   maxUnsyncedBytes?: number;
+  /**
+   * Most bytes built into one buffer and written in one go; a record larger than this is written
+   * alone. Default {@link DEFAULT_MAX_WRITE_BYTES}.
+   */
+  maxWriteBytes?: number;
+  /** Called after every write(2) with the bytes it wrote (observability, tests). */
+  onWrite?: (bytes: number) => void;
 }
 
 /** Default of `maxUnsyncedBytes`: bounds what an OS crash can lose when the disk is fast. */
 export const DEFAULT_MAX_UNSYNCED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Default of `maxWriteBytes`: large enough that a write costs one syscall per many records, small
+ * enough that building it never nears V8's string limit nor holds much memory twice.
+ */
+export const DEFAULT_MAX_WRITE_BYTES = 8 * 1024 * 1024;
 
 /** Above this many queued bytes a batch is written without waiting for the next turn. */
 const MAX_BATCH_BYTES = 1024 * 1024;
@@ -117,12 +134,35 @@ export async function openJournalFile(
     await handle.close().catch(() => undefined);
     throw new OutputError('VOLLEY_ERR_OUTPUT_OPEN', path, 'cannot open output', error);
   }
-  return new FileJournal(
-    path,
-    handle,
-    regular,
-    size,
-    options.maxUnsyncedBytes ?? DEFAULT_MAX_UNSYNCED_BYTES,
+  return new FileJournal(path, handle, regular, size, {
+    maxUnsyncedBytes: options.maxUnsyncedBytes ?? DEFAULT_MAX_UNSYNCED_BYTES,
+    maxWriteBytes: options.maxWriteBytes ?? DEFAULT_MAX_WRITE_BYTES,
+    onWrite: options.onWrite,
+  });
+}
+
+interface WriteLimits {
+  maxUnsyncedBytes: number;
+  maxWriteBytes: number;
+  onWrite: ((bytes: number) => void) | undefined;
+}
+
+/** One queued record: a line (written with its `'\n'`) or raw bytes, and its size in bytes. */
+interface Part {
+  data: string | Uint8Array;
+  bytes: number;
+}
+
+/** Takes the place of a written part, so the batch no longer holds its data. */
+const WRITTEN: Part = { data: '', bytes: 0 };
+
+/** One buffer of records (a text-only slice, every JSONL output, takes the cheaper single join). */
+function toBuffer(parts: readonly Part[]): Buffer {
+  if (parts.every((part) => typeof part.data === 'string')) {
+    return Buffer.from(`${parts.map((part) => part.data).join('\n')}\n`, 'utf8');
+  }
+  return Buffer.concat(
+    parts.map(({ data }) => (typeof data === 'string' ? Buffer.from(`${data}\n`, 'utf8') : data)),
   );
 }
 
@@ -132,9 +172,8 @@ class FileJournal implements JournalFile {
   #handle: FileHandle;
   #written: number;
   #synced: number;
-  /** Queued lines (each followed by its `'\n'`) and raw chunks, in order. */
-  #queued: Array<string | Uint8Array> = [];
-  #queuedRaw = false;
+  /** Queued lines and raw chunks, in order. */
+  #queued: Part[] = [];
   #queuedBytes = 0;
   #batch: Deferred = deferred();
   #pumping: Promise<void> = Promise.resolve();
@@ -143,21 +182,21 @@ class FileJournal implements JournalFile {
   #failure: OutputError | undefined;
   #closing: Promise<void> | undefined;
 
-  readonly #maxUnsynced: number;
+  readonly #limits: WriteLimits;
 
   constructor(
     path: string,
     handle: FileHandle,
     regular: boolean,
     size: number,
-    maxUnsynced: number,
+    limits: WriteLimits,
   ) {
     this.path = path;
     this.#handle = handle;
     this.regular = regular;
     this.#written = size;
     this.#synced = size;
-    this.#maxUnsynced = maxUnsynced;
+    this.#limits = limits;
   }
 
   get endOffset(): number {
@@ -177,15 +216,15 @@ class FileJournal implements JournalFile {
   }
 
   append(line: string): AppendTicket {
-    return this.#enqueue(Buffer.byteLength(line) + 1, line, '\n');
+    return this.#enqueue({ data: line, bytes: Buffer.byteLength(line) + 1 });
   }
 
   appendBytes(bytes: Uint8Array): AppendTicket {
-    this.#queuedRaw = true;
-    return this.#enqueue(bytes.byteLength, bytes);
+    return this.#enqueue({ data: bytes, bytes: bytes.byteLength });
   }
 
-  #enqueue(bytes: number, ...parts: Array<string | Uint8Array>): AppendTicket {
+  #enqueue(part: Part): AppendTicket {
+    const { bytes } = part;
     const offset = this.endOffset;
     if (this.#failure !== undefined) {
       return { offset, bytes, written: rejected(this.#failure) };
@@ -199,7 +238,7 @@ class FileJournal implements JournalFile {
         ),
       };
     }
-    this.#queued.push(...parts);
+    this.#queued.push(part);
     this.#queuedBytes += bytes;
     const written = this.#batch.promise;
     if (this.#queuedBytes >= MAX_BATCH_BYTES) this.#kick();
@@ -282,21 +321,14 @@ class FileJournal implements JournalFile {
     try {
       while (this.#queuedBytes > 0 && this.#failure === undefined) {
         const parts = this.#queued;
-        const raw = this.#queuedRaw;
         const batch = this.#batch;
         this.#queued = [];
-        this.#queuedRaw = false;
         this.#queuedBytes = 0;
         this.#batch = deferred();
-        // Text-only batches (every JSONL output) take the cheaper single join.
-        const buffer = raw
-          ? Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)))
-          : Buffer.from(parts.join(''), 'utf8');
         const start = this.#written;
         try {
-          await this.#writeAll(buffer, start);
-          this.#written = start + buffer.length;
-          if (this.regular && this.#written - this.#synced >= this.#maxUnsynced) {
+          this.#written = await this.#writeParts(parts, start);
+          if (this.regular && this.#written - this.#synced >= this.#limits.maxUnsyncedBytes) {
             const target = this.#written;
             await this.#handle.datasync();
             this.#synced = Math.max(this.#synced, target);
@@ -308,7 +340,6 @@ class FileJournal implements JournalFile {
           batch.reject(failure);
           // Lines queued while this write was failing fail with it.
           this.#queued = [];
-          this.#queuedRaw = false;
           this.#queuedBytes = 0;
           this.#batch.reject(failure);
         }
@@ -317,6 +348,33 @@ class FileJournal implements JournalFile {
       // Cleared in the pump's own finally, synchronously when the loop ends.
       this.#running = false;
     }
+  }
+
+  /**
+   * Writes a batch's records in order from `start`, in slices of at most `maxWriteBytes` (a larger
+   * record alone), dropping each slice once built so its memory can go. Returns the end offset.
+   * Anything that throws here (an OS error, a buffer that cannot be built) fails the batch as a
+   * write failure, never the process.
+   */
+  async #writeParts(parts: Part[], start: number): Promise<number> {
+    let position = start;
+    let first = 0;
+    while (first < parts.length) {
+      let end = first;
+      let bytes = 0;
+      while (end < parts.length) {
+        const size = (parts[end] as Part).bytes;
+        if (end > first && bytes + size > this.#limits.maxWriteBytes) break;
+        bytes += size;
+        end++;
+      }
+      const buffer = toBuffer(parts.slice(first, end));
+      parts.fill(WRITTEN, first, end);
+      await this.#writeAll(buffer, position);
+      position += buffer.length;
+      first = end;
+    }
+    return position;
   }
 
   /** Writes the whole buffer, checking every returned length; a write of 0 bytes is an error. */
@@ -333,6 +391,7 @@ class FileJournal implements JournalFile {
       if (bytesWritten <= 0) {
         throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
       }
+      this.#limits.onWrite?.(bytesWritten);
       done += bytesWritten;
     }
   }
