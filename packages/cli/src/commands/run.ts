@@ -35,6 +35,7 @@ import type { LineRules, PreflightResult, ResumeIndex } from '../run/lines.js';
 import { preflight } from '../run/lines.js';
 import type { RunLock } from '../run/lock.js';
 import { acquireRunLock } from '../run/lock.js';
+import { DEFAULT_STOP_AFTER_SAME_ERROR, isBrokenPipe } from '../run/pass-common.js';
 import type { RunPaths } from '../run/paths.js';
 import { runPaths } from '../run/paths.js';
 import type { PriceTable } from '../run/prices.js';
@@ -99,6 +100,8 @@ export interface RunCommandOptions {
   maxPromptTokens?: number;
   /** How long the first Ctrl-C waits for in-flight lines before giving up on them. */
   graceMs: number;
+  /** Stop once the first this many lines answered all failed alike (0: never). Default 20. */
+  stopAfterSameError?: number;
   /** Longest a written record waits for fdatasync. */
   syncIntervalMs?: number;
   priceInput?: number;
@@ -499,6 +502,7 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
       concurrency: options.concurrency ?? 64,
       strict: options.strict === true,
       graceMs: options.graceMs,
+      stopAfterSameError: options.stopAfterSameError ?? DEFAULT_STOP_AFTER_SAME_ERROR,
       runId,
       files,
       reorder,
@@ -521,7 +525,13 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
         closeError ??= error;
       }
     }
-    if (closeError !== undefined && outcome !== undefined && outcome.status !== 'write-failed') {
+    if (
+      closeError !== undefined &&
+      outcome !== undefined &&
+      outcome.status !== 'write-failed' &&
+      // `-o -` whose reader went away: the pass has already said so and stopped (exit 3).
+      !isBrokenPipe(closeError)
+    ) {
       progress.log(
         `${(closeError as Error).message}; run the same command with --resume once it can be written`,
       );
