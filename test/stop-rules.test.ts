@@ -4,12 +4,13 @@
  * stderr (EPIPE), and the exit right after the summary. The real CLI in a child process against
  * a real HTTP server that keeps its connections alive.
  */
+import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { countLines, startCli, waitFor } from './cli-process.js';
-import { parseJsonl, runCli, tempDir, writeBatch } from './helpers.js';
+import { batchLine, CLI, parseJsonl, runCli, tempDir, writeBatch } from './helpers.js';
 
 /** What the server answers: a vLLM that lacks the model, or a working one. */
 type Mode = 'missing-model' | 'ok';
@@ -259,6 +260,60 @@ describe('prompt endings', () => {
       expect(await countLines(dir.file('out.errors.jsonl'))).toBe(0);
       console.info(`${signal} with nothing on the wire: exited ${tookMs} ms after the signal`);
     }, 60_000);
+  });
+
+  it('SIGINT while reading a standard input that stays open, nothing on the wire, ends at once', async () => {
+    await using dir = await tempDir();
+    const output = dir.file('out.jsonl');
+    const child = spawn(process.execPath, [CLI, ...runArgs('-', output, '--json')], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.resume();
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // The writer keeps the pipe open: the run waits for more lines with nothing to send. (More
+    // than the 64 KiB checked before the first request.)
+    const lines = Array.from({ length: 1000 }, (_, i) => batchLine(i));
+    child.stdin.write(`${lines.join('\n')}\n`);
+    await waitFor(async () => (await countLines(output)) >= 1000);
+    const sentAt = Date.now();
+    child.kill('SIGINT');
+    const code = await exited;
+    const tookMs = Date.now() - sentAt;
+    child.stdin.destroy();
+    expect(code).toBe(130);
+    expect(tookMs).toBeLessThan(1000);
+    expect(JSON.parse(stdout)).toMatchObject({ status: 'interrupted', succeeded: 1000 });
+    console.info(`SIGINT with standard input open: exited ${tookMs} ms after the signal`);
+  });
+
+  it('SIGINT while standard input has sent too little to start (under 64 KiB) ends at once, nothing sent', async () => {
+    await using dir = await tempDir();
+    const output = dir.file('out.jsonl');
+    const child = spawn(process.execPath, [CLI, ...runArgs('-', output)], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout.resume();
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.stdin.write(`${batchLine(0)}\n`);
+    // No output tells when the CLI has started: give it time to (node itself catches SIGINT, so
+    // /proc's SigCgt cannot tell either).
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const sentAt = Date.now();
+    child.kill('SIGINT');
+    const code = await exited;
+    const tookMs = Date.now() - sentAt;
+    child.stdin.destroy();
+    expect(code).toBe(130);
+    expect(tookMs).toBeLessThan(1000);
+    expect(stderr).toContain('nothing was sent');
+    expect(server.count).toBe(0);
+    console.info(`SIGINT before the first request from standard input: exited ${tookMs} ms after`);
   });
 
   it('stops cleanly when the reader of stderr goes away (EPIPE): exit 3, lock removed, state saved, resumable', async () => {
