@@ -12,8 +12,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { countLines, startCli, waitFor } from './cli-process.js';
 import { batchLine, CLI, parseJsonl, runCli, tempDir, writeBatch } from './helpers.js';
 
-/** What the server answers: a vLLM that lacks the model, or a working one. */
-type Mode = 'missing-model' | 'ok';
+/** What the server answers: a vLLM that lacks the model, a busy one (503), or a working one. */
+type Mode = 'missing-model' | 'busy' | 'ok';
 
 interface TestServer {
   url: string;
@@ -34,6 +34,10 @@ const MISSING_MODEL = {
 function answer(server: TestServer, req: IncomingMessage, res: ServerResponse): void {
   const index = server.count++;
   const headers = { 'content-type': 'application/json', connection: 'keep-alive' };
+  if (server.mode === 'busy') {
+    res.writeHead(503, { ...headers, 'retry-after': '30' }).end('{"error":{"message":"busy"}}');
+    return;
+  }
   if (server.mode === 'missing-model' && !server.okAt.has(index)) {
     res.writeHead(404, headers).end(JSON.stringify(MISSING_MODEL));
     return;
@@ -261,6 +265,25 @@ describe('prompt endings', () => {
       console.info(`${signal} with nothing on the wire: exited ${tookMs} ms after the signal`);
     }, 60_000);
   });
+
+  it('SIGTERM while every line waits out a retry delay (503, Retry-After: 30) ends at once', async () => {
+    await using dir = await tempDir();
+    const input = dir.file('in.jsonl');
+    const output = dir.file('out.jsonl');
+    await writeBatch(input, 5);
+    server.mode = 'busy';
+    const cli = startCli(runArgs(input, output, '--json'));
+    await waitFor(() => server.count >= 5);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const sentAt = Date.now();
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    const tookMs = Date.now() - sentAt;
+    expect(result.code).toBe(143);
+    expect(tookMs).toBeLessThan(1000);
+    expect(JSON.parse(result.stdout)).toMatchObject({ status: 'interrupted', pending: 5 });
+    console.info(`SIGTERM with every line backing off: exited ${tookMs} ms after the signal`);
+  }, 60_000);
 
   it('SIGINT while reading a standard input that stays open, nothing on the wire, ends at once', async () => {
     await using dir = await tempDir();
