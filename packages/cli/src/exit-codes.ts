@@ -10,7 +10,11 @@ export const ExitCode = {
   SOME_FAILED: 1,
   /** Usage or input error, a refused resume, or the output is locked: nothing was sent. */
   USAGE: 2,
-  /** Stopped: auth, quota or every endpoint down. The rest is pending; resumable. */
+  /**
+   * Stopped: auth, quota, every endpoint down, the first lines all failing with the same permanent
+   * error (`--stop-after-same-error`), or stdout/stderr closed by its reader (EPIPE). The rest is
+   * pending; resumable.
+   */
   STOPPED: 3,
   /**
    * An output file could not be written (disk full, I/O error). Every record already written is

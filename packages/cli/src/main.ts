@@ -190,6 +190,12 @@ program
     positiveInt,
     30_000,
   )
+  .option(
+    '--stop-after-same-error <n>',
+    'stop when the first n lines answered all failed with the same permanent error (0: never)',
+    nonNegativeInt,
+    20,
+  )
   .option('--sync-interval-ms <ms>', 'longest a written record waits for fsync', positiveInt)
   .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
   .addOption(
@@ -223,6 +229,7 @@ program
       strict: flags.strict,
       dryRun: flags.dryRun,
       graceMs: flags.graceMs,
+      stopAfterSameError: flags.stopAfterSameError,
       allowInsecureHttp: flags.allowInsecureHttp,
       concurrency: flags.concurrency,
       ...(flags.baseUrl === undefined ? {} : { baseUrl: [flags.baseUrl].flat() }),
@@ -347,6 +354,12 @@ program
     positiveInt,
     30_000,
   )
+  .option(
+    '--stop-after-same-error <n>',
+    'stop when the first n texts answered all failed with the same permanent error (0: never)',
+    nonNegativeInt,
+    20,
+  )
   .option('--sync-interval-ms <ms>', 'longest a written vector waits for fsync', positiveInt)
   .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
   .addOption(
@@ -366,6 +379,7 @@ program
       forceResume: flags.forceResume,
       strict: flags.strict,
       graceMs: flags.graceMs,
+      stopAfterSameError: flags.stopAfterSameError,
       allowInsecureHttp: flags.allowInsecureHttp,
       concurrency: flags.concurrency,
       ...(flags.baseUrl === undefined ? {} : { baseUrl: [flags.baseUrl].flat() }),

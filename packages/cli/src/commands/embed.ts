@@ -39,6 +39,7 @@ import { createProgressReporter } from '../progress.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { createFinishedSet } from '../run/finished-set.js';
 import { acquireRunLock } from '../run/lock.js';
+import { DEFAULT_STOP_AFTER_SAME_ERROR } from '../run/pass-common.js';
 import { compactErrors, compactionTempPath, scanErrorRecords } from '../run/resume.js';
 import type { SignalGate } from '../run/signals.js';
 import { createSignalGate } from '../run/signals.js';
@@ -74,6 +75,8 @@ export interface EmbedCommandOptions extends RuntimeFlags {
   strict?: boolean;
   maxLineBytes?: number;
   graceMs: number;
+  /** Stop once the first this many texts answered all failed alike (0: never). Default 20. */
+  stopAfterSameError?: number;
   syncIntervalMs?: number;
 }
 
@@ -331,6 +334,7 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
       maxLineBytes: setup.maxLineBytes,
       strict: options.strict === true,
       graceMs: options.graceMs,
+      stopAfterSameError: options.stopAfterSameError ?? DEFAULT_STOP_AFTER_SAME_ERROR,
       runId,
       sink,
       errors,

@@ -37,6 +37,7 @@ import { preflight } from '../run/lines.js';
 import type { RunLock } from '../run/lock.js';
 import { acquireRunLock } from '../run/lock.js';
 import { paceWarning } from '../run/pace-warning.js';
+import { DEFAULT_STOP_AFTER_SAME_ERROR, isBrokenPipe } from '../run/pass-common.js';
 import type { RunPaths } from '../run/paths.js';
 import { runPaths } from '../run/paths.js';
 import type { PriceTable } from '../run/prices.js';
@@ -101,6 +102,8 @@ export interface RunCommandOptions {
   maxPromptTokens?: number;
   /** How long the first Ctrl-C waits for in-flight lines before giving up on them. */
   graceMs: number;
+  /** Stop once the first this many lines answered all failed alike (0: never). Default 20. */
+  stopAfterSameError?: number;
   /** Longest a written record waits for fdatasync. */
   syncIntervalMs?: number;
   priceInput?: number;
@@ -158,8 +161,19 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
     priceOutput: options.priceOutput,
     pricesFile: options.prices,
   });
-  const stdin = options.input === '-' ? await checkStdin(options) : undefined;
-  if (stdin === undefined) await checkInputFile(options.input);
+  let stdin: Readable | undefined;
+  if (options.input === '-') {
+    const interrupted = new AbortController();
+    signals.setHandler(() => interrupted.abort());
+    if (signals.first !== undefined) interrupted.abort();
+    stdin = await checkStdin(options, interrupted.signal);
+    if (stdin === undefined) {
+      progress.log('interrupted while reading the first lines of standard input: nothing was sent');
+      return signals.exitCode ?? ExitCode.INTERRUPTED;
+    }
+  } else {
+    await checkInputFile(options.input);
+  }
 
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   let countTokens: CountTokens | undefined;
@@ -235,22 +249,39 @@ async function checkInputFile(input: string): Promise<void> {
 /**
  * Standard input cannot be read twice, so only its first 64 KiB are checked for file-level
  * problems (gzip, UTF-16, binary) before the first request; the stream is then replayed.
+ *
+ * A writer may keep the pipe open with little or nothing written: a signal while the sample is
+ * read returns undefined (nothing sent), and destroying the replayed stream (the pass stopping)
+ * destroys standard input, so neither waits for a line that may never come.
  */
-async function checkStdin(options: RunCommandOptions): Promise<Readable> {
-  const source = options.stdin ?? process.stdin;
+async function checkStdin(
+  options: RunCommandOptions,
+  interrupted: AbortSignal,
+): Promise<Readable | undefined> {
+  const source = (options.stdin ?? process.stdin) as Readable;
   const tty = await inspectInputFile('-', { stdin: source as { isTTY?: boolean } });
   if (tty !== undefined) throw new CliError(tty.message, ExitCode.USAGE, tty.code);
   const iterator = (source as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const toBuffer = (value: Buffer | string): Buffer =>
+    typeof value === 'string' ? Buffer.from(value) : value;
+  const stop = new Promise<'interrupted'>((resolve) => {
+    if (interrupted.aborted) resolve('interrupted');
+    interrupted.addEventListener('abort', () => resolve('interrupted'), { once: true });
+  });
   const head: Buffer[] = [];
   let size = 0;
   let ended = false;
   while (size < STDIN_SAMPLE_BYTES) {
-    const next = await iterator.next();
+    const next = await Promise.race([iterator.next(), stop]);
+    if (next === 'interrupted') {
+      source.destroy();
+      return undefined;
+    }
     if (next.done === true) {
       ended = true;
       break;
     }
-    const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+    const chunk = toBuffer(next.value);
     head.push(chunk);
     size += chunk.length;
   }
@@ -259,17 +290,26 @@ async function checkStdin(options: RunCommandOptions): Promise<Readable> {
   if (problem !== undefined) {
     throw new CliError(`standard input ${problem.detail}`, ExitCode.USAGE, problem.code);
   }
-  return Readable.from(
-    (async function* replay(): AsyncGenerator<Buffer> {
-      if (sample.length > 0) yield sample;
-      if (ended) return;
-      for (;;) {
-        const next = await iterator.next();
-        if (next.done === true) return;
-        yield typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+  let sampleSent = false;
+  return new Readable({
+    read() {
+      if (!sampleSent) {
+        sampleSent = true;
+        if (sample.length > 0) this.push(sample);
+        if (ended) this.push(null);
+        if (sample.length > 0 || ended) return;
       }
-    })(),
-  );
+      iterator.next().then(
+        (next) => this.push(next.done === true ? null : toBuffer(next.value)),
+        (error: unknown) => this.destroy(error as Error),
+      );
+    },
+    destroy(error, callback) {
+      // The pass stopped reading: the rest of standard input will never be read.
+      source.destroy();
+      callback(error);
+    },
+  });
 }
 
 interface RunSetup {
@@ -511,6 +551,7 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
       concurrency: options.concurrency ?? 64,
       strict: options.strict === true,
       graceMs: options.graceMs,
+      stopAfterSameError: options.stopAfterSameError ?? DEFAULT_STOP_AFTER_SAME_ERROR,
       runId,
       files,
       reorder,
@@ -533,7 +574,13 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
         closeError ??= error;
       }
     }
-    if (closeError !== undefined && outcome !== undefined && outcome.status !== 'write-failed') {
+    if (
+      closeError !== undefined &&
+      outcome !== undefined &&
+      outcome.status !== 'write-failed' &&
+      // `-o -` whose reader went away: the pass has already said so and stopped (exit 3).
+      !isBrokenPipe(closeError)
+    ) {
       progress.log(
         `${(closeError as Error).message}; run the same command with --resume once it can be written`,
       );

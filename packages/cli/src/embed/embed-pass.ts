@@ -21,16 +21,19 @@ import type { JournalFile } from '../jsonl/journal.js';
 import type { InputIssue, RawLine, RawTextLine, ReaderStats } from '../jsonl/reader.js';
 import { readJsonlLines } from '../jsonl/reader.js';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
-import { isRetryable } from '../run/batch-run.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { RecordKind } from '../run/finished-set.js';
 import {
   allEndpointsOut,
   failedForLackOfEndpoint,
+  isBrokenPipe,
+  isRetryable,
+  onOutputClosed,
   onStopSignal,
   onWriteFailure,
   progressSnapshot,
   runtimeSummary,
+  SameErrorRule,
   watchEndpoints,
 } from '../run/pass-common.js';
 import { errorRecord, recordId } from '../run/record.js';
@@ -147,6 +150,8 @@ export interface EmbedPassContext {
   maxLineBytes: number;
   strict: boolean;
   graceMs: number;
+  /** `--stop-after-same-error`: 0 disables the rule (see {@link SameErrorRule}). */
+  stopAfterSameError: number;
   runId: string;
   sink: VectorSink;
   errors: JournalFile;
@@ -204,13 +209,19 @@ export class EmbedPass {
   #leftPending = 0;
   #isolated = 0;
   #interrupted: StopSignal | undefined;
+  /** stdout or stderr closed by its reader (EPIPE). */
+  #outputClosed: 'stdout' | 'stderr' | undefined;
   #writeError: Error | undefined;
   #strictIssue: InputIssue | undefined;
   #stopReason: string | undefined;
-  #graceTimer: NodeJS.Timeout | undefined;
+  readonly #sameError: SameErrorRule;
+  /** The first texts answered all failed alike: the rest would too. */
+  #sameErrorStop = false;
+  #cancelDrain: (() => void) | undefined;
 
   constructor(ctx: EmbedPassContext) {
     this.#ctx = ctx;
+    this.#sameError = new SameErrorRule(ctx.stopAfterSameError);
   }
 
   async run(): Promise<EmbedOutcome> {
@@ -219,6 +230,8 @@ export class EmbedPass {
     ticker.unref();
     signals.setHandler((signal, count) => this.#onSignal(signal, count));
     if (signals.first !== undefined) this.#onSignal(signals.first, 1);
+    signals.setClosedHandler((stream) => this.#onOutputClosed(stream));
+    if (signals.closed !== undefined) this.#onOutputClosed(signals.closed);
     watchEndpoints(this.#ctx, ({ reason, kind, allOut }) => {
       // A stopped endpoint stops the run's status; a down one may come back while others serve.
       if (kind === 'stopped' || allOut) this.#stopReason ??= reason;
@@ -252,7 +265,7 @@ export class EmbedPass {
       await volley.close();
     } finally {
       clearInterval(ticker);
-      if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+      this.#cancelDrain?.();
     }
     return this.#finish();
   }
@@ -313,6 +326,7 @@ export class EmbedPass {
       });
       return;
     }
+    this.#observe(undefined);
     const written = sink.write(item.id, vector).then(
       () => {
         this.#succeeded++;
@@ -376,6 +390,18 @@ export class EmbedPass {
       status: isVolleyError(error) ? error.status : undefined,
       retryable: isRetryable(error),
     });
+    this.#observe(error);
+  }
+
+  /** A text answered (`error` undefined for a success): `--stop-after-same-error` may stop. */
+  #observe(error: unknown): void {
+    const reason = this.#sameError.observe(error);
+    if (reason === undefined) return;
+    this.#stopReason ??= reason;
+    this.#sameErrorStop = true;
+    this.#abortReader.abort();
+    // The texts in flight would fail the same way: abort them; they stay pending.
+    this.#ctx.volley.destroy().catch(() => undefined);
   }
 
   /** Appends an error record for a line that was sent (or whose vector was unusable). */
@@ -437,21 +463,35 @@ export class EmbedPass {
   #shouldStop(): boolean {
     return (
       this.#interrupted !== undefined ||
+      this.#outputClosed !== undefined ||
       this.#writeError !== undefined ||
       this.#strictIssue !== undefined ||
+      this.#sameErrorStop ||
       (this.#stopReason !== undefined && allEndpointsOut(this.#ctx.volley))
     );
   }
 
   #onSignal(signal: StopSignal, count: number): void {
-    const graceTimer = onStopSignal(this.#ctx, signal, count, () => this.#abortReader.abort());
+    const cancelDrain = onStopSignal(this.#ctx, signal, count, () => this.#abortReader.abort());
     if (count === 1) {
       this.#interrupted = signal;
-      this.#graceTimer = graceTimer;
+      this.#cancelDrain ??= cancelDrain;
     }
   }
 
+  #onOutputClosed(stream: 'stdout' | 'stderr'): void {
+    if (this.#outputClosed !== undefined) return;
+    this.#outputClosed = stream;
+    this.#cancelDrain ??= onOutputClosed(this.#ctx, stream, () => this.#abortReader.abort());
+  }
+
   #onWriteError(error: unknown): void {
+    if (isBrokenPipe(error)) {
+      // The output on stdout and its reader went away: what is in flight can no longer be written.
+      this.#onOutputClosed('stdout');
+      this.#ctx.volley.destroy().catch(() => undefined);
+      return;
+    }
     this.#writeError ??= onWriteFailure(this.#ctx, error, () => this.#abortReader.abort());
   }
 
@@ -475,6 +515,7 @@ export class EmbedPass {
     const pending =
       survey === undefined ? this.#leftPending : Math.max(0, survey.toSend - processed);
     const { status, exitCode } = runEnding({
+      outputClosed: this.#outputClosed !== undefined && pending > 0,
       writeFailed: this.#writeError !== undefined,
       interrupted: this.#interrupted,
       strictStop: this.#strictIssue !== undefined,
@@ -482,7 +523,11 @@ export class EmbedPass {
       failures: this.#failed + this.#invalid + this.#alreadyFailed,
     });
     if (this.#strictIssue !== undefined) progress.log(this.#strictIssue.message);
-    else if (this.#stopReason !== undefined && pending > 0) {
+    else if (this.#outputClosed !== undefined && pending > 0) {
+      progress.log(
+        `stopped: ${this.#outputClosed} was closed by its reader; ${pending} lines pending (--resume continues)`,
+      );
+    } else if (this.#stopReason !== undefined && pending > 0) {
       progress.log(`stopped: ${this.#stopReason}; ${pending} lines pending (--resume continues)`);
     }
     if (this.#isolated > 0) {

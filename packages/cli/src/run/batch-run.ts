@@ -13,7 +13,6 @@
 
 import { createHistogram } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
-import { isTransient } from '@volley/core';
 import type { CallResult, Volley } from 'volley';
 import { ErrorCode, isVolleyError } from 'volley';
 import { ExitCode } from '../exit-codes.js';
@@ -32,12 +31,19 @@ import { Disposition, judgeResume, parseLine, promptTooLongIssue } from './lines
 import {
   allEndpointsOut,
   failedForLackOfEndpoint,
+  isBrokenPipe,
+  isRetryable,
+  onOutputClosed,
   onStopSignal,
   onWriteFailure,
   progressSnapshot,
   runtimeSummary,
+  SameErrorRule,
   watchEndpoints,
 } from './pass-common.js';
+
+export { isRetryable } from './pass-common.js';
+
 import type { PriceTable } from './prices.js';
 import { errorRecord, recordId, successRecord } from './record.js';
 import type { OrderedRecord, ReorderBuffer } from './reorder-buffer.js';
@@ -71,6 +77,8 @@ export interface BatchRunContext {
   concurrency: number;
   strict: boolean;
   graceMs: number;
+  /** `--stop-after-same-error`: 0 disables the rule (see {@link SameErrorRule}). */
+  stopAfterSameError: number;
   runId: string;
   files: BatchRunFiles;
   reorder: ReorderBuffer | undefined;
@@ -136,15 +144,21 @@ export class BatchRun {
   #stopped: Promise<void>;
   #stop!: () => void;
   #stopReason: string | undefined;
+  readonly #sameError: SameErrorRule;
+  /** The first lines answered all failed alike: the rest would too. */
+  #sameErrorStop = false;
   #interrupted: StopSignal | undefined;
+  /** stdout or stderr closed by its reader (EPIPE). */
+  #outputClosed: 'stdout' | 'stderr' | undefined;
   #writeError: Error | undefined;
   #strictIssue: InputIssue | undefined;
   #inputGrew = false;
-  #graceTimer: NodeJS.Timeout | undefined;
+  #cancelDrain: (() => void) | undefined;
   readonly #sampler: LineSampler | undefined;
 
   constructor(ctx: BatchRunContext) {
     this.#ctx = ctx;
+    this.#sameError = new SameErrorRule(ctx.stopAfterSameError);
     this.#sampler =
       ctx.sampling === undefined ? undefined : new LineSampler(ctx.volley, ctx.sampling);
     this.#alreadyDone = ctx.pre?.alreadyDone ?? 0;
@@ -166,6 +180,8 @@ export class BatchRun {
     ticker.unref();
     signals.setHandler((signal, count) => this.#onSignal(signal, count));
     if (signals.first !== undefined) this.#onSignal(signals.first, 1);
+    signals.setClosedHandler((stream) => this.#onOutputClosed(stream));
+    if (signals.closed !== undefined) this.#onOutputClosed(signals.closed);
     volley.on('fail', ({ error, attempt }) => this.#attempts.set(error, attempt));
     watchEndpoints(this.#ctx, ({ reason, kind, allOut }) => {
       // A stopped endpoint stops the run's status; a down one may come back while others serve.
@@ -188,7 +204,7 @@ export class BatchRun {
       await volley.close();
     } finally {
       clearInterval(ticker);
-      if (this.#graceTimer !== undefined) clearTimeout(this.#graceTimer);
+      this.#cancelDrain?.();
     }
     return this.#finish();
   }
@@ -370,6 +386,7 @@ export class BatchRun {
       successRecord(id, request.customId, answer.response, answer.volley),
     );
     this.#succeeded++;
+    this.#observe(undefined);
     this.#latency.record(Math.max(1, Math.round(answer.latencyMs)));
     const { prices } = this.#ctx;
     if (prices === undefined) return;
@@ -410,9 +427,21 @@ export class BatchRun {
       line: lineNo,
     });
     this.#writeRetry(text, request.customId, lineNo);
+    this.#observe(error);
     await this.#put(lineNo, 'errors', record);
     this.#failed++;
     this.#byError[code] = (this.#byError[code] ?? 0) + 1;
+  }
+
+  /** A line answered (`error` undefined for a success): `--stop-after-same-error` may stop. */
+  #observe(error: unknown): void {
+    const reason = this.#sameError.observe(error);
+    if (reason === undefined) return;
+    this.#stopReason ??= reason;
+    this.#sameErrorStop = true;
+    this.#requestStop();
+    // The lines in flight would fail the same way: abort them; they stay pending.
+    this.#ctx.volley.destroy().catch(() => undefined);
   }
 
   /** A bad input line: its error record goes through the window like a request's. */
@@ -524,8 +553,10 @@ export class BatchRun {
   #shouldStop(): boolean {
     return (
       this.#interrupted !== undefined ||
+      this.#outputClosed !== undefined ||
       this.#writeError !== undefined ||
       this.#strictIssue !== undefined ||
+      this.#sameErrorStop ||
       this.#inputGrew ||
       (this.#stopReason !== undefined && allEndpointsOut(this.#ctx.volley))
     );
@@ -537,14 +568,26 @@ export class BatchRun {
   }
 
   #onSignal(signal: StopSignal, count: number): void {
-    const graceTimer = onStopSignal(this.#ctx, signal, count, () => this.#requestStop());
+    const cancelDrain = onStopSignal(this.#ctx, signal, count, () => this.#requestStop());
     if (count === 1) {
       this.#interrupted = signal;
-      this.#graceTimer = graceTimer;
+      this.#cancelDrain ??= cancelDrain;
     }
   }
 
+  #onOutputClosed(stream: 'stdout' | 'stderr'): void {
+    if (this.#outputClosed !== undefined) return;
+    this.#outputClosed = stream;
+    this.#cancelDrain ??= onOutputClosed(this.#ctx, stream, () => this.#requestStop());
+  }
+
   #onWriteError(error: unknown): void {
+    if (isBrokenPipe(error)) {
+      // `-o -` and its reader went away: what is in flight can no longer be written.
+      this.#onOutputClosed('stdout');
+      this.#ctx.volley.destroy().catch(() => undefined);
+      return;
+    }
     this.#writeError ??= onWriteFailure(this.#ctx, error, () => this.#requestStop());
   }
 
@@ -565,6 +608,7 @@ export class BatchRun {
     // With a preflight pass every line to send is known, so what was not sent is pending too.
     const pending = pre === undefined ? this.#leftPending : Math.max(0, pre.toSend - processed);
     const { status, exitCode } = runEnding({
+      outputClosed: this.#outputClosed !== undefined && pending > 0,
       writeFailed: this.#writeError !== undefined,
       interrupted: this.#interrupted,
       strictStop: this.#strictIssue !== undefined,
@@ -604,7 +648,11 @@ export class BatchRun {
       );
     }
     if (this.#strictIssue !== undefined) progress.log(this.#strictIssue.message);
-    else if (this.#stopReason !== undefined && pending > 0) {
+    else if (this.#outputClosed !== undefined && pending > 0) {
+      progress.log(
+        `stopped: ${this.#outputClosed} was closed by its reader; ${pending} lines pending (--resume continues)`,
+      );
+    } else if (this.#stopReason !== undefined && pending > 0) {
       progress.log(`stopped: ${this.#stopReason}; ${pending} lines pending (--resume continues)`);
     }
     const complete =
@@ -630,16 +678,6 @@ export function retryLine(text: string, customId: string, lineNo: number): strin
   }
   const brace = text.indexOf('{');
   return `${text.slice(0, brace + 1)}"custom_id":${JSON.stringify(customId)},${text.slice(brace + 1)}`;
-}
-
-/**
- * Whether `--resume` should send a failed line again: the failure was transient. The runtime
- * stamps its verdict on the error a call rejects with; errors from elsewhere are judged by the
- * same rule (`isTransient`).
- */
-export function isRetryable(error: unknown): boolean {
-  if (!isVolleyError(error)) return false;
-  return error.transient ?? isTransient(error);
 }
 
 function firstStatus(error: Error): number | undefined {

@@ -3,8 +3,9 @@
  * signals and to a failed write, and the runtime's share of their progress and summary.
  */
 
+import { isTransient } from '@volley/core';
 import type { Volley, VolleyError } from 'volley';
-import { ErrorCode } from 'volley';
+import { ErrorCode, isVolleyError } from 'volley';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
 import type { StopSignal } from './signals.js';
 
@@ -45,32 +46,149 @@ export function failedForLackOfEndpoint(code: string): boolean {
   return code === ErrorCode.NO_ENDPOINT || code === ErrorCode.ENDPOINT_DOWN;
 }
 
+/** How often a drain checks whether anything is still on the wire. */
+const IDLE_CHECK_MS = 50;
+
 /**
  * First signal: `stopReading`, then give the requests in flight `graceMs` before aborting them
- * (they stay pending). A second signal aborts at once. Returns the grace timer of a first signal.
+ * (they stay pending). A second signal aborts at once. Returns what cancels the drain's timers.
  */
 export function onStopSignal(
   pass: PassRuntime & { graceMs: number },
   signal: StopSignal,
   count: number,
   stopReading: () => void,
-): NodeJS.Timeout | undefined {
-  const { progress, volley, graceMs } = pass;
+): (() => void) | undefined {
+  const { progress, volley } = pass;
   if (count > 1) {
     progress.log(`${signal} again: aborting the requests in flight (they stay pending)`);
     volley.destroy().catch(() => undefined);
     return undefined;
   }
+  const again = `${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to abort`;
+  return drainInFlight(pass, `${signal}: reading no more lines`, again, stopReading);
+}
+
+/**
+ * stdout or stderr was closed by its reader (EPIPE: `volley run … | head -1`). Nobody reads the
+ * progress any more, but the run is resumable: stop as on a first signal (drain, save the state,
+ * release the lock), and end with exit 3. Returns what cancels the drain's timers.
+ */
+export function onOutputClosed(
+  pass: PassRuntime & { graceMs: number },
+  stream: 'stdout' | 'stderr',
+  stopReading: () => void,
+): () => void {
+  return drainInFlight(
+    pass,
+    `${stream} was closed by its reader: reading no more lines`,
+    'Ctrl-C to abort',
+    stopReading,
+  );
+}
+
+/** A write failed because the reader of stdout went away (`-o - | head -1`), not the disk. */
+export function isBrokenPipe(error: unknown): boolean {
+  const codes = [
+    (error as { osCode?: unknown } | null)?.osCode,
+    (error as { code?: unknown } | null)?.code,
+  ];
+  return codes.includes('EPIPE') || codes.includes('ERR_STREAM_DESTROYED');
+}
+
+/**
+ * `stopReading`, let the attempts on the wire finish within `graceMs`, and abort the rest (they
+ * stay pending). Calls not on the wire (queued, waiting on a rate limit or a retry delay) are not
+ * worth waiting for: once nothing is on the wire, they are aborted at once, so an interrupt with
+ * nothing in flight ends the run at once instead of waiting out the grace period.
+ */
+function drainInFlight(
+  pass: PassRuntime & { graceMs: number },
+  what: string,
+  abortHint: string,
+  stopReading: () => void,
+): () => void {
+  const { progress, volley, graceMs } = pass;
+  const inFlight = volley.stats().inFlight;
   progress.log(
-    `${signal}: reading no more lines; finishing ${volley.stats().inFlight} in flight within ${Math.round(graceMs / 1000)} s (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to abort)`,
+    `${what}; finishing ${inFlight} in flight within ${Math.round(graceMs / 1000)} s (${abortHint})`,
   );
   stopReading();
-  const timer = setTimeout(() => {
-    progress.log('grace period over: aborting the requests still in flight (they stay pending)');
+  const abort = (): void => {
+    clearTimeout(grace);
+    clearInterval(idle);
     volley.destroy().catch(() => undefined);
+  };
+  const grace = setTimeout(() => {
+    progress.log('grace period over: aborting the requests still in flight (they stay pending)');
+    abort();
   }, graceMs);
-  timer.unref();
-  return timer;
+  const idle = setInterval(() => {
+    if (volley.stats().inFlight === 0) abort();
+  }, IDLE_CHECK_MS);
+  grace.unref();
+  idle.unref();
+  if (inFlight === 0) abort();
+  return () => {
+    clearTimeout(grace);
+    clearInterval(idle);
+  };
+}
+
+/** `--stop-after-same-error`'s default. */
+export const DEFAULT_STOP_AFTER_SAME_ERROR = 20;
+
+/**
+ * `--stop-after-same-error N`: when the first N lines answered all failed with the same permanent
+ * error (same code, HTTP status and message: a model the server does not have, a parameter it
+ * refuses), every other line would fail the same way; the pass stops and leaves them pending.
+ * Any other outcome among the first N (a success, another error, a transient failure) disarms it.
+ *
+ * @example
+ * const rule = new SameErrorRule(20);
+ * const reason = rule.observe(error); // a string once the 20th identical failure arrives
+ */
+export class SameErrorRule {
+  readonly #limit: number;
+  #key: string | undefined;
+  #count = 0;
+  #armed: boolean;
+
+  /** `limit` 0 disables the rule. */
+  constructor(limit: number) {
+    this.#limit = limit;
+    this.#armed = limit > 0;
+  }
+
+  /** Records a line's outcome (`undefined` for a success); returns the stop reason, once. */
+  observe(error: unknown): string | undefined {
+    if (!this.#armed) return undefined;
+    const key = isVolleyError(error) && !isRetryable(error) ? sameErrorKey(error) : undefined;
+    if (key === undefined || (this.#key !== undefined && key !== this.#key)) {
+      this.#armed = false;
+      return undefined;
+    }
+    this.#key = key;
+    this.#count++;
+    if (this.#count < this.#limit) return undefined;
+    this.#armed = false;
+    const message = (error as Error).message.replace(/\.$/, '');
+    return `the first ${this.#count} answered lines all failed with ${message}`;
+  }
+}
+
+function sameErrorKey(error: VolleyError): string {
+  return JSON.stringify([error.code, error.status ?? null, error.message]);
+}
+
+/**
+ * Whether `--resume` should send a failed line again: the failure was transient. The runtime
+ * stamps its verdict on the error a call rejects with; errors from elsewhere are judged by the
+ * same rule (`isTransient`).
+ */
+export function isRetryable(error: unknown): boolean {
+  if (!isVolleyError(error)) return false;
+  return error.transient ?? isTransient(error);
 }
 
 /**

@@ -9,6 +9,8 @@ import type { RunStatus } from './state.js';
 
 /** What happened during a pass, as far as its ending is concerned. */
 export interface PassEvents {
+  /** stdout or stderr was closed by its reader (EPIPE) with lines left pending. */
+  outputClosed: boolean;
   /** An output file could not be written. */
   writeFailed: boolean;
   /** The first stop signal received. */
@@ -22,13 +24,17 @@ export interface PassEvents {
 }
 
 /**
- * A write failure outranks a signal, which outranks a strict stop, then a stop, then failures.
+ * A closed stdout or stderr (the cause of any failed write to it) outranks a write failure, which
+ * outranks a signal, which outranks a strict stop, then a stop, then failures.
  *
  * @example
- * runEnding({ writeFailed: false, interrupted: undefined, strictStop: false, stopped: false, failures: 2 })
+ * runEnding({ outputClosed: false, writeFailed: false, interrupted: undefined, strictStop: false, stopped: false, failures: 2 })
  * // { status: 'finished-with-errors', exitCode: 1 }
  */
 export function runEnding(events: PassEvents): { status: RunStatus; exitCode: number } {
+  // Resumable like an interrupt, but no signal to echo in the exit code: 141 would read as a
+  // crash. Exit 3, status stopped.
+  if (events.outputClosed) return { status: 'stopped', exitCode: ExitCode.STOPPED };
   if (events.writeFailed) return { status: 'write-failed', exitCode: ExitCode.WRITE_FAILED };
   if (events.interrupted !== undefined) {
     return {
