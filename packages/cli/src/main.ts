@@ -2,15 +2,16 @@
  * The `volley` command. Parses flags (commander), runs one command, maps errors to the exit
  * codes in exit-codes.ts. Flags win over environment variables, which win over defaults.
  */
-import type { CommanderError } from '@commander-js/extra-typings';
-import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { Argument, Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { scrubSecrets } from '@volley/core';
 import { benchCommand, benchCompareCommand } from './commands/bench.js';
 import { registerClusterCommand } from './commands/cluster.js';
+import { completionScript, SHELLS } from './commands/completion.js';
 import { embedCommand } from './commands/embed.js';
 import { runCommand } from './commands/run.js';
 import { simCommand } from './commands/sim.js';
-import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { exitCodeFor } from './exit-codes.js';
+import { EMBED_HELP_AFTER, installUsageErrors, RUN_HELP_AFTER } from './help.js';
 import { SELECT_MODES } from './run/samples/settings.js';
 
 function positiveInt(value: string): number {
@@ -54,23 +55,12 @@ function definedOnly<T extends Record<string, unknown>>(
   return out as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
-/**
- * Commander's own refusals (a bad flag value, an unknown option) are usage errors: exit 2, as
- * documented, not commander's 1. It has already printed the message; help and --version exit 0.
- */
-function exitOnUsageError(error: CommanderError): never {
-  process.exit(error.exitCode === 0 ? 0 : ExitCode.USAGE);
-}
-
 const program = new Command()
   .name('volley')
   .description(
     'Run very large numbers of LLM calls in parallel, inside rate limits, losing and duplicating nothing.',
   )
-  .version('0.1.0')
-  .showHelpAfterError()
-  // Set before the commands are added: each one inherits it.
-  .exitOverride(exitOnUsageError);
+  .version('0.1.0');
 
 function nonNegativeNumber(value: string): number {
   const n = Number(value);
@@ -141,12 +131,20 @@ program
   .addOption(
     new Option(
       '--mode <mode>',
-      'where HTTP runs: one event loop, worker threads, or auto (by workload)',
+      'where HTTP runs: one event loop, worker threads, or auto (by workload; default)',
     ).choices(['async', 'threads', 'auto'] as const),
   )
   .option('--threads <n>', 'worker threads in threads mode', positiveInt)
-  .option('--max-retries <n>', 'retries per line after the first attempt', nonNegativeInt)
-  .option('--timeout-ms <ms>', 'total time allowed per line, across retries', positiveInt)
+  .option(
+    '--max-retries <n>',
+    'retries per line after the first attempt (default: 5)',
+    nonNegativeInt,
+  )
+  .option(
+    '--timeout-ms <ms>',
+    'total time allowed per line, across retries (default: 600000)',
+    positiveInt,
+  )
   .addOption(
     new Option('--progress <mode>', 'progress display on stderr')
       .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
@@ -202,6 +200,7 @@ program
   )
   .option('--judge-model <name>', "--select judge: the judge's model (default: the line's)")
   .option('--judge-instructions <text>', "--select judge: the judge's system prompt")
+  .addHelpText('after', RUN_HELP_AFTER)
   .action(async (input, flags) => {
     process.exitCode = await runCommand({
       input,
@@ -318,12 +317,20 @@ program
   .addOption(
     new Option(
       '--mode <mode>',
-      'where HTTP and decoding run: one event loop, worker threads, or auto',
+      'where HTTP and decoding run: one event loop, worker threads, or auto (default)',
     ).choices(['async', 'threads', 'auto'] as const),
   )
   .option('--threads <n>', 'worker threads in threads mode', positiveInt)
-  .option('--max-retries <n>', 'retries per request after the first attempt', nonNegativeInt)
-  .option('--timeout-ms <ms>', 'total time allowed per request, across retries', positiveInt)
+  .option(
+    '--max-retries <n>',
+    'retries per request after the first attempt (default: 5)',
+    nonNegativeInt,
+  )
+  .option(
+    '--timeout-ms <ms>',
+    'total time allowed per request, across retries (default: 600000)',
+    positiveInt,
+  )
   .addOption(
     new Option('--progress <mode>', 'progress display on stderr')
       .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
@@ -346,6 +353,7 @@ program
       'share the rate limits with every process using this Redis, e.g. redis://host:6379',
     ).env('VOLLEY_CLUSTER_URL'),
   )
+  .addHelpText('after', EMBED_HELP_AFTER)
   .action(async (input, flags) => {
     process.exitCode = await embedCommand({
       input,
@@ -753,6 +761,27 @@ bench
 
 // `volley cluster status`: shared limits (commands/cluster.ts).
 registerClusterCommand(program);
+
+program
+  .command('completion')
+  .description('Print a shell completion script (bash, zsh or fish) for volley.')
+  .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  source <(volley completion bash)                                   (this shell)
+  volley completion bash > ~/.local/share/bash-completion/completions/volley
+  volley completion fish > ~/.config/fish/completions/volley.fish
+  echo 'source <(volley completion zsh)' >> ~/.zshrc
+`,
+  )
+  .action((shell) => {
+    process.stdout.write(completionScript(program as never, shell));
+  });
+
+// Last: every command is in place, each gets the one-line refusal of a bad command line.
+installUsageErrors(program as never);
 
 try {
   await program.parseAsync();
