@@ -301,7 +301,12 @@ export function createProgressReporter(options: ProgressReporterOptions): Progre
     switch (mode) {
       case 'tty':
         live?.(
-          formatProgressLine(latest, rates, { label, color, columns: terminalColumns(stream) }),
+          formatProgressLine(latest, rates, {
+            label,
+            color,
+            columns: terminalColumns(stream),
+            bar: true,
+          }),
         );
         break;
       case 'plain':
@@ -450,18 +455,33 @@ export interface ProgressLineOptions {
   /** Already escaped. */
   label: string;
   color: boolean;
-  /** Segments that do not fit are dropped, least important last in the line. */
+  /** Counters that do not fit are dropped, least useful first; the line never wraps. */
   columns: number;
+  /** Draw a bar (a live terminal line; plain log lines leave it out). Default false. */
+  bar?: boolean;
 }
 
+/** Narrowest and widest bar: 10 cells at 80 columns, 16 at 160. */
+const BAR_MIN = 10;
+const BAR_MAX = 30;
+const BAR_EIGHTHS = ['', '\u258f', '\u258e', '\u258d', '\u258c', '\u258b', '\u258a', '\u2589'];
+const SEPARATOR = ' \u2502 ';
+
 /**
- * Formats one progress line. Segments come in priority order (counts, rate, ETA, errors, ...), and
- * whole segments are dropped from the end when the terminal is too narrow, so the line never wraps
- * (a wrapped live line breaks log-update's erase-and-redraw).
+ * Formats one progress line, tqdm's head then Volley's counters:
+ *
+ *   volley 45.0% |████▌     | 90,000/200,000 [00:14<00:17, 6,300 req/s] │ errors 0 │ in flight 47 (+38 queued) │ …
+ *
+ * The head (percent, bar, counts, elapsed<remaining, rate) always shows; its bar shrinks first on
+ * a narrow terminal. The counters follow in order of usefulness (errors, cost, in flight and
+ * queued, retries, rate-limit waits, token rates, average rate), and the first that does not fit
+ * ends the line: the less useful ones go first, and the line never wraps (a wrapped live line
+ * breaks log-update's erase-and-redraw). `in flight` is on the wire; `queued` is accepted but not
+ * yet sent (waiting for a concurrency slot): separate requests, hence `+`.
  *
  * @example
- * formatProgressLine(snapshot, rates, { label: 'volley', color: false, columns: 120 })
- * // 'volley 1,234/10,000 12.3% │ 45.6 req/s (avg 40.1) │ ETA 3m12s │ errors 5 │ ...'
+ * formatProgressLine(snapshot, rates, { label: 'volley', color: false, columns: 80, bar: true })
+ * // 'volley 12.3% |█▎        | 1,234/10,000 [00:30<03:32, 41.2 req/s] │ errors 5 │ retries 2'
  */
 export function formatProgressLine(
   s: ProgressSnapshot,
@@ -469,43 +489,79 @@ export function formatProgressLine(
   options: ProgressLineOptions,
 ): string {
   const paint = painter(options.color);
+  const limit = options.columns - 1;
+  const clock = `[${formatClock(s.elapsedMs)}${s.total === undefined ? '' : `<${r.etaMs === undefined ? '?' : formatClock(r.etaMs)}`}, ${formatRate(r.reqPerSec)} req/s]`;
+  const counts =
+    s.total === undefined
+      ? `${formatInt(s.done)} done`
+      : `${formatInt(s.done)}/${formatInt(s.total)}`;
+  const before = `${options.label}${r.percent === undefined ? '' : ` ${formatPercent(r.percent)}`}`;
+  const after = `${counts} ${clock}`;
+  let headWidth = before.length + 1 + after.length;
+  let bar = '';
+  if (options.bar === true && r.percent !== undefined) {
+    // The bar takes what the head leaves, within its bounds; on a very narrow terminal, none.
+    const room = limit - headWidth - 3;
+    const cells = Math.min(BAR_MAX, Math.max(BAR_MIN, Math.floor(options.columns / 10)), room);
+    if (cells >= 4) {
+      bar = `|${drawBar(r.percent / 100, cells)}| `;
+      headWidth += cells + 3;
+    }
+  }
+  const head = `${paint.bold(options.label)}${before.slice(options.label.length)} ${bar}${after}`;
+
   const segments: Array<{ text: string; width: number }> = [];
   const add = (plain: string, styled: string = plain): void => {
     segments.push({ text: styled, width: plain.length });
   };
-
-  const counts =
-    s.total === undefined
-      ? `${formatInt(s.done)} done`
-      : `${formatInt(s.done)}/${formatInt(s.total)} ${formatPercent(r.percent)}`;
-  add(`${options.label} ${counts}`, `${paint.bold(options.label)} ${counts}`);
-  add(`${formatRate(r.reqPerSec)} req/s (avg ${formatRate(r.reqPerSecOverall)})`);
-  add(`ETA ${formatEta(r.etaMs)}`);
-  if (s.costUsd !== undefined) add(`cost ${formatUsd(s.costUsd)}`);
   const errors = `errors ${formatInt(s.failed)}`;
   add(errors, s.failed > 0 ? paint.red(errors) : errors);
+  if (s.costUsd !== undefined) add(`cost ${formatUsd(s.costUsd)}`);
+  add(
+    `in flight ${formatInt(s.inFlight)}${s.queued > 0 ? ` (+${formatInt(s.queued)} queued)` : ''}`,
+  );
   const retries = `retries ${formatInt(s.retries)}`;
   add(retries, s.retries > 0 ? paint.yellow(retries) : retries);
-  add(`in flight ${formatInt(s.inFlight)}`);
+  // Only while it holds something back: a constant "0" would push the token rates off the line.
   const limiter = `waiting on limiter ${formatInt(s.rateLimited)}`;
-  add(limiter, s.rateLimited > 0 ? paint.yellow(limiter) : limiter);
-  add(`queued ${formatInt(s.queued)}`);
+  if (s.rateLimited > 0) add(limiter, paint.yellow(limiter));
   add(
-    `tok/s in ${formatCompact(r.promptTokensPerSec)} (avg ${formatCompact(r.promptTokensPerSecOverall)})` +
-      ` out ${formatCompact(r.completionTokensPerSec)} (avg ${formatCompact(r.completionTokensPerSecOverall)})`,
+    `tok/s in ${formatCompact(r.promptTokensPerSec)} out ${formatCompact(r.completionTokensPerSec)}`,
   );
+  add(`avg ${formatRate(r.reqPerSecOverall)} req/s`);
 
-  const separator = ' \u2502 ';
-  let width = 0;
-  const parts: string[] = [];
+  let width = headWidth;
+  const parts = [head];
   for (const segment of segments) {
-    const extra = (parts.length === 0 ? 0 : separator.length) + segment.width;
-    // Keep the first segment even on an absurdly narrow terminal; log-update hard-wraps it.
-    if (parts.length > 0 && width + extra > options.columns - 1) break;
+    const extra = SEPARATOR.length + segment.width;
+    if (width + extra > limit) break;
     parts.push(segment.text);
     width += extra;
   }
-  return parts.join(options.color ? paint.dim(separator) : separator);
+  return parts.join(options.color ? paint.dim(SEPARATOR) : SEPARATOR);
+}
+
+/** `cells` wide, filled to `fraction` in eighths of a cell. */
+function drawBar(fraction: number, cells: number): string {
+  const eighths = Math.round(Math.min(1, Math.max(0, fraction)) * cells * 8);
+  const full = Math.floor(eighths / 8);
+  const partial = BAR_EIGHTHS[eighths % 8] ?? '';
+  return `${'\u2588'.repeat(full)}${partial}`.padEnd(cells, ' ');
+}
+
+/**
+ * A clock for elapsed and remaining time, as tqdm shows them: `00:14`, `12:05`, `1:02:03`;
+ * `?` when unknown.
+ *
+ * @example
+ * formatClock(3_723_000) // '1:02:03'
+ */
+export function formatClock(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return '?';
+  const total = Math.round(ms / 1000);
+  const hours = Math.floor(total / 3600);
+  const mmss = `${pad2(Math.floor(total / 60) % 60)}:${pad2(total % 60)}`;
+  return hours > 0 ? `${hours}:${mmss}` : mmss;
 }
 
 /** Options of {@link formatSummary}. */
