@@ -69,6 +69,7 @@ describe.skipIf(!hasScript)('the live line in a real terminal', () => {
       ]);
       expect(code).toBe(0);
       // With colour on, the label is bold: the frames are read with the codes taken out.
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences
       const shown = frames(screen.replace(/\u001b\[(1|22|2|31|32|33|39)m/g, ''));
       expect(shown.length).toBeGreaterThanOrEqual(3);
       for (const frame of shown) {

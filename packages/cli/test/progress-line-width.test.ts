@@ -24,10 +24,20 @@ function snapshot(overrides: Partial<ProgressSnapshot> = {}): ProgressSnapshot {
   };
 }
 
-function line(columns: number, overrides: Partial<ProgressSnapshot> = {}, color = false): string {
+function line(
+  columns: number,
+  overrides: Partial<ProgressSnapshot> = {},
+  color = false,
+  knownTotal = true,
+): string {
+  const at = (o: Partial<ProgressSnapshot>): ProgressSnapshot => {
+    const s = snapshot(o);
+    if (!knownTotal) delete s.total;
+    return s;
+  };
   const window = createRateWindow();
-  window.add(snapshot({ done: 0, promptTokens: 0, completionTokens: 0, elapsedMs: 0 }));
-  const now = snapshot(overrides);
+  window.add(at({ done: 0, promptTokens: 0, completionTokens: 0, elapsedMs: 0 }));
+  const now = at(overrides);
   window.add(now);
   return formatProgressLine(now, window.rates(now), { label: 'volley', color, columns, bar: true });
 }
@@ -74,7 +84,7 @@ describe('the live progress line', () => {
   });
 
   it('without a known total: counts done and elapsed, no bar', () => {
-    const text = line(160, { total: undefined });
+    const text = line(160, {}, false, false);
     expect(text).toMatch(/^volley 90,000 done \[00:14, 6,429 req\/s\]/);
     expect(text).not.toContain('|');
   });
