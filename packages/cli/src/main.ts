@@ -156,6 +156,11 @@ program
     positiveInt,
   )
   .option('--json', 'print the final summary as JSON on stdout', false)
+  .option(
+    '-q, --quiet',
+    'no progress display or information lines; warnings and the summary stay',
+    false,
+  )
   .option('--max-line-bytes <n>', 'skip input lines longer than this', positiveInt)
   .option(
     '--max-prompt-tokens <n>',
@@ -205,6 +210,7 @@ program
     process.exitCode = await runCommand({
       input,
       progress: flags.progress,
+      quiet: flags.quiet,
       json: flags.json,
       overwrite: flags.overwrite,
       resume: flags.resume,
@@ -338,6 +344,11 @@ program
   )
   .option('--progress-interval-ms <ms>', 'how often progress is shown', positiveInt)
   .option('--json', 'print the final summary as JSON on stdout', false)
+  .option(
+    '-q, --quiet',
+    'no progress display or information lines; warnings and the summary stay',
+    false,
+  )
   .option('--max-line-bytes <n>', 'skip input lines longer than this', positiveInt)
   .option(
     '--grace-ms <ms>',
@@ -359,6 +370,7 @@ program
       input,
       output: flags.output,
       progress: flags.progress,
+      quiet: flags.quiet,
       json: flags.json,
       overwrite: flags.overwrite,
       resume: flags.resume,

@@ -64,10 +64,25 @@ export interface RunSummary {
   wallMs: number;
   latencyMs?: { p50: number; p90: number; p99: number; max: number };
   byError: Record<string, number>;
+  /** The most frequent failures by message, most frequent first (see run/error-tally.ts). */
+  topErrors?: TopError[];
   byEndpoint?: Record<string, { succeeded: number; failed: number }>;
   outputPath?: string;
   errorsPath?: string;
   retryPath?: string;
+  /** The command line that continues the run, when lines are left pending. */
+  resumeCommand?: string;
+}
+
+/** One kind of failure: its code, HTTP status and message, how often, and one line it hit. */
+export interface TopError {
+  code: string;
+  status?: number;
+  /** Scrubbed of secrets, then cut to about 120 characters. */
+  message: string;
+  count: number;
+  /** The `custom_id` of one line that failed so. */
+  exampleId: string;
 }
 
 /** The subset of a terminal stream the reporter uses; `process.stderr` satisfies it. */
@@ -87,6 +102,11 @@ export interface ProgressReporterOptions {
   intervalMs?: number;
   /** A short name shown at the start of each line (escaped). Default `volley`. */
   label?: string;
+  /**
+   * `--quiet`: with mode `none`, still print the summary at the end (vitest `--silent` keeps
+   * its summary too). Default false: `--progress none` prints nothing.
+   */
+  keepSummary?: boolean;
 }
 
 /** A live progress display; see {@link createProgressReporter}. */
@@ -372,10 +392,13 @@ export function createProgressReporter(options: ProgressReporterOptions): Progre
           break;
         case 'json':
           stream.write(
-            `${JSON.stringify({ type: 'summary', version: JSON_EVENT_VERSION, ...summary })}\n`,
+            `${JSON.stringify({ type: 'summary', version: JSON_EVENT_VERSION, ...summaryForJson(summary) })}\n`,
           );
           break;
         case 'none':
+          if (options.keepSummary === true) {
+            stream.write(formatSummary(summary, { label, color: false }));
+          }
           break;
       }
     },
@@ -421,13 +444,12 @@ function progressEvent(
   label: string | undefined,
 ): Record<string, unknown> {
   // JSON.stringify drops undefined fields; unknown rates become null so the shape is stable.
-  const n = (v: number | undefined): number | null =>
-    v === undefined ? null : Math.round(v * 100) / 100;
+  const n = (v: number | undefined): number | null => (v === undefined ? null : roundRate(v));
   return {
     type: 'progress',
     version: JSON_EVENT_VERSION,
     ...(label === undefined ? {} : { label }),
-    elapsedMs: s.elapsedMs,
+    elapsedMs: Math.round(s.elapsedMs),
     total: s.total ?? null,
     done: s.done,
     succeeded: s.succeeded,
@@ -446,7 +468,43 @@ function progressEvent(
     completionTokensPerSec: n(r.completionTokensPerSec),
     completionTokensPerSecOverall: n(r.completionTokensPerSecOverall),
     etaMs: r.etaMs === undefined ? null : Math.round(r.etaMs),
-    costUsd: s.costUsd ?? null,
+    costUsd: s.costUsd === undefined ? null : roundUsd(s.costUsd),
+  };
+}
+
+/** Rates and percentages in JSON: 0.1 is all a reader can use (not `6256.318840579711`). */
+function roundRate(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+/** Spend in JSON: to the micro-dollar. */
+function roundUsd(v: number): number {
+  return Math.round(v * 1e6) / 1e6;
+}
+
+/**
+ * A summary as `--json` and `--progress json` print it: times in whole milliseconds and spend to
+ * the micro-dollar, so no 15-digit floats reach a script or a log.
+ *
+ * @example
+ * JSON.stringify({ version: 1, exitCode, ...summaryForJson(summary) })
+ */
+export function summaryForJson<T extends RunSummary>(summary: T): T {
+  const l = summary.latencyMs;
+  return {
+    ...summary,
+    wallMs: Math.round(summary.wallMs),
+    ...(l === undefined
+      ? {}
+      : {
+          latencyMs: {
+            p50: Math.round(l.p50),
+            p90: Math.round(l.p90),
+            p99: Math.round(l.p99),
+            max: Math.round(l.max),
+          },
+        }),
+    ...(summary.costUsd === undefined ? {} : { costUsd: roundUsd(summary.costUsd) }),
   };
 }
 
@@ -649,6 +707,17 @@ export function formatSummary(summary: RunSummary, options: SummaryFormatOptions
       lines.push(`    ${`${escapeForTerminal(code)}:`.padEnd(width + 1)}  ${formatInt(count)}`);
     }
   }
+  const top = summary.topErrors ?? [];
+  if (top.length > 0) {
+    lines.push('  top errors:');
+    const width = Math.max(...top.map((e) => formatInt(e.count).length));
+    for (const e of top) {
+      const kind = `${escapeForTerminal(e.code)}${e.status === undefined ? '' : ` ${e.status}`}`;
+      lines.push(
+        `    ${formatInt(e.count).padStart(width)}  ${kind}: ${escapeForTerminal(e.message)} (e.g. ${escapeForTerminal(e.exampleId)})`,
+      );
+    }
+  }
   const endpoints = Object.entries(summary.byEndpoint ?? {});
   if (endpoints.length > 0) {
     lines.push('  by endpoint:');
@@ -658,6 +727,9 @@ export function formatSummary(summary: RunSummary, options: SummaryFormatOptions
         `    ${`${escapeForTerminal(name)}:`.padEnd(width + 1)}  succeeded ${formatInt(counts.succeeded)}, failed ${formatInt(counts.failed)}`,
       );
     }
+  }
+  if (summary.resumeCommand !== undefined) {
+    lines.push(paint.yellow(`hint: to continue, run: ${escapeForTerminal(summary.resumeCommand)}`));
   }
   return `${lines.join('\n')}\n`;
 }

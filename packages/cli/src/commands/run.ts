@@ -28,7 +28,8 @@ import type { InputIssue } from '../jsonl/reader.js';
 import { classifySample, DEFAULT_MAX_LINE_BYTES, inspectInputFile } from '../jsonl/reader.js';
 import { assertDistinctPaths, openJsonlWriter } from '../jsonl/writer.js';
 import type { ProgressMode, ProgressReporter, RunSummary } from '../progress.js';
-import { createProgressReporter, formatDryRun } from '../progress.js';
+import { createProgressReporter, formatDryRun, summaryForJson } from '../progress.js';
+import { resumeCommandLine, shouldHintResume } from '../resume-hint.js';
 import type { BatchOutcome } from '../run/batch-run.js';
 import { BatchRun } from '../run/batch-run.js';
 import type { LineRules, PreflightResult, ResumeIndex } from '../run/lines.js';
@@ -81,6 +82,8 @@ export interface RunCommandOptions {
   maxRetries?: number;
   timeoutMs?: number;
   progress: ProgressMode;
+  /** `--quiet`: no progress display and no information lines; warnings and the summary stay. */
+  quiet?: boolean;
   /** Render interval of the progress display. */
   progressIntervalMs?: number;
   json: boolean;
@@ -148,7 +151,8 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
   checkFlags(options);
   const sampling = resolveSampling(options);
   const progress = createProgressReporter({
-    mode: options.progress,
+    mode: options.quiet === true ? 'none' : options.progress,
+    keepSummary: options.quiet === true,
     ...(options.progressIntervalMs === undefined ? {} : { intervalMs: options.progressIntervalMs }),
   });
   const prices = await loadPriceTable({
@@ -712,10 +716,14 @@ function finishSummary(
     ...(paths.errors === paths.output ? {} : { errorsPath: paths.errors }),
     ...(paths.retry === undefined ? {} : { retryPath: paths.retry }),
   };
+  // Standard output cannot be resumed (there is no state file): no hint to give.
+  if (paths.state !== undefined && shouldHintResume(summary)) {
+    summary.resumeCommand = resumeCommandLine(process.argv.slice(2));
+  }
   progress.finish(summary);
   if (options.json) {
     process.stdout.write(
-      `${JSON.stringify({ version: 1, exitCode: outcome.exitCode, ...summary })}\n`,
+      `${JSON.stringify({ version: 1, exitCode: outcome.exitCode, ...summaryForJson(summary) })}\n`,
     );
   }
 }

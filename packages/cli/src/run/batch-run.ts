@@ -27,6 +27,7 @@ import type { JournalFile } from '../jsonl/journal.js';
 import type { InputIssue, RawLine, RawTextLine, ReaderStats } from '../jsonl/reader.js';
 import { readJsonlLines } from '../jsonl/reader.js';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
+import { createErrorTally } from './error-tally.js';
 import type { LineRules, PreflightResult, ResumeIndex } from './lines.js';
 import { Disposition, judgeResume, parseLine, promptTooLongIssue } from './lines.js';
 import {
@@ -117,6 +118,7 @@ export class BatchRun {
   readonly #startedAt = performance.now();
   readonly #latency = createHistogram();
   readonly #byError: Record<string, number> = {};
+  readonly #topErrors = createErrorTally();
   readonly #warned = new Set<string>();
   /** Attempts of each failed call, from the runtime's `fail` event (keyed by the error object). */
   readonly #attempts = new WeakMap<object, number>();
@@ -408,11 +410,13 @@ export class BatchRun {
       attempts,
       retryable: isRetryable(error),
       line: lineNo,
+      serverType: isVolleyError(error) ? error.errorType : undefined,
     });
     this.#writeRetry(text, request.customId, lineNo);
     await this.#put(lineNo, 'errors', record);
     this.#failed++;
     this.#byError[code] = (this.#byError[code] ?? 0) + 1;
+    this.#topErrors.add({ code, status, message, customId: request.customId });
   }
 
   /** A bad input line: its error record goes through the window like a request's. */
@@ -435,6 +439,7 @@ export class BatchRun {
       .then(() => {
         this.#invalid++;
         this.#byError[issue.code] = (this.#byError[issue.code] ?? 0) + 1;
+        this.#topErrors.add({ code: issue.code, message: issue.message, customId });
       })
       .catch((error: unknown) => this.#onWriteError(error))
       .finally(() => this.#release());
@@ -586,6 +591,7 @@ export class BatchRun {
       ...runtimeSummary(volley),
       wallMs: performance.now() - this.#startedAt,
       byError: this.#byError,
+      topErrors: this.#topErrors.top(),
     };
     if (this.#ctx.prices !== undefined) summary.costUsd = this.#costUsd;
     if (this.#sampler !== undefined) summary.sampleCalls = this.#sampler.calls;
