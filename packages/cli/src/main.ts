@@ -73,7 +73,16 @@ program
   .description(
     'Send an OpenAI Batch JSONL file (or lines with just "prompt"/"messages"/"input") and write one result per custom_id.',
   )
-  .argument('<input>', 'input JSONL file, or - for standard input')
+  .argument(
+    '<input>',
+    'input JSONL file, a .txt file of prompts (one per line), or - for standard input',
+  )
+  .addOption(
+    new Option(
+      '--input-format <format>',
+      'jsonl, or text: one prompt per line, custom_id line-<n>, needs --model (default: text for .txt)',
+    ).choices(['jsonl', 'text'] as const),
+  )
   .option(
     '-o, --output <file>',
     'results file (OpenAI Batch output lines), or - for standard output; required unless --dry-run',
@@ -248,6 +257,7 @@ program
         judgeModel: flags.judgeModel,
         judgeInstructions: flags.judgeInstructions,
         cluster: flags.cluster,
+        inputFormat: flags.inputFormat,
       }),
     });
   });

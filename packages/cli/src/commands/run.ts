@@ -21,6 +21,7 @@ import { Readable } from 'node:stream';
 import type { CountTokens } from '@volley/core';
 import { loadTokenCounter } from '@volley/core';
 import type { VolleyMode } from 'volley';
+import { inputFormatOf } from '../embed/input.js';
 import { CliError, ExitCode, printJsonError } from '../exit-codes.js';
 import type { JournalFile } from '../jsonl/journal.js';
 import { createSyncTimer, journalOverWriter, openJournalFile } from '../jsonl/journal.js';
@@ -32,7 +33,7 @@ import { createProgressReporter, formatDryRun, summaryForJson } from '../progres
 import { resumeCommandLine, shouldHintResume } from '../resume-hint.js';
 import type { BatchOutcome } from '../run/batch-run.js';
 import { BatchRun } from '../run/batch-run.js';
-import type { LineRules, PreflightResult, ResumeIndex } from '../run/lines.js';
+import type { LineRules, PreflightResult, ResumeIndex, RunInputFormat } from '../run/lines.js';
 import { preflight } from '../run/lines.js';
 import type { RunLock } from '../run/lock.js';
 import { acquireRunLock } from '../run/lock.js';
@@ -119,6 +120,8 @@ export interface RunCommandOptions {
   judgeModel?: string;
   /** `--select judge`: the judge's system prompt. */
   judgeInstructions?: string;
+  /** How input lines are read; default `text` for `.txt`/`.text` files, else `jsonl`. */
+  inputFormat?: RunInputFormat;
   /** Tests inject standard input. */
   stdin?: Readable;
 }
@@ -178,6 +181,7 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
     },
     maxPromptTokens: options.maxPromptTokens,
     countTokens,
+    inputFormat: inputFormatFor(options),
   };
   if (options.dryRun === true) {
     return dryRun(options, { rules, maxLineBytes, stdin, prices, signals, progress, sampling });
@@ -227,7 +231,24 @@ function checkFlags(options: RunCommandOptions): void {
   if (options.maxPromptTokens !== undefined && options.maxPromptTokens <= 0) {
     throw usage('--max-prompt-tokens must be positive');
   }
+  if (inputFormatFor(options) === 'text' && options.model === undefined) {
+    throw usage(
+      'a plain-text input (one prompt per line) names no model: pass --model, e.g. -m gpt-4o-mini',
+    );
+  }
 }
+
+/** `--input-format`, else what the file name implies (`.txt`: text), as `volley embed` does. */
+function inputFormatFor(options: RunCommandOptions): RunInputFormat {
+  return options.inputFormat ?? (options.input === '-' ? 'jsonl' : inputFormatOf(options.input));
+}
+
+/**
+ * Added to "not one valid line": what Volley reads, and the one-liners that convert the usual
+ * alternatives. A CSV or a list of prompts was refused with only a JSON syntax error.
+ */
+const NOT_JSONL_HINT =
+  "volley run reads JSONL (one JSON object per line). For one prompt per line, name the file .txt or pass --input-format text with -m <model>, or convert it: jq -Rc '{prompt: .}' prompts.txt > prompts.jsonl";
 
 async function checkInputFile(input: string): Promise<void> {
   const issue = await inspectInputFile(input);
@@ -497,7 +518,10 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
       input: options.input,
       stdin: setup.stdin,
       // The preflight pass already counted prompt tokens; the sending pass need not again.
-      rules: pre === undefined ? setup.rules : { defaults: setup.rules.defaults },
+      rules:
+        pre === undefined
+          ? setup.rules
+          : { defaults: setup.rules.defaults, inputFormat: setup.rules.inputFormat },
       sampling: setup.sampling,
       maxLineBytes: setup.maxLineBytes,
       concurrency: options.concurrency ?? 64,
@@ -598,7 +622,7 @@ function checkPreflight(options: RunCommandOptions, pre: PreflightResult, resumi
   }
   if (pre.valid === 0) {
     throw new CliError(
-      `${JSON.stringify(options.input)}: not one of its ${pre.invalid} lines is a valid request; nothing sent (first: ${describeIssues(pre.firstIssues.slice(0, 3))})`,
+      `${JSON.stringify(options.input)}: not one of its ${pre.invalid} lines is a valid request; nothing sent (first: ${describeIssues(pre.firstIssues.slice(0, 3))})${looksNotJsonl(pre) ? `. ${NOT_JSONL_HINT}` : ''}`,
       ExitCode.USAGE,
       'VOLLEY_INPUT_FILE_NO_VALID_LINES',
     );
@@ -620,6 +644,11 @@ function checkPreflight(options: RunCommandOptions, pre: PreflightResult, resumi
       'VOLLEY_ERR_RESUME_CHANGED_LINES',
     );
   }
+}
+
+/** Every line failed to parse as JSON: the file is not JSONL at all (CSV, prompts, a log). */
+function looksNotJsonl(pre: PreflightResult): boolean {
+  return Object.keys(pre.byCode).every((code) => code.startsWith('VOLLEY_INPUT_JSON_'));
 }
 
 function describeIssues(issues: InputIssue[], separator = '; '): string {

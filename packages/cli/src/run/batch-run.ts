@@ -25,11 +25,10 @@ import {
 } from '../jsonl/batch-line.js';
 import type { JournalFile } from '../jsonl/journal.js';
 import type { InputIssue, RawLine, RawTextLine, ReaderStats } from '../jsonl/reader.js';
-import { readJsonlLines } from '../jsonl/reader.js';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
 import { createErrorTally } from './error-tally.js';
 import type { LineRules, PreflightResult, ResumeIndex } from './lines.js';
-import { Disposition, judgeResume, parseLine, promptTooLongIssue } from './lines.js';
+import { Disposition, judgeResume, parseLine, promptTooLongIssue, readRunLines } from './lines.js';
 import {
   allEndpointsOut,
   failedForLackOfEndpoint,
@@ -206,12 +205,16 @@ export class BatchRun {
       1,
       Math.ceil((this.#ctx.concurrency * WINDOW_PER_SLOT) / requestsPerLine),
     );
-    const lines = readJsonlLines(input, {
-      signal: this.#abortReader.signal,
-      maxLineBytes,
-      stats: this.#stats,
-      ...(this.#ctx.stdin === undefined ? {} : { stdin: this.#ctx.stdin }),
-    });
+    const lines = readRunLines(
+      input,
+      {
+        signal: this.#abortReader.signal,
+        maxLineBytes,
+        stats: this.#stats,
+        ...(this.#ctx.stdin === undefined ? {} : { stdin: this.#ctx.stdin }),
+      },
+      this.#ctx.rules.inputFormat,
+    );
     try {
       for await (const raw of lines) {
         if (this.#shouldStop()) break;
