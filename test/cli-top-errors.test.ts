@@ -140,4 +140,37 @@ describe('top errors', () => {
     expect(long?.error.message.startsWith('HTTP 400: the request was refused')).toBe(true);
     expect(long?.error.message.endsWith('\u2026')).toBe(true);
   }, 30_000);
+
+  it('volley embed lists them too', async () => {
+    await using dir = await tempDir();
+    await writeFile(
+      dir.file('in.jsonl'),
+      ['{"id":"a","text":"x"}', '{"id":"b"}', '{"id":"c"}', '{"id":"d","text":""}'].join('\n'),
+    );
+    const result = await runCli([
+      'embed',
+      dir.file('in.jsonl'),
+      '-o',
+      dir.file('vectors.jsonl'),
+      '--progress',
+      'none',
+      '--json',
+    ]);
+    expect(result.code).toBe(1);
+    const summary = JSON.parse(result.stdout) as { topErrors: unknown[] };
+    expect(summary.topErrors).toEqual([
+      {
+        code: 'VOLLEY_INPUT_TEXT_INVALID',
+        message: 'line 2: "text" must be a non-empty string, got nothing',
+        count: 2,
+        exampleId: 'b',
+      },
+      {
+        code: 'VOLLEY_INPUT_TEXT_INVALID',
+        message: 'line 4: "text" must be a non-empty string, got an empty string',
+        count: 1,
+        exampleId: 'd',
+      },
+    ]);
+  }, 30_000);
 });
