@@ -94,7 +94,7 @@ describe('volley run progress', () => {
       .filter((line) => /^volley \d+\.\d% \d+\/300 /.test(line));
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(lines.at(-1)).toMatch(
-      /\[\d\d:\d\d<(\d\d:\d\d|\?), \S+ req\/s\] .* errors 0 .* in flight \d+ .* retries \d+/,
+      /\[\d\d:\d\d<(\d\d:\d\d|\?), \S+ req\/s\] .* errors 0 .* retries \d+ .* in flight \d+/,
     );
     expect(result.stderr).toMatch(/volley summary\n {2}status: +finished\n {2}total: +300/);
   });

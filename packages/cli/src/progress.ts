@@ -528,11 +528,11 @@ const SEPARATOR = ' \u2502 ';
 /**
  * Formats one progress line, tqdm's head then Volley's counters:
  *
- *   volley 45.0% |████▌     | 90,000/200,000 [00:14<00:17, 6,300 req/s] │ errors 0 │ in flight 47 (+38 queued) │ …
+ *   volley 45.0% |████▌     | 90,000/200,000 [00:14<00:17, 6,300 req/s] │ errors 0 │ retries 17 │ in flight 47 (+38 queued) │ …
  *
  * The head (percent, bar, counts, elapsed<remaining, rate) always shows; its bar shrinks first on
- * a narrow terminal. The counters follow in order of usefulness (errors, cost, in flight and
- * queued, retries, rate-limit waits, token rates, average rate), and the first that does not fit
+ * a narrow terminal. The counters follow in order of usefulness (errors, cost, retries, in flight
+ * and queued, rate-limit waits, token rates, average rate), and the first that does not fit
  * ends the line: the less useful ones go first, and the line never wraps (a wrapped live line
  * breaks log-update's erase-and-redraw). `in flight` is on the wire; `queued` is accepted but not
  * yet sent (waiting for a concurrency slot): separate requests, hence `+`.
@@ -574,12 +574,14 @@ export function formatProgressLine(
   };
   const errors = `errors ${formatInt(s.failed)}`;
   add(errors, s.failed > 0 ? paint.red(errors) : errors);
+  // Spend, when prices are given, is what the user asked to watch. Retries come next: with an
+  // endpoint that never answers they were the only sign of trouble.
   if (s.costUsd !== undefined) add(`cost ${formatUsd(s.costUsd)}`);
+  const retries = `retries ${formatInt(s.retries)}`;
+  add(retries, s.retries > 0 ? paint.yellow(retries) : retries);
   add(
     `in flight ${formatInt(s.inFlight)}${s.queued > 0 ? ` (+${formatInt(s.queued)} queued)` : ''}`,
   );
-  const retries = `retries ${formatInt(s.retries)}`;
-  add(retries, s.retries > 0 ? paint.yellow(retries) : retries);
   // Only while it holds something back: a constant "0" would push the token rates off the line.
   const limiter = `waiting on limiter ${formatInt(s.rateLimited)}`;
   if (s.rateLimited > 0) add(limiter, paint.yellow(limiter));

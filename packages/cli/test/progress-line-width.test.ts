@@ -62,13 +62,30 @@ describe('the live progress line', () => {
   it('drops the least useful counters first', () => {
     const text = line(120);
     expect(text).toContain('errors 10');
-    expect(text).toContain('in flight 47');
+    expect(text).toContain('retries 17');
+    expect(text).not.toContain('in flight');
     expect(text).not.toContain('tok/s');
     expect(text).not.toContain('avg');
     // A rate-limit wait, when there is one, ranks above the token rates.
     const limited = line(160, { rateLimited: 3 });
     expect(limited).toContain('waiting on limiter 3');
     expect(limited).not.toContain('tok/s');
+  });
+
+  it('at 80 columns, shows the retries of a run that gets no answer (the only sign of trouble)', () => {
+    const text = line(80, {
+      total: 5,
+      done: 0,
+      succeeded: 0,
+      failed: 0,
+      inFlight: 5,
+      queued: 0,
+      promptTokens: 0,
+      completionTokens: 0,
+      elapsedMs: 30_000,
+    });
+    expect(text).toBe('volley 0.0% |          | 0/5 [00:30<?, 0.0 req/s] │ errors 0 │ retries 17');
+    expect(text.length).toBeLessThan(80);
   });
 
   it('measures the width without colour codes', () => {
