@@ -98,6 +98,22 @@ describe('volley run with a plain-text prompt file', () => {
     expect(received.map((r) => r.messages[0]?.content).sort()).toEqual(['one', 'two']);
   }, 30_000);
 
+  it('resumes as text, and refuses to resume the same output as JSONL', async () => {
+    await using dir = await tempDir();
+    await writeFile(dir.file('prompts.txt'), 'one\ntwo\n');
+    const args = ['run', dir.file('prompts.txt'), '-o', dir.file('out.jsonl')];
+    const common = ['--base-url', baseUrl, '-m', 'test-model'];
+    expect((await runCli([...args, ...common])).code).toBe(0);
+    received.length = 0;
+    const again = await runCli([...args, ...common, '--resume']);
+    expect(again.code).toBe(0);
+    expect(received).toHaveLength(0);
+    const asJsonl = await runCli([...args, ...common, '--resume', '--input-format', 'jsonl']);
+    expect(asJsonl.code).toBe(2);
+    expect(asJsonl.stderr).toContain('the configuration changed');
+    expect(received).toHaveLength(0);
+  }, 30_000);
+
   it('without --model: one line saying so, exit 2, nothing sent', async () => {
     await using dir = await tempDir();
     received.length = 0;

@@ -317,6 +317,7 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
     allowedModels: options.allowModel ?? [],
     maxPromptTokens: options.maxPromptTokens ?? null,
     sampling: setup.sampling ?? null,
+    ...(setup.rules.inputFormat === 'text' ? { inputFormat: 'text' as const } : {}),
   };
   const hash = configHash(config);
 
