@@ -1,7 +1,7 @@
 /**
  * Errors visible where the user looks: the summary lists the top error messages (not only their
  * codes) with counts and an example custom_id, `--json` has them as `topErrors`, and the errors
- * file keeps the server's message (scrubbed, capped at 4 KiB) and error type in its record.
+ * file keeps the server's message (scrubbed, capped at 4 KiB) and error code in its record.
  * Before, a 20,000-line run against a missing model showed only `VOLLEY_ERR_HTTP: 20,000`.
  */
 
@@ -126,15 +126,15 @@ describe('top errors', () => {
 
     const errors = parseJsonl(await readFile(dir.file('out.errors.jsonl'), 'utf8')) as Array<{
       custom_id: string;
-      response: { status_code: number; body: { error: { message: string; type: unknown } } } | null;
-      error: { message: string; type?: string };
+      response: { status_code: number; body: { error: { message: string; code: unknown } } } | null;
+      error: { message: string; server_code?: string };
     }>;
     const gone = errors.find((e) => e.custom_id === 'gone-3');
     expect(gone?.response?.body.error).toEqual({
       message: 'The model `missing` does not exist.',
-      type: 'model_not_found',
+      code: 'model_not_found',
     });
-    expect(gone?.error.type).toBe('model_not_found');
+    expect(gone?.error.server_code).toBe('model_not_found');
     const long = errors.find((e) => e.custom_id === 'long-1');
     expect(Buffer.byteLength(long?.error.message ?? '')).toBeLessThanOrEqual(4096);
     expect(long?.error.message.startsWith('HTTP 400: the request was refused')).toBe(true);

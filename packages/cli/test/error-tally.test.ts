@@ -74,7 +74,7 @@ describe('error records', () => {
     expect(kept).not.toContain('\uFFFD');
   });
 
-  it("keep the server's message and error type as the response body", () => {
+  it("keep the server's message and error code as the response body", () => {
     const record = JSON.parse(
       errorRecord('batch_req_000000000000000000000000', 'req-1', {
         code: 'VOLLEY_ERR_HTTP',
@@ -82,12 +82,12 @@ describe('error records', () => {
         status: 404,
         retryable: false,
         line: 1,
-        serverType: 'model_not_found',
+        serverCode: 'model_not_found',
       }),
-    ) as { response: { body: unknown }; error: { type: string } };
+    ) as { response: { body: unknown }; error: { server_code: string } };
     expect(record.response.body).toEqual({
-      error: { message: 'The model `x` does not exist.', type: 'model_not_found' },
+      error: { message: 'The model `x` does not exist.', code: 'model_not_found' },
     });
-    expect(record.error.type).toBe('model_not_found');
+    expect(record.error.server_code).toBe('model_not_found');
   });
 });

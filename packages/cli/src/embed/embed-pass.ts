@@ -377,7 +377,7 @@ export class EmbedPass {
       message: error instanceof Error ? error.message : String(error),
       status: isVolleyError(error) ? error.status : undefined,
       retryable: isRetryable(error),
-      serverType: isVolleyError(error) ? error.errorType : undefined,
+      serverCode: isVolleyError(error) ? error.errorType : undefined,
     });
   }
 
@@ -389,7 +389,7 @@ export class EmbedPass {
       message: string;
       status?: number | undefined;
       retryable: boolean;
-      serverType?: string | undefined;
+      serverCode?: string | undefined;
     },
   ): void {
     const { runId, errors } = this.#ctx;

@@ -413,7 +413,7 @@ export class BatchRun {
       attempts,
       retryable: isRetryable(error),
       line: lineNo,
-      serverType: isVolleyError(error) ? error.errorType : undefined,
+      serverCode: isVolleyError(error) ? error.errorType : undefined,
     });
     this.#writeRetry(text, request.customId, lineNo);
     await this.#put(lineNo, 'errors', record);

@@ -37,8 +37,11 @@ export interface ErrorRecordDetails {
   offset?: number | undefined;
   /** Short escaped snippet of the line (bad lines). */
   snippet?: string | undefined;
-  /** The server's error `type`/`code` (e.g. `model_not_found`, `insufficient_quota`). */
-  serverType?: string | undefined;
+  /**
+   * The server's error code, else its error type (`model_not_found`, `insufficient_quota`,
+   * `invalid_request_error`): the runtime keeps one of the two, the code when there is one.
+   */
+  serverCode?: string | undefined;
 }
 
 /**
@@ -98,7 +101,7 @@ export function errorRecord(id: string, customId: string, details: ErrorRecordDe
   if (details.attempts !== undefined) error.attempts = details.attempts;
   if (details.offset !== undefined) error.offset = details.offset;
   if (details.snippet !== undefined) error.snippet = details.snippet;
-  if (details.serverType !== undefined) error.type = details.serverType;
+  if (details.serverCode !== undefined) error.server_code = details.serverCode;
   return JSON.stringify({
     id,
     custom_id: customId,
@@ -112,14 +115,14 @@ export function errorRecord(id: string, customId: string, details: ErrorRecordDe
 
 /**
  * The body of an HTTP failure, in the shape OpenAI's Batch error records carry
- * (`{"error":{"message","type"}}`). It is rebuilt from what the runtime keeps of the answer, the
- * server's message (or the start of a body that is not JSON) and its error type: the raw bytes do
- * not travel past the HTTP client.
+ * (`{"error":{"message","code"}}`). It is rebuilt from what the runtime keeps of the answer, the
+ * server's message (or the start of a body that is not JSON) and its error code (or type): the
+ * raw bytes do not travel past the HTTP client.
  */
 function serverErrorBody(details: ErrorRecordDetails): { error: Record<string, unknown> } {
   const message = details.message.replace(/^HTTP \d{3}: ?/, '');
   return {
-    error: { message: recordMessage(message), type: details.serverType ?? null },
+    error: { message: recordMessage(message), code: details.serverCode ?? null },
   };
 }
 
