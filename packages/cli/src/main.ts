@@ -2,16 +2,17 @@
  * The `volley` command. Parses flags (commander), runs one command, maps errors to the exit
  * codes in exit-codes.ts. Flags win over environment variables, which win over defaults.
  */
-import type { CommanderError } from '@commander-js/extra-typings';
-import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { Argument, Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { scrubSecrets } from '@volley/core';
 import { maxThreads } from 'volley';
 import { benchCommand, benchCompareCommand } from './commands/bench.js';
 import { registerClusterCommand } from './commands/cluster.js';
+import { completionScript, SHELLS } from './commands/completion.js';
 import { embedCommand } from './commands/embed.js';
 import { runCommand } from './commands/run.js';
 import { simCommand } from './commands/sim.js';
-import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { exitCodeFor } from './exit-codes.js';
+import { EMBED_HELP_AFTER, installUsageErrors, RUN_HELP_AFTER } from './help.js';
 import { SELECT_MODES } from './run/samples/settings.js';
 
 function positiveInt(value: string): number {
@@ -63,23 +64,12 @@ function definedOnly<T extends Record<string, unknown>>(
   return out as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
-/**
- * Commander's own refusals (a bad flag value, an unknown option) are usage errors: exit 2, as
- * documented, not commander's 1. It has already printed the message; help and --version exit 0.
- */
-function exitOnUsageError(error: CommanderError): never {
-  process.exit(error.exitCode === 0 ? 0 : ExitCode.USAGE);
-}
-
 const program = new Command()
   .name('volley')
   .description(
     'Run very large numbers of LLM calls in parallel, inside rate limits, losing and duplicating nothing.',
   )
-  .version('0.1.0')
-  .showHelpAfterError()
-  // Set before the commands are added: each one inherits it.
-  .exitOverride(exitOnUsageError);
+  .version('0.1.0');
 
 function nonNegativeNumber(value: string): number {
   const n = Number(value);
@@ -92,7 +82,16 @@ program
   .description(
     'Send an OpenAI Batch JSONL file (or lines with just "prompt"/"messages"/"input") and write one result per custom_id.',
   )
-  .argument('<input>', 'input JSONL file, or - for standard input')
+  .argument(
+    '<input>',
+    'input JSONL file, a .txt file of prompts (one per line), or - for standard input',
+  )
+  .addOption(
+    new Option(
+      '--input-format <format>',
+      'jsonl, or text: one prompt per line, custom_id line-<n>, needs --model (default: text for .txt)',
+    ).choices(['jsonl', 'text'] as const),
+  )
   .option(
     '-o, --output <file>',
     'results file (OpenAI Batch output lines), or - for standard output; required unless --dry-run',
@@ -150,12 +149,20 @@ program
   .addOption(
     new Option(
       '--mode <mode>',
-      'where HTTP runs: one event loop, worker threads, or auto (by workload)',
+      'where HTTP runs: one event loop, worker threads, or auto (by workload; default)',
     ).choices(['async', 'threads', 'auto'] as const),
   )
   .option('--threads <n>', 'worker threads in threads mode', threadCount)
-  .option('--max-retries <n>', 'retries per line after the first attempt', nonNegativeInt)
-  .option('--timeout-ms <ms>', 'total time allowed per line, across retries', positiveInt)
+  .option(
+    '--max-retries <n>',
+    'retries per line after the first attempt (default: 5)',
+    nonNegativeInt,
+  )
+  .option(
+    '--timeout-ms <ms>',
+    'total time allowed per line, across retries (default: 600000)',
+    positiveInt,
+  )
   .addOption(
     new Option('--progress <mode>', 'progress display on stderr')
       .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
@@ -167,6 +174,11 @@ program
     positiveInt,
   )
   .option('--json', 'print the final summary as JSON on stdout', false)
+  .option(
+    '-q, --quiet',
+    'no progress display or information lines; warnings and the summary stay',
+    false,
+  )
   .option('--max-line-bytes <n>', 'skip input lines longer than this', positiveInt)
   .option(
     '--max-prompt-tokens <n>',
@@ -217,10 +229,12 @@ program
   )
   .option('--judge-model <name>', "--select judge: the judge's model (default: the line's)")
   .option('--judge-instructions <text>', "--select judge: the judge's system prompt")
+  .addHelpText('after', RUN_HELP_AFTER)
   .action(async (input, flags) => {
     process.exitCode = await runCommand({
       input,
       progress: flags.progress,
+      quiet: flags.quiet,
       json: flags.json,
       overwrite: flags.overwrite,
       resume: flags.resume,
@@ -259,6 +273,7 @@ program
         judgeModel: flags.judgeModel,
         judgeInstructions: flags.judgeInstructions,
         cluster: flags.cluster,
+        inputFormat: flags.inputFormat,
       }),
     });
   });
@@ -334,12 +349,20 @@ program
   .addOption(
     new Option(
       '--mode <mode>',
-      'where HTTP and decoding run: one event loop, worker threads, or auto',
+      'where HTTP and decoding run: one event loop, worker threads, or auto (default)',
     ).choices(['async', 'threads', 'auto'] as const),
   )
   .option('--threads <n>', 'worker threads in threads mode', threadCount)
-  .option('--max-retries <n>', 'retries per request after the first attempt', nonNegativeInt)
-  .option('--timeout-ms <ms>', 'total time allowed per request, across retries', positiveInt)
+  .option(
+    '--max-retries <n>',
+    'retries per request after the first attempt (default: 5)',
+    nonNegativeInt,
+  )
+  .option(
+    '--timeout-ms <ms>',
+    'total time allowed per request, across retries (default: 600000)',
+    positiveInt,
+  )
   .addOption(
     new Option('--progress <mode>', 'progress display on stderr')
       .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
@@ -347,6 +370,11 @@ program
   )
   .option('--progress-interval-ms <ms>', 'how often progress is shown', positiveInt)
   .option('--json', 'print the final summary as JSON on stdout', false)
+  .option(
+    '-q, --quiet',
+    'no progress display or information lines; warnings and the summary stay',
+    false,
+  )
   .option('--max-line-bytes <n>', 'skip input lines longer than this', positiveInt)
   .option(
     '--grace-ms <ms>',
@@ -368,11 +396,13 @@ program
       'share the rate limits with every process using this Redis, e.g. redis://host:6379',
     ).env('VOLLEY_CLUSTER_URL'),
   )
+  .addHelpText('after', EMBED_HELP_AFTER)
   .action(async (input, flags) => {
     process.exitCode = await embedCommand({
       input,
       output: flags.output,
       progress: flags.progress,
+      quiet: flags.quiet,
       json: flags.json,
       overwrite: flags.overwrite,
       resume: flags.resume,
@@ -776,6 +806,27 @@ bench
 
 // `volley cluster status`: shared limits (commands/cluster.ts).
 registerClusterCommand(program);
+
+program
+  .command('completion')
+  .description('Print a shell completion script (bash, zsh or fish) for volley.')
+  .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  source <(volley completion bash)                                   (this shell)
+  volley completion bash > ~/.local/share/bash-completion/completions/volley
+  volley completion fish > ~/.config/fish/completions/volley.fish
+  echo 'source <(volley completion zsh)' >> ~/.zshrc
+`,
+  )
+  .action((shell) => {
+    process.stdout.write(completionScript(program as never, shell));
+  });
+
+// Last: every command is in place, each gets the one-line refusal of a bad command line.
+installUsageErrors(program as never);
 
 try {
   await program.parseAsync();

@@ -64,10 +64,25 @@ export interface RunSummary {
   wallMs: number;
   latencyMs?: { p50: number; p90: number; p99: number; max: number };
   byError: Record<string, number>;
+  /** The most frequent failures by message, most frequent first (see run/error-tally.ts). */
+  topErrors?: TopError[];
   byEndpoint?: Record<string, { succeeded: number; failed: number }>;
   outputPath?: string;
   errorsPath?: string;
   retryPath?: string;
+  /** The command line that continues the run, when lines are left pending. */
+  resumeCommand?: string;
+}
+
+/** One kind of failure: its code, HTTP status and message, how often, and one line it hit. */
+export interface TopError {
+  code: string;
+  status?: number;
+  /** Scrubbed of secrets, then cut to about 120 characters. */
+  message: string;
+  count: number;
+  /** The `custom_id` of one line that failed so. */
+  exampleId: string;
 }
 
 /** The subset of a terminal stream the reporter uses; `process.stderr` satisfies it. */
@@ -87,6 +102,11 @@ export interface ProgressReporterOptions {
   intervalMs?: number;
   /** A short name shown at the start of each line (escaped). Default `volley`. */
   label?: string;
+  /**
+   * `--quiet`: with mode `none`, still print the summary at the end (vitest `--silent` keeps
+   * its summary too). Default false: `--progress none` prints nothing.
+   */
+  keepSummary?: boolean;
 }
 
 /** A live progress display; see {@link createProgressReporter}. */
@@ -301,7 +321,12 @@ export function createProgressReporter(options: ProgressReporterOptions): Progre
     switch (mode) {
       case 'tty':
         live?.(
-          formatProgressLine(latest, rates, { label, color, columns: terminalColumns(stream) }),
+          formatProgressLine(latest, rates, {
+            label,
+            color,
+            columns: terminalColumns(stream),
+            bar: true,
+          }),
         );
         break;
       case 'plain':
@@ -367,10 +392,13 @@ export function createProgressReporter(options: ProgressReporterOptions): Progre
           break;
         case 'json':
           stream.write(
-            `${JSON.stringify({ type: 'summary', version: JSON_EVENT_VERSION, ...summary })}\n`,
+            `${JSON.stringify({ type: 'summary', version: JSON_EVENT_VERSION, ...summaryForJson(summary) })}\n`,
           );
           break;
         case 'none':
+          if (options.keepSummary === true) {
+            stream.write(formatSummary(summary, { label, color: false }));
+          }
           break;
       }
     },
@@ -416,13 +444,12 @@ function progressEvent(
   label: string | undefined,
 ): Record<string, unknown> {
   // JSON.stringify drops undefined fields; unknown rates become null so the shape is stable.
-  const n = (v: number | undefined): number | null =>
-    v === undefined ? null : Math.round(v * 100) / 100;
+  const n = (v: number | undefined): number | null => (v === undefined ? null : roundRate(v));
   return {
     type: 'progress',
     version: JSON_EVENT_VERSION,
     ...(label === undefined ? {} : { label }),
-    elapsedMs: s.elapsedMs,
+    elapsedMs: Math.round(s.elapsedMs),
     total: s.total ?? null,
     done: s.done,
     succeeded: s.succeeded,
@@ -441,7 +468,43 @@ function progressEvent(
     completionTokensPerSec: n(r.completionTokensPerSec),
     completionTokensPerSecOverall: n(r.completionTokensPerSecOverall),
     etaMs: r.etaMs === undefined ? null : Math.round(r.etaMs),
-    costUsd: s.costUsd ?? null,
+    costUsd: s.costUsd === undefined ? null : roundUsd(s.costUsd),
+  };
+}
+
+/** Rates and percentages in JSON: 0.1 is all a reader can use (not `6256.318840579711`). */
+function roundRate(v: number): number {
+  return Math.round(v * 10) / 10;
+}
+
+/** Spend in JSON: to the micro-dollar. */
+function roundUsd(v: number): number {
+  return Math.round(v * 1e6) / 1e6;
+}
+
+/**
+ * A summary as `--json` and `--progress json` print it: times in whole milliseconds and spend to
+ * the micro-dollar, so no 15-digit floats reach a script or a log.
+ *
+ * @example
+ * JSON.stringify({ version: 1, exitCode, ...summaryForJson(summary) })
+ */
+export function summaryForJson<T extends RunSummary>(summary: T): T {
+  const l = summary.latencyMs;
+  return {
+    ...summary,
+    wallMs: Math.round(summary.wallMs),
+    ...(l === undefined
+      ? {}
+      : {
+          latencyMs: {
+            p50: Math.round(l.p50),
+            p90: Math.round(l.p90),
+            p99: Math.round(l.p99),
+            max: Math.round(l.max),
+          },
+        }),
+    ...(summary.costUsd === undefined ? {} : { costUsd: roundUsd(summary.costUsd) }),
   };
 }
 
@@ -450,18 +513,33 @@ export interface ProgressLineOptions {
   /** Already escaped. */
   label: string;
   color: boolean;
-  /** Segments that do not fit are dropped, least important last in the line. */
+  /** Counters that do not fit are dropped, least useful first; the line never wraps. */
   columns: number;
+  /** Draw a bar (a live terminal line; plain log lines leave it out). Default false. */
+  bar?: boolean;
 }
 
+/** Narrowest and widest bar: 10 cells at 80 columns, 16 at 160. */
+const BAR_MIN = 10;
+const BAR_MAX = 30;
+const BAR_EIGHTHS = ['', '\u258f', '\u258e', '\u258d', '\u258c', '\u258b', '\u258a', '\u2589'];
+const SEPARATOR = ' \u2502 ';
+
 /**
- * Formats one progress line. Segments come in priority order (counts, rate, ETA, errors, ...), and
- * whole segments are dropped from the end when the terminal is too narrow, so the line never wraps
- * (a wrapped live line breaks log-update's erase-and-redraw).
+ * Formats one progress line, tqdm's head then Volley's counters:
+ *
+ *   volley 45.0% |████▌     | 90,000/200,000 [00:14<00:17, 6,300 req/s] │ errors 0 │ retries 17 │ in flight 47 (+38 queued) │ …
+ *
+ * The head (percent, bar, counts, elapsed<remaining, rate) always shows; its bar shrinks first on
+ * a narrow terminal. The counters follow in order of usefulness (errors, cost, retries, in flight
+ * and queued, rate-limit waits, token rates, average rate), and the first that does not fit
+ * ends the line: the less useful ones go first, and the line never wraps (a wrapped live line
+ * breaks log-update's erase-and-redraw). `in flight` is on the wire; `queued` is accepted but not
+ * yet sent (waiting for a concurrency slot): separate requests, hence `+`.
  *
  * @example
- * formatProgressLine(snapshot, rates, { label: 'volley', color: false, columns: 120 })
- * // 'volley 1,234/10,000 12.3% │ 45.6 req/s (avg 40.1) │ ETA 3m12s │ errors 5 │ ...'
+ * formatProgressLine(snapshot, rates, { label: 'volley', color: false, columns: 80, bar: true })
+ * // 'volley 12.3% |█▎        | 1,234/10,000 [00:30<03:32, 41.2 req/s] │ errors 5 │ retries 2'
  */
 export function formatProgressLine(
   s: ProgressSnapshot,
@@ -469,43 +547,81 @@ export function formatProgressLine(
   options: ProgressLineOptions,
 ): string {
   const paint = painter(options.color);
+  const limit = options.columns - 1;
+  const clock = `[${formatClock(s.elapsedMs)}${s.total === undefined ? '' : `<${r.etaMs === undefined ? '?' : formatClock(r.etaMs)}`}, ${formatRate(r.reqPerSec)} req/s]`;
+  const counts =
+    s.total === undefined
+      ? `${formatInt(s.done)} done`
+      : `${formatInt(s.done)}/${formatInt(s.total)}`;
+  const before = `${options.label}${r.percent === undefined ? '' : ` ${formatPercent(r.percent)}`}`;
+  const after = `${counts} ${clock}`;
+  let headWidth = before.length + 1 + after.length;
+  let bar = '';
+  if (options.bar === true && r.percent !== undefined) {
+    // The bar takes what the head leaves, within its bounds; on a very narrow terminal, none.
+    const room = limit - headWidth - 3;
+    const cells = Math.min(BAR_MAX, Math.max(BAR_MIN, Math.floor(options.columns / 10)), room);
+    if (cells >= 4) {
+      bar = `|${drawBar(r.percent / 100, cells)}| `;
+      headWidth += cells + 3;
+    }
+  }
+  const head = `${paint.bold(options.label)}${before.slice(options.label.length)} ${bar}${after}`;
+
   const segments: Array<{ text: string; width: number }> = [];
   const add = (plain: string, styled: string = plain): void => {
     segments.push({ text: styled, width: plain.length });
   };
-
-  const counts =
-    s.total === undefined
-      ? `${formatInt(s.done)} done`
-      : `${formatInt(s.done)}/${formatInt(s.total)} ${formatPercent(r.percent)}`;
-  add(`${options.label} ${counts}`, `${paint.bold(options.label)} ${counts}`);
-  add(`${formatRate(r.reqPerSec)} req/s (avg ${formatRate(r.reqPerSecOverall)})`);
-  add(`ETA ${formatEta(r.etaMs)}`);
-  if (s.costUsd !== undefined) add(`cost ${formatUsd(s.costUsd)}`);
   const errors = `errors ${formatInt(s.failed)}`;
   add(errors, s.failed > 0 ? paint.red(errors) : errors);
+  // Spend, when prices are given, is what the user asked to watch. Retries come next: with an
+  // endpoint that never answers they were the only sign of trouble.
+  if (s.costUsd !== undefined) add(`cost ${formatUsd(s.costUsd)}`);
   const retries = `retries ${formatInt(s.retries)}`;
   add(retries, s.retries > 0 ? paint.yellow(retries) : retries);
-  add(`in flight ${formatInt(s.inFlight)}`);
-  const limiter = `waiting on limiter ${formatInt(s.rateLimited)}`;
-  add(limiter, s.rateLimited > 0 ? paint.yellow(limiter) : limiter);
-  add(`queued ${formatInt(s.queued)}`);
   add(
-    `tok/s in ${formatCompact(r.promptTokensPerSec)} (avg ${formatCompact(r.promptTokensPerSecOverall)})` +
-      ` out ${formatCompact(r.completionTokensPerSec)} (avg ${formatCompact(r.completionTokensPerSecOverall)})`,
+    `in flight ${formatInt(s.inFlight)}${s.queued > 0 ? ` (+${formatInt(s.queued)} queued)` : ''}`,
   );
+  // Only while it holds something back: a constant "0" would push the token rates off the line.
+  const limiter = `waiting on limiter ${formatInt(s.rateLimited)}`;
+  if (s.rateLimited > 0) add(limiter, paint.yellow(limiter));
+  add(
+    `tok/s in ${formatCompact(r.promptTokensPerSec)} out ${formatCompact(r.completionTokensPerSec)}`,
+  );
+  add(`avg ${formatRate(r.reqPerSecOverall)} req/s`);
 
-  const separator = ' \u2502 ';
-  let width = 0;
-  const parts: string[] = [];
+  let width = headWidth;
+  const parts = [head];
   for (const segment of segments) {
-    const extra = (parts.length === 0 ? 0 : separator.length) + segment.width;
-    // Keep the first segment even on an absurdly narrow terminal; log-update hard-wraps it.
-    if (parts.length > 0 && width + extra > options.columns - 1) break;
+    const extra = SEPARATOR.length + segment.width;
+    if (width + extra > limit) break;
     parts.push(segment.text);
     width += extra;
   }
-  return parts.join(options.color ? paint.dim(separator) : separator);
+  return parts.join(options.color ? paint.dim(SEPARATOR) : SEPARATOR);
+}
+
+/** `cells` wide, filled to `fraction` in eighths of a cell. */
+function drawBar(fraction: number, cells: number): string {
+  const eighths = Math.round(Math.min(1, Math.max(0, fraction)) * cells * 8);
+  const full = Math.floor(eighths / 8);
+  const partial = BAR_EIGHTHS[eighths % 8] ?? '';
+  return `${'\u2588'.repeat(full)}${partial}`.padEnd(cells, ' ');
+}
+
+/**
+ * A clock for elapsed and remaining time, as tqdm shows them: `00:14`, `12:05`, `1:02:03`;
+ * `?` when unknown.
+ *
+ * @example
+ * formatClock(3_723_000) // '1:02:03'
+ */
+export function formatClock(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return '?';
+  const total = Math.round(ms / 1000);
+  const hours = Math.floor(total / 3600);
+  const mmss = `${pad2(Math.floor(total / 60) % 60)}:${pad2(total % 60)}`;
+  return hours > 0 ? `${hours}:${mmss}` : mmss;
 }
 
 /** Options of {@link formatSummary}. */
@@ -593,6 +709,17 @@ export function formatSummary(summary: RunSummary, options: SummaryFormatOptions
       lines.push(`    ${`${escapeForTerminal(code)}:`.padEnd(width + 1)}  ${formatInt(count)}`);
     }
   }
+  const top = summary.topErrors ?? [];
+  if (top.length > 0) {
+    lines.push('  top errors:');
+    const width = Math.max(...top.map((e) => formatInt(e.count).length));
+    for (const e of top) {
+      const kind = `${escapeForTerminal(e.code)}${e.status === undefined ? '' : ` ${e.status}`}`;
+      lines.push(
+        `    ${formatInt(e.count).padStart(width)}  ${kind}: ${escapeForTerminal(e.message)} (e.g. ${escapeForTerminal(e.exampleId)})`,
+      );
+    }
+  }
   const endpoints = Object.entries(summary.byEndpoint ?? {});
   if (endpoints.length > 0) {
     lines.push('  by endpoint:');
@@ -602,6 +729,9 @@ export function formatSummary(summary: RunSummary, options: SummaryFormatOptions
         `    ${`${escapeForTerminal(name)}:`.padEnd(width + 1)}  succeeded ${formatInt(counts.succeeded)}, failed ${formatInt(counts.failed)}`,
       );
     }
+  }
+  if (summary.resumeCommand !== undefined) {
+    lines.push(paint.yellow(`hint: to continue, run: ${escapeForTerminal(summary.resumeCommand)}`));
   }
   return `${lines.join('\n')}\n`;
 }

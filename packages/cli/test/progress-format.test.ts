@@ -56,7 +56,7 @@ describe('createRateWindow', () => {
 });
 
 describe('formatProgressLine', () => {
-  it('shows — for the ETA while the rate is unknown', () => {
+  it('shows ? for the remaining time while the rate is unknown', () => {
     const line = formatProgressLine(
       snapshot({ elapsedMs: 0 }),
       createRateWindow().rates(snapshot()),
@@ -66,7 +66,7 @@ describe('formatProgressLine', () => {
         columns: 200,
       },
     );
-    expect(line).toContain('ETA \u2014');
+    expect(line).toContain('[00:00<?, \u2014 req/s]');
   });
 });
 

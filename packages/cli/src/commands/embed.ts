@@ -34,8 +34,9 @@ import type { JournalFile } from '../jsonl/journal.js';
 import { createSyncTimer, openJournalFile } from '../jsonl/journal.js';
 import { DEFAULT_MAX_LINE_BYTES, inspectInputFile } from '../jsonl/reader.js';
 import { assertDistinctPaths } from '../jsonl/writer.js';
-import type { ProgressMode, ProgressReporter } from '../progress.js';
-import { createProgressReporter } from '../progress.js';
+import type { ProgressMode, ProgressReporter, RunSummary } from '../progress.js';
+import { createProgressReporter, summaryForJson } from '../progress.js';
+import { resumeCommandLine, shouldHintResume } from '../resume-hint.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { createFinishedSet } from '../run/finished-set.js';
 import { acquireRunLock } from '../run/lock.js';
@@ -65,6 +66,8 @@ export interface EmbedCommandOptions extends RuntimeFlags {
   maxTokensPerRequest?: number;
   mode?: VolleyMode;
   progress: ProgressMode;
+  /** `--quiet`: no progress display and no information lines; warnings and the summary stay. */
+  quiet?: boolean;
   progressIntervalMs?: number;
   json: boolean;
   overwrite: boolean;
@@ -179,7 +182,8 @@ async function embedWithSignals(
       }),
     ),
     progress: createProgressReporter({
-      mode: options.progress,
+      mode: options.quiet === true ? 'none' : options.progress,
+      keepSummary: options.quiet === true,
       ...(options.progressIntervalMs === undefined
         ? {}
         : { intervalMs: options.progressIntervalMs }),
@@ -360,11 +364,12 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
     }
     await saveState(outcome?.status ?? 'stopped');
   }
-  const summary = {
+  const summary: RunSummary = {
     ...outcome.summary,
     outputPath: paths.output,
     errorsPath: paths.errors,
   };
+  if (shouldHintResume(summary)) summary.resumeCommand = resumeCommandLine(process.argv.slice(2));
   progress.finish(summary);
   if (options.json) {
     const vectors = {
@@ -374,7 +379,7 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
       ...(paths.ids === undefined ? {} : { idsPath: paths.ids }),
     };
     process.stdout.write(
-      `${JSON.stringify({ version: 1, exitCode: outcome.exitCode, ...summary, vectors })}\n`,
+      `${JSON.stringify({ version: 1, exitCode: outcome.exitCode, ...summaryForJson(summary), vectors })}\n`,
     );
   }
   return outcome.exitCode;

@@ -22,6 +22,7 @@ import type { CountTokens } from '@volley/core';
 import { loadTokenCounter } from '@volley/core';
 import type { VolleyMode } from 'volley';
 import { DEFAULT_TIMEOUT_MS } from 'volley';
+import { inputFormatOf } from '../embed/input.js';
 import { CliError, ExitCode, printJsonError } from '../exit-codes.js';
 import type { JournalFile } from '../jsonl/journal.js';
 import { createSyncTimer, journalOverWriter, openJournalFile } from '../jsonl/journal.js';
@@ -29,10 +30,11 @@ import type { InputIssue } from '../jsonl/reader.js';
 import { classifySample, DEFAULT_MAX_LINE_BYTES, inspectInputFile } from '../jsonl/reader.js';
 import { assertDistinctPaths, openJsonlWriter } from '../jsonl/writer.js';
 import type { ProgressMode, ProgressReporter, RunSummary } from '../progress.js';
-import { createProgressReporter, formatDryRun } from '../progress.js';
+import { createProgressReporter, formatDryRun, summaryForJson } from '../progress.js';
+import { resumeCommandLine, shouldHintResume } from '../resume-hint.js';
 import type { BatchOutcome } from '../run/batch-run.js';
 import { BatchRun } from '../run/batch-run.js';
-import type { LineRules, PreflightResult, ResumeIndex } from '../run/lines.js';
+import type { LineRules, PreflightResult, ResumeIndex, RunInputFormat } from '../run/lines.js';
 import { preflight } from '../run/lines.js';
 import type { RunLock } from '../run/lock.js';
 import { acquireRunLock } from '../run/lock.js';
@@ -84,6 +86,8 @@ export interface RunCommandOptions {
   maxRetries?: number;
   timeoutMs?: number;
   progress: ProgressMode;
+  /** `--quiet`: no progress display and no information lines; warnings and the summary stay. */
+  quiet?: boolean;
   /** Render interval of the progress display. */
   progressIntervalMs?: number;
   json: boolean;
@@ -121,6 +125,8 @@ export interface RunCommandOptions {
   judgeModel?: string;
   /** `--select judge`: the judge's system prompt. */
   judgeInstructions?: string;
+  /** How input lines are read; default `text` for `.txt`/`.text` files, else `jsonl`. */
+  inputFormat?: RunInputFormat;
   /** Tests inject standard input. */
   stdin?: Readable;
 }
@@ -153,7 +159,8 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
   checkFlags(options);
   const sampling = resolveSampling(options);
   const progress = createProgressReporter({
-    mode: options.progress,
+    mode: options.quiet === true ? 'none' : options.progress,
+    keepSummary: options.quiet === true,
     ...(options.progressIntervalMs === undefined ? {} : { intervalMs: options.progressIntervalMs }),
   });
   const prices = await loadPriceTable({
@@ -190,6 +197,7 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
     },
     maxPromptTokens: options.maxPromptTokens,
     countTokens,
+    inputFormat: inputFormatFor(options),
   };
   if (options.dryRun === true) {
     return dryRun(options, { rules, maxLineBytes, stdin, prices, signals, progress, sampling });
@@ -239,7 +247,24 @@ function checkFlags(options: RunCommandOptions): void {
   if (options.maxPromptTokens !== undefined && options.maxPromptTokens <= 0) {
     throw usage('--max-prompt-tokens must be positive');
   }
+  if (inputFormatFor(options) === 'text' && options.model === undefined) {
+    throw usage(
+      'a plain-text input (one prompt per line) names no model: pass --model, e.g. -m gpt-4o-mini',
+    );
+  }
 }
+
+/** `--input-format`, else what the file name implies (`.txt`: text), as `volley embed` does. */
+function inputFormatFor(options: RunCommandOptions): RunInputFormat {
+  return options.inputFormat ?? (options.input === '-' ? 'jsonl' : inputFormatOf(options.input));
+}
+
+/**
+ * Added to "not one valid line": what Volley reads, and the one-liners that convert the usual
+ * alternatives. A CSV or a list of prompts was refused with only a JSON syntax error.
+ */
+const NOT_JSONL_HINT =
+  "volley run reads JSONL (one JSON object per line). For one prompt per line, name the file .txt or pass --input-format text with -m <model>, or convert it: jq -Rc '{prompt: .}' prompts.txt > prompts.jsonl";
 
 async function checkInputFile(input: string): Promise<void> {
   const issue = await inspectInputFile(input);
@@ -334,6 +359,7 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
     allowedModels: options.allowModel ?? [],
     maxPromptTokens: options.maxPromptTokens ?? null,
     sampling: setup.sampling ?? null,
+    ...(setup.rules.inputFormat === 'text' ? { inputFormat: 'text' as const } : {}),
   };
   const hash = configHash(config);
 
@@ -545,7 +571,10 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
       input: options.input,
       stdin: setup.stdin,
       // The preflight pass already counted prompt tokens; the sending pass need not again.
-      rules: pre === undefined ? setup.rules : { defaults: setup.rules.defaults },
+      rules:
+        pre === undefined
+          ? setup.rules
+          : { defaults: setup.rules.defaults, inputFormat: setup.rules.inputFormat },
       sampling: setup.sampling,
       maxLineBytes: setup.maxLineBytes,
       concurrency: options.concurrency ?? 64,
@@ -653,7 +682,7 @@ function checkPreflight(options: RunCommandOptions, pre: PreflightResult, resumi
   }
   if (pre.valid === 0) {
     throw new CliError(
-      `${JSON.stringify(options.input)}: not one of its ${pre.invalid} lines is a valid request; nothing sent (first: ${describeIssues(pre.firstIssues.slice(0, 3))})`,
+      `${JSON.stringify(options.input)}: not one of its ${pre.invalid} lines is a valid request; nothing sent (first: ${describeIssues(pre.firstIssues.slice(0, 3))})${looksNotJsonl(pre) ? `. ${NOT_JSONL_HINT}` : ''}`,
       ExitCode.USAGE,
       'VOLLEY_INPUT_FILE_NO_VALID_LINES',
     );
@@ -675,6 +704,11 @@ function checkPreflight(options: RunCommandOptions, pre: PreflightResult, resumi
       'VOLLEY_ERR_RESUME_CHANGED_LINES',
     );
   }
+}
+
+/** Every line failed to parse as JSON: the file is not JSONL at all (CSV, prompts, a log). */
+function looksNotJsonl(pre: PreflightResult): boolean {
+  return Object.keys(pre.byCode).every((code) => code.startsWith('VOLLEY_INPUT_JSON_'));
 }
 
 function describeIssues(issues: InputIssue[], separator = '; '): string {
@@ -771,10 +805,14 @@ function finishSummary(
     ...(paths.errors === paths.output ? {} : { errorsPath: paths.errors }),
     ...(paths.retry === undefined ? {} : { retryPath: paths.retry }),
   };
+  // Standard output cannot be resumed (there is no state file): no hint to give.
+  if (paths.state !== undefined && shouldHintResume(summary)) {
+    summary.resumeCommand = resumeCommandLine(process.argv.slice(2));
+  }
   progress.finish(summary);
   if (options.json) {
     process.stdout.write(
-      `${JSON.stringify({ version: 1, exitCode: outcome.exitCode, ...summary })}\n`,
+      `${JSON.stringify({ version: 1, exitCode: outcome.exitCode, ...summaryForJson(summary) })}\n`,
     );
   }
 }

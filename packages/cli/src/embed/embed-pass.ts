@@ -21,6 +21,7 @@ import type { JournalFile } from '../jsonl/journal.js';
 import type { InputIssue, RawLine, RawTextLine, ReaderStats } from '../jsonl/reader.js';
 import { readJsonlLines } from '../jsonl/reader.js';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
+import { createErrorTally } from '../run/error-tally.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { RecordKind } from '../run/finished-set.js';
 import {
@@ -192,6 +193,7 @@ export class EmbedPass {
   readonly #startedAt = performance.now();
   readonly #abortReader = new AbortController();
   readonly #byError: Record<string, number> = {};
+  readonly #topErrors = createErrorTally();
   /** Texts handed to embedStream, in order, until their vector or error comes back. */
   readonly #waiting: Pending[] = [];
   #waitingHead = 0;
@@ -389,6 +391,7 @@ export class EmbedPass {
       message: error instanceof Error ? error.message : String(error),
       status: isVolleyError(error) ? error.status : undefined,
       retryable: isRetryable(error),
+      serverCode: isVolleyError(error) ? error.errorType : undefined,
     });
     this.#observe(error);
   }
@@ -407,7 +410,13 @@ export class EmbedPass {
   /** Appends an error record for a line that was sent (or whose vector was unusable). */
   #recordFailure(
     item: Pending,
-    details: { code: string; message: string; status?: number | undefined; retryable: boolean },
+    details: {
+      code: string;
+      message: string;
+      status?: number | undefined;
+      retryable: boolean;
+      serverCode?: string | undefined;
+    },
   ): void {
     const { runId, errors } = this.#ctx;
     const record = errorRecord(recordId(runId, item.id, item.text), item.id, {
@@ -419,6 +428,7 @@ export class EmbedPass {
         () => {
           this.#failed++;
           this.#byError[details.code] = (this.#byError[details.code] ?? 0) + 1;
+          this.#topErrors.add({ ...details, customId: item.id });
         },
         (error: unknown) => this.#onWriteError(error),
       ),
@@ -441,6 +451,7 @@ export class EmbedPass {
         () => {
           this.#invalid++;
           this.#byError[issue.code] = (this.#byError[issue.code] ?? 0) + 1;
+          this.#topErrors.add({ code: issue.code, message: issue.message, customId: id });
         },
         (error: unknown) => this.#onWriteError(error),
       ),
@@ -553,6 +564,7 @@ export class EmbedPass {
         ...runtimeSummary(volley),
         wallMs: performance.now() - this.#startedAt,
         byError: this.#byError,
+        topErrors: this.#topErrors.top(),
       },
     };
   }

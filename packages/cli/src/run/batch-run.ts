@@ -24,10 +24,10 @@ import {
 } from '../jsonl/batch-line.js';
 import type { JournalFile } from '../jsonl/journal.js';
 import type { InputIssue, RawLine, RawTextLine, ReaderStats } from '../jsonl/reader.js';
-import { readJsonlLines } from '../jsonl/reader.js';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
+import { createErrorTally } from './error-tally.js';
 import type { LineRules, PreflightResult, ResumeIndex } from './lines.js';
-import { Disposition, judgeResume, parseLine, promptTooLongIssue } from './lines.js';
+import { Disposition, judgeResume, parseLine, promptTooLongIssue, readRunLines } from './lines.js';
 import {
   allEndpointsOut,
   failedForLackOfEndpoint,
@@ -125,6 +125,7 @@ export class BatchRun {
   readonly #startedAt = performance.now();
   readonly #latency = createHistogram();
   readonly #byError: Record<string, number> = {};
+  readonly #topErrors = createErrorTally();
   readonly #warned = new Set<string>();
   /** Attempts of each failed call, from the runtime's `fail` event (keyed by the error object). */
   readonly #attempts = new WeakMap<object, number>();
@@ -220,12 +221,16 @@ export class BatchRun {
       1,
       Math.ceil((this.#ctx.concurrency * WINDOW_PER_SLOT) / requestsPerLine),
     );
-    const lines = readJsonlLines(input, {
-      signal: this.#abortReader.signal,
-      maxLineBytes,
-      stats: this.#stats,
-      ...(this.#ctx.stdin === undefined ? {} : { stdin: this.#ctx.stdin }),
-    });
+    const lines = readRunLines(
+      input,
+      {
+        signal: this.#abortReader.signal,
+        maxLineBytes,
+        stats: this.#stats,
+        ...(this.#ctx.stdin === undefined ? {} : { stdin: this.#ctx.stdin }),
+      },
+      this.#ctx.rules.inputFormat,
+    );
     try {
       for await (const raw of lines) {
         if (this.#shouldStop()) break;
@@ -425,12 +430,14 @@ export class BatchRun {
       attempts,
       retryable: isRetryable(error),
       line: lineNo,
+      serverCode: isVolleyError(error) ? error.errorType : undefined,
     });
     this.#writeRetry(text, request.customId, lineNo);
     this.#observe(error);
     await this.#put(lineNo, 'errors', record);
     this.#failed++;
     this.#byError[code] = (this.#byError[code] ?? 0) + 1;
+    this.#topErrors.add({ code, status, message, customId: request.customId });
   }
 
   /** A line answered (`error` undefined for a success): `--stop-after-same-error` may stop. */
@@ -464,6 +471,7 @@ export class BatchRun {
       .then(() => {
         this.#invalid++;
         this.#byError[issue.code] = (this.#byError[issue.code] ?? 0) + 1;
+        this.#topErrors.add({ code: issue.code, message: issue.message, customId });
       })
       .catch((error: unknown) => this.#onWriteError(error))
       .finally(() => this.#release());
@@ -630,6 +638,7 @@ export class BatchRun {
       ...runtimeSummary(volley),
       wallMs: performance.now() - this.#startedAt,
       byError: this.#byError,
+      topErrors: this.#topErrors.top(),
     };
     if (this.#ctx.prices !== undefined) summary.costUsd = this.#costUsd;
     if (this.#sampler !== undefined) summary.sampleCalls = this.#sampler.calls;

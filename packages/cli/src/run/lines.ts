@@ -22,7 +22,7 @@ import {
   parseBatchLine,
   withPlaceholderId,
 } from '../jsonl/batch-line.js';
-import type { InputIssue, RawLine, ReaderStats } from '../jsonl/reader.js';
+import type { InputIssue, RawLine, ReaderStats, ReadJsonlOptions } from '../jsonl/reader.js';
 import { makeSnippet, readJsonlLines } from '../jsonl/reader.js';
 import type { FinishedSet } from './finished-set.js';
 import { RecordKind } from './finished-set.js';
@@ -56,6 +56,45 @@ export interface LineRules {
   maxPromptTokens?: number | undefined;
   /** Needed with `maxPromptTokens`. */
   countTokens?: CountTokens | undefined;
+  /** How input lines are read; default `jsonl`. */
+  inputFormat?: RunInputFormat | undefined;
+}
+
+/**
+ * How `volley run` reads its input: JSONL (batch or convenience lines), or plain text, one
+ * prompt per line (as `volley embed` reads `.txt`), the default for `.txt` files.
+ */
+export type RunInputFormat = 'jsonl' | 'text';
+
+/**
+ * The input's lines, framed by the JSONL reader. In `text` format each line becomes the
+ * convenience line `{"prompt": <the line>}`: its custom_id is then `line-<n>` (n = its line
+ * number), its model the `--model` default, and every later step (validation, record ids,
+ * resume, the retry file, which so holds JSONL) works on it unchanged.
+ *
+ * @example
+ * for await (const raw of readRunLines('prompts.txt', { stats }, 'text')) judge(raw);
+ */
+export async function* readRunLines(
+  source: string,
+  options: ReadJsonlOptions,
+  format: RunInputFormat = 'jsonl',
+): AsyncGenerator<RawLine, ReaderStats, undefined> {
+  const lines = readJsonlLines(source, options);
+  if (format === 'jsonl') return yield* lines;
+  let next = await lines.next();
+  while (next.done !== true) {
+    const raw = next.value;
+    // Line 1 may start with a BOM; a CRLF file leaves a \r on every line.
+    yield 'issue' in raw
+      ? raw
+      : {
+          ...raw,
+          text: JSON.stringify({ prompt: raw.text.replace(/^\uFEFF/, '').replace(/\r$/, '') }),
+        };
+    next = await lines.next();
+  }
+  return next.value;
 }
 
 /** What a previous run left, for `--resume`. */
@@ -261,12 +300,16 @@ export async function preflight(path: string, options: PreflightOptions): Promis
   };
   const { resume } = options;
 
-  for await (const raw of readJsonlLines(path, {
-    stats,
-    maxLineBytes: options.maxLineBytes,
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
-  })) {
+  for await (const raw of readRunLines(
+    path,
+    {
+      stats,
+      maxLineBytes: options.maxLineBytes,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
+    },
+    options.rules.inputFormat,
+  )) {
     const parsed = parseLine(raw, options.rules);
     if (!parsed.ok) {
       if (parsed.issue.code === 'VOLLEY_INPUT_PROMPT_TOO_LONG') {

@@ -37,6 +37,29 @@ export interface ErrorRecordDetails {
   offset?: number | undefined;
   /** Short escaped snippet of the line (bad lines). */
   snippet?: string | undefined;
+  /**
+   * The server's error code, else its error type (`model_not_found`, `insufficient_quota`,
+   * `invalid_request_error`): the runtime keeps one of the two, the code when there is one.
+   */
+  serverCode?: string | undefined;
+}
+
+/**
+ * Longest message an error record keeps: a server's whole explanation (the runtime keeps up to
+ * 500 characters of a body that is not the API's JSON) fits, a megabyte HTML page does not.
+ */
+export const ERROR_MESSAGE_BYTES = 4096;
+
+/** Scrubbed of secrets first, then cut to `bytes` of UTF-8 (on a character boundary). */
+export function recordMessage(message: string, bytes: number = ERROR_MESSAGE_BYTES): string {
+  const clean = scrubSecrets(message);
+  if (Buffer.byteLength(clean) <= bytes) return clean;
+  let cut = Buffer.from(clean)
+    .subarray(0, bytes - 3)
+    .toString('utf8');
+  // A cut through a multi-byte character decodes to U+FFFD: drop it.
+  if (cut.endsWith('\uFFFD')) cut = cut.slice(0, -1);
+  return `${cut}\u2026`;
 }
 
 /**
@@ -70,7 +93,7 @@ export function successRecord(
 export function errorRecord(id: string, customId: string, details: ErrorRecordDetails): string {
   const error: Record<string, unknown> = {
     code: details.code,
-    message: scrubSecrets(details.message),
+    message: recordMessage(details.message),
     retryable: details.retryable,
     line: details.line,
   };
@@ -78,15 +101,29 @@ export function errorRecord(id: string, customId: string, details: ErrorRecordDe
   if (details.attempts !== undefined) error.attempts = details.attempts;
   if (details.offset !== undefined) error.offset = details.offset;
   if (details.snippet !== undefined) error.snippet = details.snippet;
+  if (details.serverCode !== undefined) error.server_code = details.serverCode;
   return JSON.stringify({
     id,
     custom_id: customId,
     response:
       details.status === undefined
         ? null
-        : { status_code: details.status, request_id: '', body: null },
+        : { status_code: details.status, request_id: '', body: serverErrorBody(details) },
     error,
   });
+}
+
+/**
+ * The body of an HTTP failure, in the shape OpenAI's Batch error records carry
+ * (`{"error":{"message","code"}}`). It is rebuilt from what the runtime keeps of the answer, the
+ * server's message (or the start of a body that is not JSON) and its error code (or type): the
+ * raw bytes do not travel past the HTTP client.
+ */
+function serverErrorBody(details: ErrorRecordDetails): { error: Record<string, unknown> } {
+  const message = details.message.replace(/^HTTP \d{3}: ?/, '');
+  return {
+    error: { message: recordMessage(message), code: details.serverCode ?? null },
+  };
 }
 
 /** The `id` and `custom_id` at the head of a record Volley wrote. */

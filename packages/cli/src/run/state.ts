@@ -38,6 +38,11 @@ export interface RunConfig {
   maxPromptTokens: number | null;
   /** `--samples`/`--select`: what each record is made of. Null or absent: one request per line. */
   sampling?: SamplingSettings | null;
+  /**
+   * `text`: lines are prompts, read as `{"prompt": line}`. Absent for JSONL. Reading the same
+   * file the other way turns every line into a different request (or a bad line).
+   */
+  inputFormat?: 'text';
 }
 
 /** The state file's content (version 1). */
@@ -84,6 +89,8 @@ export function configHash(config: RunConfig): string {
     maxPromptTokens: config.maxPromptTokens,
     // Only when set: runs without sampling keep the hash earlier versions wrote, so they resume.
     ...(config.sampling == null ? {} : { sampling: config.sampling }),
+    // Likewise only for text input: JSONL runs keep the hash they always had.
+    ...(config.inputFormat === undefined ? {} : { inputFormat: config.inputFormat }),
   };
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
