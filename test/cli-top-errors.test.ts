@@ -116,7 +116,7 @@ describe('top errors', () => {
     expect(summary.topErrors[2]).toMatchObject({
       code: 'VOLLEY_INPUT_JSON_UNQUOTED_KEY',
       count: 1,
-      exampleId: 'line-10',
+      exampleId: '#line-10',
     });
     expect(Number.isInteger(summary.wallMs)).toBe(true);
 

@@ -12,8 +12,11 @@ import {
   VolleyError,
 } from '@volley/core';
 
-/** Longest excerpt of a server's error body kept in a message. */
+/** Longest excerpt of a server's error body kept in a message, when the body is not the API's JSON. */
 const MESSAGE_EXCERPT_CHARS = 500;
+
+/** Longest message from the API's JSON error kept (whole in practice; bounded against abuse). */
+const SERVER_MESSAGE_CHARS = 16 * 1024;
 
 /**
  * What may be kept of a server's text: secrets scrubbed from the whole text first, then cut. Cut
@@ -85,7 +88,11 @@ export function notApiAnswer(
 export function httpFailure(status: number, headers: HeaderMap, text: string): SerializedError {
   const { message, type, json } = readErrorEnvelope(text);
   const notApi = notApiAnswer(status, headers, json);
-  const detail = serverExcerpt(message ?? text, MESSAGE_EXCERPT_CHARS)
+  const detail = (
+    message === undefined
+      ? serverExcerpt(text, MESSAGE_EXCERPT_CHARS)
+      : serverExcerpt(message, SERVER_MESSAGE_CHARS)
+  )
     .replace(/\s+/g, ' ')
     .trim();
   const retryAfterMs = parseRetryAfterMs(headers);
