@@ -77,6 +77,7 @@ export type { CountTokens } from './token-estimate.js';
 export {
   approximateTokens,
   DEFAULT_OUTPUT_TOKEN_ESTIMATE,
+  estimateRequestPromptTokens,
   estimateRequestTokens,
   loadTokenCounter,
   MAX_TOKENS_PER_CALL,
