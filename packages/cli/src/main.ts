@@ -124,6 +124,16 @@ program
       .argParser(collect)
       .env('OPENAI_BASE_URL'),
   )
+  .option(
+    '--api-key-env <name>',
+    'environment variable holding the key of the --base-url in the same position (repeatable; default OPENAI_API_KEY)',
+    collect,
+  )
+  .option(
+    '--header <header>',
+    "extra request header 'Name: value' sent to every endpoint (repeatable), e.g. 'OpenAI-Organization: org-1'",
+    collect,
+  )
   .option('-m, --model <name>', 'model for lines that name none')
   .option(
     '--allow-model <name>',
@@ -218,6 +228,8 @@ program
       concurrency: flags.concurrency,
       ...(flags.baseUrl === undefined ? {} : { baseUrl: [flags.baseUrl].flat() }),
       ...definedOnly({
+        apiKeyEnv: flags.apiKeyEnv,
+        header: flags.header,
         output: flags.output,
         errors: flags.errors,
         retryFile: flags.retryFile,
@@ -307,6 +319,16 @@ program
       .argParser(collect)
       .env('OPENAI_BASE_URL'),
   )
+  .option(
+    '--api-key-env <name>',
+    'environment variable holding the key of the --base-url in the same position (repeatable; default OPENAI_API_KEY)',
+    collect,
+  )
+  .option(
+    '--header <header>',
+    "extra request header 'Name: value' sent to every endpoint (repeatable), e.g. 'OpenAI-Organization: org-1'",
+    collect,
+  )
   .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 16)
   .option('--rpm <n>', 'requests-per-minute limit of each endpoint', positiveNumber)
   .option('--tpm <n>', 'tokens-per-minute limit of each endpoint', positiveNumber)
@@ -361,6 +383,8 @@ program
       concurrency: flags.concurrency,
       ...(flags.baseUrl === undefined ? {} : { baseUrl: [flags.baseUrl].flat() }),
       ...definedOnly({
+        apiKeyEnv: flags.apiKeyEnv,
+        header: flags.header,
         format: flags.format,
         ids: flags.ids,
         errors: flags.errors,

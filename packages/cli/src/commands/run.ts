@@ -69,6 +69,10 @@ export interface RunCommandOptions {
   errors?: string;
   retryFile?: string;
   baseUrl?: string[];
+  /** `--api-key-env`, paired with `baseUrl` by position (see runtime.ts). */
+  apiKeyEnv?: string[];
+  /** `--header 'Name: value'` (see runtime.ts). */
+  header?: string[];
   model?: string;
   allowModel?: string[];
   concurrency?: number;
