@@ -44,7 +44,11 @@ function mixedLine(i: number): Line {
         custom_id,
         method: 'POST',
         url: '/v1/responses',
-        body: { model: 'volley-sim-1', input: `Response number ${i}, please.`, max_output_tokens: 30 },
+        body: {
+          model: 'volley-sim-1',
+          input: `Response number ${i}, please.`,
+          max_output_tokens: 30,
+        },
       };
     default:
       return {
@@ -66,7 +70,10 @@ function expectAnswer(line: Line, body: unknown): void {
     const response = body as SdkResponse;
     expect(response.object).toBe('response');
     const [item] = response.output;
-    const text = item?.type === 'message' && item.content[0]?.type === 'output_text' ? item.content[0].text : undefined;
+    const text =
+      item?.type === 'message' && item.content[0]?.type === 'output_text'
+        ? item.content[0].text
+        : undefined;
     expect(text).toBe(simulatedResponseText(line.body).content);
     expect(response.usage?.output_tokens).toBe(simulatedResponseText(line.body).completionTokens);
   } else {
@@ -75,7 +82,8 @@ function expectAnswer(line: Line, body: unknown): void {
     const vector = embeddings.data[0]?.embedding ?? [];
     const expected = simulatedEmbedding(line.body.input as string, 'volley-sim-embed-1', 8);
     expect(vector.length).toBe(8);
-    vector.forEach((value, k) => expect(value).toBeCloseTo(expected[k] ?? Number.NaN, 6));
+    for (let k = 0; k < vector.length; k++)
+      expect(vector[k]).toBeCloseTo(expected[k] ?? Number.NaN, 6);
   }
 }
 
@@ -109,7 +117,9 @@ describe('volley run on a batch mixing chat, responses and embeddings', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toMatchObject({ succeeded: 300, failed: 0 });
-    const records = parseJsonl(await readFile(dir.file('out.jsonl'), 'utf8')) as unknown as OutputRecord[];
+    const records = parseJsonl(
+      await readFile(dir.file('out.jsonl'), 'utf8'),
+    ) as unknown as OutputRecord[];
     expect(records).toHaveLength(300);
     expect(new Set(records.map((r) => r.custom_id)).size).toBe(300);
     const byId = new Map(lines.map((line) => [line.custom_id, line]));
@@ -127,9 +137,21 @@ describe('volley run on a batch mixing chat, responses and embeddings', () => {
 
   it('refuses a /v1/responses line without input, naming its code', async () => {
     await using dir = await tempDir();
-    const bad = { custom_id: 'r', method: 'POST', url: '/v1/responses', body: { model: 'volley-sim-1' } };
+    const bad = {
+      custom_id: 'r',
+      method: 'POST',
+      url: '/v1/responses',
+      body: { model: 'volley-sim-1' },
+    };
     await writeFile(dir.file('in.jsonl'), `${JSON.stringify(bad)}\n`);
-    const result = await runCli(['run', dir.file('in.jsonl'), '--dry-run', '--progress', 'none', '--json']);
+    const result = await runCli([
+      'run',
+      dir.file('in.jsonl'),
+      '--dry-run',
+      '--progress',
+      'none',
+      '--json',
+    ]);
     expect(`${result.stdout}${result.stderr}`).toContain('VOLLEY_INPUT_RESPONSE_INPUT_INVALID');
   });
 });
@@ -178,7 +200,16 @@ describe('--base-url/--api-key-env pairs and --header', () => {
     const lines = Array.from({ length: 60 }, (_, i) => JSON.stringify(mixedLine(i * 3 + 1)));
     await writeFile(dir.file('in.jsonl'), `${lines.join('\n')}\n`);
     const result = await runCli(
-      ['run', dir.file('in.jsonl'), '-o', dir.file('out.jsonl'), ...endpointFlags(), '--progress', 'plain', '--json'],
+      [
+        'run',
+        dir.file('in.jsonl'),
+        '-o',
+        dir.file('out.jsonl'),
+        ...endpointFlags(),
+        '--progress',
+        'plain',
+        '--json',
+      ],
       { KEY_A, KEY_B },
     );
     expect(result.code).toBe(0);
@@ -194,7 +225,9 @@ describe('--base-url/--api-key-env pairs and --header', () => {
 
   it('volley embed takes the same flags', async () => {
     await using dir = await tempDir();
-    const texts = Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: `d${i}`, text: `text ${i}` }));
+    const texts = Array.from({ length: 20 }, (_, i) =>
+      JSON.stringify({ id: `d${i}`, text: `text ${i}` }),
+    );
     await writeFile(dir.file('in.jsonl'), `${texts.join('\n')}\n`);
     const before = a.seen.length + b.seen.length;
     const result = await runCli(
@@ -221,7 +254,22 @@ describe('--base-url/--api-key-env pairs and --header', () => {
     await using dir = await tempDir();
     await writeFile(dir.file('in.jsonl'), `${JSON.stringify(mixedLine(0))}\n`);
     const wrong = await runCli(
-      ['run', dir.file('in.jsonl'), '-o', dir.file('out.jsonl'), '--base-url', a.url, '--api-key-env', 'KEY_B', '--header', 'X-Team: blue', '--max-retries', '0', '--progress', 'plain'],
+      [
+        'run',
+        dir.file('in.jsonl'),
+        '-o',
+        dir.file('out.jsonl'),
+        '--base-url',
+        a.url,
+        '--api-key-env',
+        'KEY_B',
+        '--header',
+        'X-Team: blue',
+        '--max-retries',
+        '0',
+        '--progress',
+        'plain',
+      ],
       { KEY_B },
     );
     expect(wrong.code).not.toBe(0);
@@ -231,17 +279,46 @@ describe('--base-url/--api-key-env pairs and --header', () => {
     expect(shown).not.toContain(KEY_B);
 
     const tooMany = await runCli(
-      ['run', dir.file('in.jsonl'), '-o', dir.file('o2.jsonl'), '--base-url', a.url, '--api-key-env', 'KEY_A', '--api-key-env', 'KEY_B'],
+      [
+        'run',
+        dir.file('in.jsonl'),
+        '-o',
+        dir.file('o2.jsonl'),
+        '--base-url',
+        a.url,
+        '--api-key-env',
+        'KEY_A',
+        '--api-key-env',
+        'KEY_B',
+      ],
       { KEY_A, KEY_B },
     );
     expect(tooMany.code).toBe(2);
     expect(tooMany.stderr).toContain('--api-key-env');
 
-    const unset = await runCli(['run', dir.file('in.jsonl'), '-o', dir.file('o3.jsonl'), '--base-url', a.url, '--api-key-env', 'NOT_SET_ANYWHERE']);
+    const unset = await runCli([
+      'run',
+      dir.file('in.jsonl'),
+      '-o',
+      dir.file('o3.jsonl'),
+      '--base-url',
+      a.url,
+      '--api-key-env',
+      'NOT_SET_ANYWHERE',
+    ]);
     expect(unset.code).toBe(2);
     expect(unset.stderr).toContain('NOT_SET_ANYWHERE');
 
-    const malformed = await runCli(['run', dir.file('in.jsonl'), '-o', dir.file('o4.jsonl'), '--base-url', a.url, '--header', `Authorization Bearer ${KEY_A}`]);
+    const malformed = await runCli([
+      'run',
+      dir.file('in.jsonl'),
+      '-o',
+      dir.file('o4.jsonl'),
+      '--base-url',
+      a.url,
+      '--header',
+      `Authorization Bearer ${KEY_A}`,
+    ]);
     expect(malformed.code).toBe(2);
     expect(malformed.stderr).toContain("'Name: value'");
     expect(malformed.stderr).not.toContain(KEY_A);

@@ -9,9 +9,9 @@ import { createSimulator, simulatedChatContent } from '@volley/sim';
 import { authFor } from '@volley/workers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVolley, isVolleyError } from 'volley';
-import { chatBody } from './helpers.js';
 import type { Gateway } from './gateway.js';
 import { startGateway } from './gateway.js';
+import { chatBody } from './helpers.js';
 
 const API_VERSION = '2024-10-21';
 const AZURE_KEY = 'azure-key-0123456789abcdef';
@@ -130,7 +130,11 @@ describe('per-endpoint headers', () => {
         {
           baseUrl: gateway.url,
           apiKey: 'bearer-key-0123456789',
-          headers: { 'X-Team': 'blue', 'User-Agent': 'my-app/2', Authorization: 'Bearer gateway-token-42424242' },
+          headers: {
+            'X-Team': 'blue',
+            'User-Agent': 'my-app/2',
+            Authorization: 'Bearer gateway-token-42424242',
+          },
         },
       ],
       model: 'volley-sim-1',

@@ -37,21 +37,14 @@ export interface RuntimeFlags {
  * @example
  * const volley = await createCliVolley({ baseUrl: ['http://localhost:8000/v1'], rpm: 600 });
  */
-export function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
+export async function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
   const keyEnvs = flags.apiKeyEnv ?? [];
   if (keyEnvs.length > (flags.baseUrl?.length ?? 0)) {
-    return Promise.reject(
-      usage(
-        `--api-key-env is given ${keyEnvs.length} times but --base-url ${flags.baseUrl?.length ?? 0}: each names the key of the --base-url in the same position`,
-      ),
+    throw usage(
+      `--api-key-env is given ${keyEnvs.length} times but --base-url ${flags.baseUrl?.length ?? 0}: each names the key of the --base-url in the same position`,
     );
   }
-  let headers: Record<string, string> | undefined;
-  try {
-    headers = flags.header === undefined ? undefined : parseHeaders(flags.header);
-  } catch (error) {
-    return Promise.reject(error);
-  }
+  const headers = flags.header === undefined ? undefined : parseHeaders(flags.header);
   return createVolley({
     ...(flags.baseUrl === undefined
       ? {}
@@ -106,8 +99,7 @@ export function parseHeaders(flags: readonly string[]): Record<string, string> {
       );
     }
     const value = flag.slice(colon + 1).trim();
-    if (/[\r\n\0]/.test(value))
-      throw usage(`--header ${name} must not contain line breaks or NUL`);
+    if (/[\r\n\0]/.test(value)) throw usage(`--header ${name} must not contain line breaks or NUL`);
     headers[name] = value;
   });
   return headers;

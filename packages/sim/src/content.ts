@@ -240,8 +240,7 @@ export function responseAsChat(body: unknown): Record<string, unknown> {
   delete chat.instructions;
   delete chat.max_tokens;
   delete chat.max_completion_tokens;
-  if (fields.max_output_tokens !== undefined)
-    chat.max_completion_tokens = fields.max_output_tokens;
+  if (fields.max_output_tokens !== undefined) chat.max_completion_tokens = fields.max_output_tokens;
   delete chat.max_output_tokens;
   return chat;
 }

@@ -438,12 +438,7 @@ export class Exchange {
    * pause the frames as they do for `latency` streams; a pause holds frames back while the engine
    * keeps decoding, and the held frames go out together.
    */
-  engineStream(
-    frames: string[],
-    steps: number,
-    kind: AnswerKind,
-    model: string,
-  ): EngineListener {
+  engineStream(frames: string[], steps: number, kind: AnswerKind, model: string): EngineListener {
     const plan = this.#applyStreamFault(frames, steps, kind);
     const { ending } = plan;
     let { pauseAt } = plan;

@@ -158,7 +158,9 @@ function outputMessage(answer: Answer, status: 'in_progress' | 'completed' | 'in
     status,
     role: 'assistant',
     content:
-      status === 'in_progress' ? [] : [{ type: 'output_text', text, annotations: [], logprobs: [] }],
+      status === 'in_progress'
+        ? []
+        : [{ type: 'output_text', text, annotations: [], logprobs: [] }],
   };
 }
 

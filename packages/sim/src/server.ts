@@ -483,7 +483,10 @@ class SimulatorServer implements Simulator {
     }
     const suffix = exchange.entry.requestId.slice(4);
     const answer: Answer = {
-      id: kind === 'response' ? `resp_${suffix}` : `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${suffix}`,
+      id:
+        kind === 'response'
+          ? `resp_${suffix}`
+          : `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${suffix}`,
       created: Math.floor(Date.now() / 1000),
       model: plan.model,
       choices,

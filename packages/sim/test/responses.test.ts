@@ -63,8 +63,15 @@ describe('/v1/responses', () => {
     expect(json).toMatchObject({ object: 'response', status: 'completed', model: 'volley-sim-1' });
     expect(json.id).toMatch(/^resp_/);
     expect(json.output).toHaveLength(1);
-    expect(json.output[0]).toMatchObject({ type: 'message', role: 'assistant', status: 'completed' });
-    expect(json.output[0]?.content[0]).toMatchObject({ type: 'output_text', text: expected.content });
+    expect(json.output[0]).toMatchObject({
+      type: 'message',
+      role: 'assistant',
+      status: 'completed',
+    });
+    expect(json.output[0]?.content[0]).toMatchObject({
+      type: 'output_text',
+      text: expected.content,
+    });
     const prompt = estimatePromptTokens(chat);
     expect(json.usage).toEqual({
       input_tokens: prompt,

@@ -211,7 +211,8 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 function checkHeaders(name: string, headers: Record<string, string>): Record<string, string> {
   const checked: Record<string, string> = {};
   for (const [key, value] of Object.entries(headers)) {
-    if (!HEADER_NAME.test(key)) throw invalid(`${name} has an invalid header name ${JSON.stringify(key)}`);
+    if (!HEADER_NAME.test(key))
+      throw invalid(`${name} has an invalid header name ${JSON.stringify(key)}`);
     if (typeof value !== 'string' || /[\r\n\0]/.test(value))
       throw invalid(`${name}[${JSON.stringify(key)}] must be a string without line breaks`);
     checked[key] = value;
@@ -352,7 +353,8 @@ export function resolveOptions(
         throw invalid(`${name}.auth must be 'bearer' or 'api-key', got ${String(endpoint.auth)}`);
       config.auth = endpoint.auth;
     }
-    if (endpoint.headers !== undefined) config.headers = checkHeaders(`${name}.headers`, endpoint.headers);
+    if (endpoint.headers !== undefined)
+      config.headers = checkHeaders(`${name}.headers`, endpoint.headers);
     return config;
   });
 

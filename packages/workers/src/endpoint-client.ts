@@ -34,7 +34,12 @@ export function authFor(config: Pick<EndpointConfig, 'auth' | 'baseUrl'>): Endpo
 }
 
 /** Header values that carry credentials: scrubbed from logs and errors like the key itself. */
-const CREDENTIAL_HEADERS = new Set(['authorization', 'api-key', 'x-api-key', 'proxy-authorization']);
+const CREDENTIAL_HEADERS = new Set([
+  'authorization',
+  'api-key',
+  'x-api-key',
+  'proxy-authorization',
+]);
 
 export function createEndpointClient(config: EndpointConfig): EndpointClient {
   const url = new URL(config.baseUrl);
