@@ -515,8 +515,9 @@ async function readStream(
     {
       onData(data) {
         idle.refresh();
-        if (data === '[DONE]' && assembler instanceof StreamAssembler) {
-          assembler.sawDone = true;
+        if (data === '[DONE]') {
+          // Some compatible servers end Responses API streams with it too; only the final event counts there.
+          if (assembler instanceof StreamAssembler) assembler.sawDone = true;
           return;
         }
         let chunk: unknown;
