@@ -396,14 +396,15 @@ class LargeAnswerReader {
  */
 function wireBody(request: WorkRequest): Record<string, unknown> {
   let body = request.body;
-  if (request.stream && body.stream !== true && request.path === RESPONSES_PATH) {
-    body = { ...body, stream: true };
-  } else if (request.stream && body.stream !== true) {
-    body = {
-      ...body,
-      stream: true,
-      stream_options: { include_usage: true, ...(body.stream_options as object) },
-    };
+  if (request.stream && body.stream !== true) {
+    body =
+      request.path === RESPONSES_PATH
+        ? { ...body, stream: true }
+        : {
+            ...body,
+            stream: true,
+            stream_options: { include_usage: true, ...(body.stream_options as object) },
+          };
   }
   if (request.embeddings === 'vectors' && body.encoding_format === undefined) {
     body = { ...body, encoding_format: 'base64' };
