@@ -153,6 +153,33 @@ describe('per-endpoint headers', () => {
     expect(seen?.headers.authorization).toBe('Bearer gateway-token-42424242');
   });
 
+  it.each(['async', 'threads'] as const)(
+    'a credential given as a header is scrubbed from errors like a key (%s mode)',
+    async (mode) => {
+      const token = `gateway-token-${mode}-0123456789`;
+      const volley = await createVolley({
+        mode,
+        threads: 1,
+        // No X-Team: the gateway refuses, echoing the Authorization header it got.
+        endpoints: [{ baseUrl: gateway.url, headers: { Authorization: `Bearer ${token}` } }],
+        model: 'volley-sim-1',
+        maxRetries: 0,
+        logger: false,
+      });
+      try {
+        const error = await volley.chat(chatBody(4) as never).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        const text = `${String((error as Error).message)} ${JSON.stringify(error)}`;
+        expect(text).toContain('x-team header missing');
+        expect(text).not.toContain(token);
+      } finally {
+        await volley.close();
+      }
+    },
+  );
+
   it('refuses a header value that would split the request, without showing the value', async () => {
     const error = await createVolley({
       endpoints: [{ baseUrl: gateway.url, headers: { 'X-Key': 'secret-value\r\nX-Evil: 1' } }],

@@ -18,6 +18,7 @@ import {
   defaultBackoffPolicy,
   defaultCircuitBreaker,
   ErrorCode,
+  registerHeaderSecrets,
   registerSecret,
   VolleyError,
 } from '@volley/core';
@@ -353,8 +354,10 @@ export function resolveOptions(
         throw invalid(`${name}.auth must be 'bearer' or 'api-key', got ${String(endpoint.auth)}`);
       config.auth = endpoint.auth;
     }
-    if (endpoint.headers !== undefined)
+    if (endpoint.headers !== undefined) {
       config.headers = checkHeaders(`${name}.headers`, endpoint.headers);
+      registerHeaderSecrets(config.headers);
+    }
     return config;
   });
 

@@ -4,7 +4,7 @@
  * configuration so a long local generation is not cut off by undici's 300 s defaults.
  */
 import type { EndpointAuth, EndpointConfig } from '@volley/core';
-import { registerSecret } from '@volley/core';
+import { registerHeaderSecrets } from '@volley/core';
 import { Pool } from 'undici';
 
 export interface EndpointClient {
@@ -33,14 +33,6 @@ export function authFor(config: Pick<EndpointConfig, 'auth' | 'baseUrl'>): Endpo
   return AZURE_HOST.test(new URL(config.baseUrl).hostname) ? 'api-key' : 'bearer';
 }
 
-/** Header values that carry credentials: scrubbed from logs and errors like the key itself. */
-const CREDENTIAL_HEADERS = new Set([
-  'authorization',
-  'api-key',
-  'x-api-key',
-  'proxy-authorization',
-]);
-
 export function createEndpointClient(config: EndpointConfig): EndpointClient {
   const url = new URL(config.baseUrl);
   const pool = new Pool(url.origin, {
@@ -64,14 +56,10 @@ export function createEndpointClient(config: EndpointConfig): EndpointClient {
     else headers.authorization = `Bearer ${config.apiKey}`;
   }
   // The caller's headers come last and win, names compared as HTTP does (case-insensitively).
-  for (const [name, value] of Object.entries(config.headers ?? {})) {
-    const lower = name.toLowerCase();
-    headers[lower] = value;
-    if (CREDENTIAL_HEADERS.has(lower)) {
-      registerSecret(value);
-      registerSecret(value.replace(/^\s*(?:Bearer|Basic)\s+/i, ''));
-    }
-  }
+  for (const [name, value] of Object.entries(config.headers ?? {}))
+    headers[name.toLowerCase()] = value;
+  // Scrubbed from logs and errors like the key itself (this may be a worker thread).
+  registerHeaderSecrets(config.headers);
   const basePath = url.pathname.replace(/\/+$/, '');
   const query = url.search.slice(1);
   const pathFor =
