@@ -14,7 +14,11 @@ import {
 } from '@volley/sim';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { CreateEmbeddingResponse } from 'openai/resources/embeddings';
-import type { Response as SdkResponse } from 'openai/resources/responses/responses';
+import type {
+  ResponseOutputMessage,
+  ResponseOutputText,
+  Response as SdkResponse,
+} from 'openai/resources/responses/responses';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Gateway } from './gateway.js';
 import { startGateway } from './gateway.js';
@@ -60,16 +64,68 @@ function mixedLine(i: number): Line {
   }
 }
 
+/** The keys a type requires (not optional). */
+type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
+
+/**
+ * Every key the openai SDK's types require, listed as objects tsc checks against the SDK: a key
+ * the SDK adds or drops fails compilation, and the runtime check below fails a body without one.
+ * `output_text` is left out: the SDK computes it on the client, it is not on the wire.
+ */
+const REQUIRED = {
+  chat: { id: true, object: true, created: true, model: true, choices: true } satisfies Record<
+    RequiredKeys<ChatCompletion>,
+    true
+  >,
+  response: {
+    id: true,
+    object: true,
+    created_at: true,
+    error: true,
+    incomplete_details: true,
+    instructions: true,
+    metadata: true,
+    model: true,
+    output: true,
+    parallel_tool_calls: true,
+    temperature: true,
+    tool_choice: true,
+    tools: true,
+    top_p: true,
+  } satisfies Record<Exclude<RequiredKeys<SdkResponse>, 'output_text'>, true>,
+  message: { id: true, type: true, role: true, status: true, content: true } satisfies Record<
+    RequiredKeys<ResponseOutputMessage>,
+    true
+  >,
+  outputText: { type: true, text: true, annotations: true } satisfies Record<
+    RequiredKeys<ResponseOutputText>,
+    true
+  >,
+  embeddings: { object: true, data: true, model: true, usage: true } satisfies Record<
+    RequiredKeys<CreateEmbeddingResponse>,
+    true
+  >,
+};
+
+function expectKeys(value: unknown, keys: Record<string, true>): void {
+  expect(typeof value).toBe('object');
+  for (const key of Object.keys(keys)) expect(value, key).toHaveProperty(key);
+}
+
 /** Checks one record's body against the SDK type of its line's endpoint and the simulator's answer. */
 function expectAnswer(line: Line, body: unknown): void {
   if (line.url === '/v1/chat/completions') {
+    expectKeys(body, REQUIRED.chat);
     const chat = body as ChatCompletion;
     expect(chat.object).toBe('chat.completion');
     expect(chat.choices[0]?.message.content).toBe(simulatedChatContent(line.body).content);
   } else if (line.url === '/v1/responses') {
+    expectKeys(body, REQUIRED.response);
     const response = body as SdkResponse;
     expect(response.object).toBe('response');
     const [item] = response.output;
+    expectKeys(item, REQUIRED.message);
+    expectKeys((item as ResponseOutputMessage).content[0], REQUIRED.outputText);
     const text =
       item?.type === 'message' && item.content[0]?.type === 'output_text'
         ? item.content[0].text
@@ -77,6 +133,7 @@ function expectAnswer(line: Line, body: unknown): void {
     expect(text).toBe(simulatedResponseText(line.body).content);
     expect(response.usage?.output_tokens).toBe(simulatedResponseText(line.body).completionTokens);
   } else {
+    expectKeys(body, REQUIRED.embeddings);
     const embeddings = body as CreateEmbeddingResponse;
     expect(embeddings.object).toBe('list');
     const vector = embeddings.data[0]?.embedding ?? [];
