@@ -381,3 +381,55 @@ describe('--base-url/--api-key-env pairs and --header', () => {
     expect(malformed.stderr).not.toContain(KEY_A);
   });
 });
+
+describe('volley run against an Azure OpenAI deployment URL', () => {
+  const KEY = 'azure-cli-key-0123456789abcdef';
+  let sim: Simulator;
+  let azure: Gateway;
+
+  beforeAll(async () => {
+    sim = await createSimulator();
+    azure = await startGateway(sim.url, '/openai/deployments/gpt-4o-mini', ({ target, headers }) =>
+      new URL(target, 'http://x').searchParams.get('api-version') !== '2024-10-21'
+        ? 'api-version missing'
+        : headers['api-key'] !== KEY || headers.authorization !== undefined
+          ? 'wrong credentials'
+          : undefined,
+    );
+  });
+  afterAll(async () => {
+    await azure.close();
+    await sim.close();
+  });
+
+  it('keeps the api-version query and sends the key as api-key with --auth api-key', async () => {
+    await using dir = await tempDir();
+    const lines = [0, 1, 2].map((i) => JSON.stringify(mixedLine(i)));
+    await writeFile(dir.file('in.jsonl'), `${lines.join('\n')}\n`);
+    const result = await runCli(
+      [
+        'run',
+        dir.file('in.jsonl'),
+        '-o',
+        dir.file('out.jsonl'),
+        '--base-url',
+        `${azure.url}?api-version=2024-10-21`,
+        '--api-key-env',
+        'AZURE_OPENAI_API_KEY',
+        '--auth',
+        'api-key',
+        '--progress',
+        'none',
+        '--json',
+      ],
+      { AZURE_OPENAI_API_KEY: KEY },
+    );
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toMatchObject({ succeeded: 3, failed: 0 });
+    expect(azure.seen.map((seen) => seen.target).sort()).toEqual([
+      '/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21',
+      '/openai/deployments/gpt-4o-mini/embeddings?api-version=2024-10-21',
+      '/openai/deployments/gpt-4o-mini/responses?api-version=2024-10-21',
+    ]);
+  });
+});

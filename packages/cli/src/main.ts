@@ -134,6 +134,12 @@ program
     "extra request header 'Name: value' sent to every endpoint (repeatable), e.g. 'OpenAI-Organization: org-1'",
     collect,
   )
+  .addOption(
+    new Option(
+      '--auth <scheme>',
+      'how keys are sent: bearer (Authorization) or api-key (Azure OpenAI); default by host',
+    ).choices(['bearer', 'api-key'] as const),
+  )
   .option('-m, --model <name>', 'model for lines that name none')
   .option(
     '--allow-model <name>',
@@ -230,6 +236,7 @@ program
       ...definedOnly({
         apiKeyEnv: flags.apiKeyEnv,
         header: flags.header,
+        auth: flags.auth,
         output: flags.output,
         errors: flags.errors,
         retryFile: flags.retryFile,
@@ -329,6 +336,12 @@ program
     "extra request header 'Name: value' sent to every endpoint (repeatable), e.g. 'OpenAI-Organization: org-1'",
     collect,
   )
+  .addOption(
+    new Option(
+      '--auth <scheme>',
+      'how keys are sent: bearer (Authorization) or api-key (Azure OpenAI); default by host',
+    ).choices(['bearer', 'api-key'] as const),
+  )
   .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 16)
   .option('--rpm <n>', 'requests-per-minute limit of each endpoint', positiveNumber)
   .option('--tpm <n>', 'tokens-per-minute limit of each endpoint', positiveNumber)
@@ -385,6 +398,7 @@ program
       ...definedOnly({
         apiKeyEnv: flags.apiKeyEnv,
         header: flags.header,
+        auth: flags.auth,
         format: flags.format,
         ids: flags.ids,
         errors: flags.errors,

@@ -13,6 +13,8 @@ export interface RuntimeFlags {
   apiKeyEnv?: string[] | undefined;
   /** `--header 'Name: value'`: sent with every request to every endpoint. */
   header?: string[] | undefined;
+  /** `--auth`: how every endpoint's key is sent (default: by host, see EndpointOptions.auth). */
+  auth?: 'bearer' | 'api-key' | undefined;
   model?: string | undefined;
   concurrency?: number | undefined;
   rpm?: number | undefined;
@@ -72,6 +74,7 @@ function endpointFor(
 ): EndpointOptions {
   const endpoint: EndpointOptions = { baseUrl };
   if (apiKeyEnv !== undefined) endpoint.apiKeyEnv = apiKeyEnv;
+  if (flags.auth !== undefined) endpoint.auth = flags.auth;
   if (headers !== undefined) endpoint.headers = { ...headers };
   if (flags.rpm !== undefined) endpoint.rpm = flags.rpm;
   if (flags.tpm !== undefined) endpoint.tpm = flags.tpm;

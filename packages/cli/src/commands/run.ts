@@ -73,6 +73,8 @@ export interface RunCommandOptions {
   apiKeyEnv?: string[];
   /** `--header 'Name: value'` (see runtime.ts). */
   header?: string[];
+  /** `--auth bearer|api-key` (see runtime.ts). */
+  auth?: 'bearer' | 'api-key';
   model?: string;
   allowModel?: string[];
   concurrency?: number;
