@@ -132,6 +132,22 @@ program
       .argParser(collect)
       .env('OPENAI_BASE_URL'),
   )
+  .option(
+    '--api-key-env <name>',
+    'environment variable holding the key of the --base-url in the same position (repeatable; default OPENAI_API_KEY)',
+    collect,
+  )
+  .option(
+    '--header <header>',
+    "extra request header 'Name: value' sent to every endpoint (repeatable), e.g. 'OpenAI-Organization: org-1'",
+    collect,
+  )
+  .addOption(
+    new Option(
+      '--auth <scheme>',
+      'how keys are sent: bearer (Authorization) or api-key (Azure OpenAI); default by host',
+    ).choices(['bearer', 'api-key'] as const),
+  )
   .option('-m, --model <name>', 'model for lines that name none')
   .option(
     '--allow-model <name>',
@@ -248,6 +264,9 @@ program
       concurrency: flags.concurrency,
       ...(flags.baseUrl === undefined ? {} : { baseUrl: [flags.baseUrl].flat() }),
       ...definedOnly({
+        apiKeyEnv: flags.apiKeyEnv,
+        header: flags.header,
+        auth: flags.auth,
         output: flags.output,
         errors: flags.errors,
         retryFile: flags.retryFile,
@@ -338,6 +357,22 @@ program
       .argParser(collect)
       .env('OPENAI_BASE_URL'),
   )
+  .option(
+    '--api-key-env <name>',
+    'environment variable holding the key of the --base-url in the same position (repeatable; default OPENAI_API_KEY)',
+    collect,
+  )
+  .option(
+    '--header <header>',
+    "extra request header 'Name: value' sent to every endpoint (repeatable), e.g. 'OpenAI-Organization: org-1'",
+    collect,
+  )
+  .addOption(
+    new Option(
+      '--auth <scheme>',
+      'how keys are sent: bearer (Authorization) or api-key (Azure OpenAI); default by host',
+    ).choices(['bearer', 'api-key'] as const),
+  )
   .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 16)
   .option('--rpm <n>', 'requests-per-minute limit of each endpoint', positiveNumber)
   .option('--tpm <n>', 'tokens-per-minute limit of each endpoint', positiveNumber)
@@ -414,6 +449,9 @@ program
       concurrency: flags.concurrency,
       ...(flags.baseUrl === undefined ? {} : { baseUrl: [flags.baseUrl].flat() }),
       ...definedOnly({
+        apiKeyEnv: flags.apiKeyEnv,
+        header: flags.header,
+        auth: flags.auth,
         format: flags.format,
         ids: flags.ids,
         errors: flags.errors,

@@ -4,11 +4,17 @@
  */
 
 import type { EndpointOptions, Volley, VolleyMode } from 'volley';
-import { createVolley } from 'volley';
+import { createVolley, ErrorCode, VolleyError } from 'volley';
 
 /** The flags every batch command shares. */
 export interface RuntimeFlags {
   baseUrl?: string[] | undefined;
+  /** `--api-key-env NAME`: the k-th names the variable holding the k-th `--base-url`'s key. */
+  apiKeyEnv?: string[] | undefined;
+  /** `--header 'Name: value'`: sent with every request to every endpoint. */
+  header?: string[] | undefined;
+  /** `--auth`: how every endpoint's key is sent (default: by host, see EndpointOptions.auth). */
+  auth?: 'bearer' | 'api-key' | undefined;
   model?: string | undefined;
   concurrency?: number | undefined;
   rpm?: number | undefined;
@@ -33,11 +39,22 @@ export interface RuntimeFlags {
  * @example
  * const volley = await createCliVolley({ baseUrl: ['http://localhost:8000/v1'], rpm: 600 });
  */
-export function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
+export async function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
+  const keyEnvs = flags.apiKeyEnv ?? [];
+  if (keyEnvs.length > (flags.baseUrl?.length ?? 0)) {
+    throw usage(
+      `--api-key-env is given ${keyEnvs.length} times but --base-url ${flags.baseUrl?.length ?? 0}: each names the key of the --base-url in the same position`,
+    );
+  }
+  const headers = flags.header === undefined ? undefined : parseHeaders(flags.header);
   return createVolley({
     ...(flags.baseUrl === undefined
       ? {}
-      : { endpoints: flags.baseUrl.map((baseUrl) => endpointFor(baseUrl, flags)) }),
+      : {
+          endpoints: flags.baseUrl.map((baseUrl, i) =>
+            endpointFor(baseUrl, flags, keyEnvs[i], headers),
+          ),
+        }),
     ...(flags.model === undefined ? {} : { model: flags.model }),
     ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
     ...(flags.mode === undefined ? {} : { mode: flags.mode }),
@@ -49,11 +66,44 @@ export function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
   });
 }
 
-function endpointFor(baseUrl: string, flags: RuntimeFlags): EndpointOptions {
+function endpointFor(
+  baseUrl: string,
+  flags: RuntimeFlags,
+  apiKeyEnv: string | undefined,
+  headers: Record<string, string> | undefined,
+): EndpointOptions {
   const endpoint: EndpointOptions = { baseUrl };
+  if (apiKeyEnv !== undefined) endpoint.apiKeyEnv = apiKeyEnv;
+  if (flags.auth !== undefined) endpoint.auth = flags.auth;
+  if (headers !== undefined) endpoint.headers = { ...headers };
   if (flags.rpm !== undefined) endpoint.rpm = flags.rpm;
   if (flags.tpm !== undefined) endpoint.tpm = flags.tpm;
   if (flags.maxInFlight !== undefined) endpoint.maxInFlight = flags.maxInFlight;
   if (flags.allowInsecureHttp === true) endpoint.allowInsecureHttp = true;
   return endpoint;
+}
+
+function usage(message: string): VolleyError {
+  return new VolleyError(ErrorCode.INVALID_OPTIONS, message);
+}
+
+/**
+ * `--header 'Name: value'` flags as a header object (a later flag of the same name wins). A
+ * malformed flag is named by its position and header name only: its value may be a key.
+ */
+export function parseHeaders(flags: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  flags.forEach((flag, i) => {
+    const colon = flag.indexOf(':');
+    const name = colon === -1 ? '' : flag.slice(0, colon).trim();
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      throw usage(
+        `--header number ${i + 1} must look like 'Name: value' (a header name, a colon, the value)`,
+      );
+    }
+    const value = flag.slice(colon + 1).trim();
+    if (/[\r\n\0]/.test(value)) throw usage(`--header ${name} must not contain line breaks or NUL`);
+    headers[name] = value;
+  });
+  return headers;
 }

@@ -79,12 +79,35 @@ describe('parseBatchLine line shape and envelope', () => {
     expect(issueOf({ ...GOOD, url }).code).toBe('VOLLEY_INPUT_URL_ABSOLUTE');
   });
 
-  it.each([['/v1/responses'], ['/v1/chat/completions/'], ['/chat/completions'], [undefined], [7]])(
-    'refuses unsupported url %s',
-    (url) => {
-      expect(issueOf({ ...GOOD, url }).code).toBe('VOLLEY_INPUT_URL_UNSUPPORTED');
-    },
-  );
+  it.each([
+    ['/v1/moderations'],
+    ['/v1/chat/completions/'],
+    ['/chat/completions'],
+    [undefined],
+    [7],
+  ])('refuses unsupported url %s', (url) => {
+    expect(issueOf({ ...GOOD, url }).code).toBe('VOLLEY_INPUT_URL_UNSUPPORTED');
+  });
+
+  it('accepts /v1/responses lines with a string or item input, and checks input and max_output_tokens', () => {
+    const responses = { custom_id: 'r', method: 'POST', url: '/v1/responses' };
+    for (const input of ['Hi', [{ role: 'user', content: 'Hi' }]]) {
+      const body = { model: 'm', input, max_output_tokens: 50 };
+      const result = parseBatchLine({
+        lineNo: 1,
+        offset: 0,
+        text: JSON.stringify({ ...responses, body }),
+      });
+      expect(result).toMatchObject({ ok: true, request: { url: '/v1/responses', body } });
+    }
+    expect(issueOf({ ...responses, body: BODY }).code).toBe('VOLLEY_INPUT_RESPONSE_INPUT_INVALID');
+    expect(issueOf({ ...responses, body: { model: 'm', input: [] } }).code).toBe(
+      'VOLLEY_INPUT_RESPONSE_INPUT_INVALID',
+    );
+    expect(
+      issueOf({ ...responses, body: { model: 'm', input: 'x', max_output_tokens: 0 } }).code,
+    ).toBe('VOLLEY_INPUT_MAX_TOKENS_INVALID');
+  });
 
   it('refuses a missing, non-object or empty body', () => {
     expect(issueOf({ ...GOOD, body: undefined }).code).toBe('VOLLEY_INPUT_BODY_MISSING');

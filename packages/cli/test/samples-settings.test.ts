@@ -97,6 +97,15 @@ describe('lines under --samples', () => {
     body: { model: 'm', messages: [{ role: 'user', content: 'x' }], ...body },
   });
 
+  it('refuses /v1/responses lines (their answers are not chat choices to merge)', () => {
+    const batch = parse(
+      { custom_id: 'r', method: 'POST', url: '/v1/responses', body: { model: 'm', input: 'x' } },
+      'all',
+    );
+    expect(batch.ok).toBe(false);
+    if (!batch.ok) expect(batch.issue.code).toBe('VOLLEY_INPUT_SAMPLES_UNSUPPORTED');
+  });
+
   it('refuses embeddings, naming the line and the field', () => {
     const batch = parse(
       { custom_id: 'e', method: 'POST', url: '/v1/embeddings', body: { model: 'm', input: 'x' } },

@@ -34,7 +34,7 @@ export { FixedQueue } from './fixed-queue.js';
 export type { LaneLevels, LimitStore, LimitStoreSetup } from './limit-store.js';
 export { createMemoryLimitStore, MemoryLane } from './limit-store.js';
 export type { CreateLoggerOptions, Logger } from './logger.js';
-export { createLogger, registerSecret, scrubSecrets } from './logger.js';
+export { createLogger, registerHeaderSecrets, registerSecret, scrubSecrets } from './logger.js';
 export type { FailureFacts, OutcomeClass } from './outcome.js';
 export {
   classifyFailure,
@@ -77,6 +77,7 @@ export type { CountTokens } from './token-estimate.js';
 export {
   approximateTokens,
   DEFAULT_OUTPUT_TOKEN_ESTIMATE,
+  estimateRequestPromptTokens,
   estimateRequestTokens,
   loadTokenCounter,
   MAX_TOKENS_PER_CALL,

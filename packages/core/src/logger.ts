@@ -47,6 +47,26 @@ export function registerSecret(value: string | undefined): void {
   for (const form of base64Forms(value)) secrets.add(form);
 }
 
+/** Headers whose values are credentials (a caller's own `Authorization`, Azure's `api-key`, ...). */
+const CREDENTIAL_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'api-key',
+  'x-api-key',
+]);
+
+/**
+ * Registers the credentials among request headers as secrets: the whole value and, for
+ * `Bearer`/`Basic` values, the token alone. Every thread that sends or logs them calls it.
+ */
+export function registerHeaderSecrets(headers: Record<string, string> | undefined): void {
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (!CREDENTIAL_HEADERS.has(name.toLowerCase())) continue;
+    registerSecret(value);
+    registerSecret(value.replace(/^\s*(?:Bearer|Basic)\s+/i, ''));
+  }
+}
+
 /** Replaces every registered secret in `text` with `[REDACTED]`. */
 export function scrubSecrets(text: string): string {
   let out = text;

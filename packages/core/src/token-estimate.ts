@@ -95,11 +95,24 @@ function positiveInt(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
 }
 
-/** Prompt tokens plus `max_tokens × n` (or the default output estimate) for one request body. */
-export function estimateRequestTokens(
+/**
+ * A `/v1/responses` body, told from an embeddings one by what only the Responses API has: input
+ * items (objects), `instructions` or `max_output_tokens`. A bare string `input` with none of
+ * these reads as embeddings (no output reserved); the answer's usage settles the difference.
+ */
+function isResponsesBody(body: Record<string, unknown>): boolean {
+  if (body.input === undefined) return false;
+  if (body.instructions !== undefined || body.max_output_tokens !== undefined) return true;
+  return (
+    Array.isArray(body.input) &&
+    body.input.some((item) => typeof item === 'object' && item !== null && !Array.isArray(item))
+  );
+}
+
+/** The prompt tokens of one request body (chat, completions, Responses API or embeddings). */
+export function estimateRequestPromptTokens(
   body: Record<string, unknown>,
   count: CountTokens,
-  defaultOutputTokens = DEFAULT_OUTPUT_TOKEN_ESTIMATE,
 ): number {
   let prompt = 0;
   if (Array.isArray(body.messages)) {
@@ -109,14 +122,44 @@ export function estimateRequestTokens(
   } else if (body.prompt !== undefined) {
     const prompts = Array.isArray(body.prompt) ? body.prompt : [body.prompt];
     for (const p of prompts) prompt += count(textOf(p));
+  } else if (isResponsesBody(body)) {
+    if (typeof body.instructions === 'string')
+      prompt += TOKENS_PER_MESSAGE + count(body.instructions);
+    const items = Array.isArray(body.input) ? body.input : [body.input];
+    for (const item of items) {
+      const text =
+        typeof item === 'object' && item !== null
+          ? textOf((item as { content?: unknown }).content)
+          : textOf(item);
+      prompt += TOKENS_PER_MESSAGE + count(text);
+    }
   } else if (body.input !== undefined) {
-    // Embeddings: no output tokens.
     const inputs = Array.isArray(body.input) ? body.input : [body.input];
     for (const input of inputs) prompt += count(textOf(input));
-    return prompt;
   }
+  return prompt;
+}
+
+/** Prompt tokens plus `max_tokens × n` (or the default output estimate) for one request body. */
+export function estimateRequestTokens(
+  body: Record<string, unknown>,
+  count: CountTokens,
+  defaultOutputTokens = DEFAULT_OUTPUT_TOKEN_ESTIMATE,
+): number {
+  const prompt = estimateRequestPromptTokens(body, count);
+  // Embeddings: no output tokens.
+  if (
+    body.messages === undefined &&
+    body.prompt === undefined &&
+    body.input !== undefined &&
+    !isResponsesBody(body)
+  )
+    return prompt;
   const maxOutput =
-    positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens) ?? defaultOutputTokens;
+    positiveInt(body.max_completion_tokens) ??
+    positiveInt(body.max_tokens) ??
+    positiveInt(body.max_output_tokens) ??
+    defaultOutputTokens;
   return prompt + maxOutput * (positiveInt(body.n) ?? 1);
 }
 

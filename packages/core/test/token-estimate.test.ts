@@ -152,3 +152,22 @@ describe('loadTokenCounter', () => {
     expect(estimate).toBe(PER_MESSAGE + count('hello world') + 10);
   });
 });
+
+describe('estimateRequestTokens on Responses API bodies', () => {
+  it('counts instructions and input items like chat messages and reserves max_output_tokens', () => {
+    const body = {
+      model: 'm',
+      instructions: 'be brief',
+      input: [{ role: 'user', content: [{ type: 'input_text', text: 'hello' }] }],
+      max_output_tokens: 40,
+    };
+    expect(estimateRequestTokens(body, chars)).toBe(2 * PER_MESSAGE + 8 + 5 + 40);
+  });
+
+  it('a bare string input with max_output_tokens is a Responses body; without it, embeddings', () => {
+    expect(estimateRequestTokens({ input: 'hello', max_output_tokens: 7 }, chars)).toBe(
+      PER_MESSAGE + 5 + 7,
+    );
+    expect(estimateRequestTokens({ input: 'hello' }, chars)).toBe(5);
+  });
+});

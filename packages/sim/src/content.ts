@@ -215,3 +215,40 @@ function textTokens(value: unknown): number {
   for (const item of value) if (typeof item === 'string') tokens += Math.ceil(item.length / 4);
   return tokens;
 }
+
+/**
+ * A `/v1/responses` body as the chat body it generates like: `instructions` becomes a system
+ * message, a string `input` a user message, and input items keep their role (or their type, for
+ * tool items) and content; `max_output_tokens` is the cap. So `{input: 'Hi'}` answers exactly
+ * what chat answers to `[{role: 'user', content: 'Hi'}]`, and usage counts the same way.
+ */
+export function responseAsChat(body: unknown): Record<string, unknown> {
+  const fields = record(body);
+  const messages: Array<{ role: string; content: unknown }> = [];
+  if (typeof fields.instructions === 'string' && fields.instructions !== '')
+    messages.push({ role: 'system', content: fields.instructions });
+  if (typeof fields.input === 'string') messages.push({ role: 'user', content: fields.input });
+  else if (Array.isArray(fields.input)) {
+    for (const item of fields.input) {
+      const { role, type, content, output } = record(item);
+      const name = typeof role === 'string' ? role : typeof type === 'string' ? type : '';
+      messages.push({ role: name, content: content ?? output });
+    }
+  }
+  const chat: Record<string, unknown> = { ...fields, messages };
+  delete chat.input;
+  delete chat.instructions;
+  delete chat.max_tokens;
+  delete chat.max_completion_tokens;
+  if (fields.max_output_tokens !== undefined) chat.max_completion_tokens = fields.max_output_tokens;
+  delete chat.max_output_tokens;
+  return chat;
+}
+
+/**
+ * The text the simulator generates for a `/v1/responses` body: the chat answer to
+ * {@link responseAsChat} of it.
+ */
+export function simulatedResponseText(body: unknown): SimulatedText {
+  return toSimulated(chatTokens(responseAsChat(body), 0));
+}

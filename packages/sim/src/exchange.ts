@@ -15,7 +15,7 @@ import type { ResolvedOptions } from './options.js';
 import type { Random } from './random.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { MutableLogEntry, SimStats } from './request-log.js';
-import { errorJson } from './responses.js';
+import { type AnswerKind, errorJson } from './responses.js';
 
 /** What an exchange reads from its server; read on every use because `setOptions` swaps them. */
 export interface ExchangeContext {
@@ -53,7 +53,6 @@ export function isDeliveryFault(kind: FaultKind): kind is DeliveryFaultKind {
 
 /** The response header (JSON) and SSE comment (streams) carrying an engine-timed answer's truth. */
 export const TIMING_HEADER = 'x-volley-sim-timing';
-const DONE_EVENT = 'data: [DONE]\n\n';
 
 const JSON_TYPE = 'application/json';
 const SSE_TYPE = 'text/event-stream; charset=utf-8';
@@ -114,11 +113,13 @@ function padding(): string {
 }
 
 /** A valid, empty chunk padded past 10 MB: a client must either buffer it or fail cleanly. */
-function hugeEvent(kind: 'chat' | 'completion'): string {
+function hugeEvent(kind: AnswerKind): string {
   const chunk =
     kind === 'chat'
       ? '"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":""},"finish_reason":null}]'
-      : '"object":"text_completion","choices":[{"text":"","index":0,"finish_reason":null}]';
+      : kind === 'completion'
+        ? '"object":"text_completion","choices":[{"text":"","index":0,"finish_reason":null}]'
+        : '"type":"response.output_text.delta","output_index":0,"content_index":0,"delta":""';
   return `data: {"id":"huge","created":0,"model":"volley-sim",${chunk},"padding":"${padding()}"}\n\n`;
 }
 
@@ -239,7 +240,7 @@ export class Exchange {
   }
 
   /** An SSE answer (frames from `streamFrames`) after the headers delay, paced by tokens per second. */
-  deliverStream(frames: string[], steps: number, kind: 'chat' | 'completion', model: string): void {
+  deliverStream(frames: string[], steps: number, kind: AnswerKind, model: string): void {
     const delayMs = this.#headersDelayMs();
     if (delayMs > 0)
       this.timer = setTimeout(() => this.#stream(frames, steps, kind, model), delayMs);
@@ -317,7 +318,7 @@ export class Exchange {
    * so a late timer never turns into a burst of tiny writes, and an unpaced stream is a single
    * write with no timer at all. Faults cut the frames at the middle token or drop the tail.
    */
-  #stream(frames: string[], steps: number, kind: 'chat' | 'completion', model: string): void {
+  #stream(frames: string[], steps: number, kind: AnswerKind, model: string): void {
     const { res, fault } = this;
     const { tokensPerSecond, interTokenJitter } = this.#context.options;
     const { ending, pauseAt } = this.#applyStreamFault(frames, steps, kind);
@@ -362,7 +363,7 @@ export class Exchange {
    * resets and stalls, without the tail for truncation, or with a bad or huge event in front of
    * the first token. Returns how the stream ends and the frame a `slow-body` pause comes before.
    */
-  #applyStreamFault(frames: string[], steps: number, kind: 'chat' | 'completion'): StreamPlan {
+  #applyStreamFault(frames: string[], steps: number, kind: AnswerKind): StreamPlan {
     const middle = 1 + (steps >> 1);
     switch (this.fault?.kind) {
       case undefined:
@@ -437,12 +438,7 @@ export class Exchange {
    * pause the frames as they do for `latency` streams; a pause holds frames back while the engine
    * keeps decoding, and the held frames go out together.
    */
-  engineStream(
-    frames: string[],
-    steps: number,
-    kind: 'chat' | 'completion',
-    model: string,
-  ): EngineListener {
+  engineStream(frames: string[], steps: number, kind: AnswerKind, model: string): EngineListener {
     const plan = this.#applyStreamFault(frames, steps, kind);
     const { ending } = plan;
     let { pauseAt } = plan;
@@ -502,10 +498,15 @@ export class Exchange {
     };
   }
 
-  /** The tail frame with the truth comment before `data: [DONE]`. */
+  /**
+   * The tail frame with the truth comment before its last event: `data: [DONE]` for chat and
+   * completions, `response.completed` for the Responses API.
+   */
   #withTiming(tailFrame: string): string {
     const timing = this.#recordTiming();
-    return `${tailFrame.slice(0, -DONE_EVENT.length)}: ${TIMING_HEADER} ${timing}\n\n${DONE_EVENT}`;
+    const previous = tailFrame.lastIndexOf('\n\n', tailFrame.length - 3);
+    const last = previous === -1 ? 0 : previous + 2;
+    return `${tailFrame.slice(0, last)}: ${TIMING_HEADER} ${timing}\n\n${tailFrame.slice(last)}`;
   }
 
   /** Records this answer's engine truth in the log, as of now, and returns it as JSON. */

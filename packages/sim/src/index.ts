@@ -10,6 +10,7 @@ export {
   type SimulatedText,
   simulatedChatContent,
   simulatedCompletionText,
+  simulatedResponseText,
 } from './content.js';
 export { simulatedEmbedding } from './embeddings.js';
 export type { EngineState, SimEngineTiming } from './engine.js';

@@ -4,7 +4,7 @@
  * against the real API (400 with the offending `param`), not with a generated answer.
  */
 
-import { estimatePromptTokens } from './content.js';
+import { estimatePromptTokens, responseAsChat } from './content.js';
 
 /** A request the API would refuse; becomes an OpenAI error envelope. */
 export class InvalidRequest extends Error {
@@ -96,6 +96,36 @@ export function planCompletion(body: Record<string, unknown>): GenerationPlan {
   const cap = optionalInteger(body, 'max_tokens', 1);
   const n = optionalInteger(body, 'n', 1, 128) ?? 1;
   return plan(body, n, n * prompts, cap);
+}
+
+/**
+ * Checks a `/v1/responses` body. One answer per request (the Responses API has no `n`); usage
+ * and the TPM charge are those of the equivalent chat request ({@link responseAsChat}).
+ */
+export function planResponse(body: Record<string, unknown>): GenerationPlan {
+  const input = body.input;
+  const ok =
+    (typeof input === 'string' && input !== '') ||
+    (Array.isArray(input) &&
+      input.length > 0 &&
+      input.every((item) => typeof item === 'object' && item !== null && !Array.isArray(item)));
+  if (!ok) {
+    throw new InvalidRequest("'input' must be a string or a non-empty array of items.", 'input');
+  }
+  const cap = optionalInteger(body, 'max_output_tokens', 1);
+  const model = requireModel(body);
+  const promptTokens = estimatePromptTokens(responseAsChat(body));
+  return {
+    model,
+    n: 1,
+    choiceCount: 1,
+    stream: body.stream === true,
+    // The final `response.completed` event always carries usage.
+    includeUsage: true,
+    cap,
+    promptTokens,
+    admissionTokens: promptTokens + (cap ?? 0),
+  };
 }
 
 function plan(

@@ -129,6 +129,137 @@ export function streamFrames(answer: Answer, kind: 'chat' | 'completion'): strin
   return frames;
 }
 
+/** How an answer is rendered: a chat completion, a text completion or a Responses API response. */
+export type AnswerKind = 'chat' | 'completion' | 'response';
+
+/** The `/v1/responses` fields a response echoes back, as the API does. */
+type ResponseEcho = Record<string, unknown>;
+
+function responseUsage({ promptTokens, completionTokens }: Answer): Record<string, unknown> {
+  return {
+    input_tokens: promptTokens,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: completionTokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: promptTokens + completionTokens,
+  };
+}
+
+/** The `msg_` id of a response's one output message. */
+function messageId(answer: Answer): string {
+  return `msg_${answer.id.slice('resp_'.length)}`;
+}
+
+function outputMessage(answer: Answer, status: 'in_progress' | 'completed' | 'incomplete') {
+  const text = answer.choices[0]?.tokens.join('') ?? '';
+  return {
+    id: messageId(answer),
+    type: 'message',
+    status,
+    role: 'assistant',
+    content:
+      status === 'in_progress'
+        ? []
+        : [{ type: 'output_text', text, annotations: [], logprobs: [] }],
+  };
+}
+
+/**
+ * A `response` object in the state `phase`: `in_progress` (no output yet, no usage), or final:
+ * `completed`, or `incomplete` when `max_output_tokens` cut the answer.
+ */
+function responseObject(
+  answer: Answer,
+  request: ResponseEcho,
+  phase: 'in_progress' | 'final',
+): Record<string, unknown> {
+  const cut = answer.choices[0]?.finishReason === 'length';
+  const status = phase === 'in_progress' ? 'in_progress' : cut ? 'incomplete' : 'completed';
+  const echo = (name: string, fallback: unknown): unknown => request[name] ?? fallback;
+  return {
+    id: answer.id,
+    object: 'response',
+    created_at: answer.created,
+    status,
+    background: false,
+    error: null,
+    incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+    instructions: echo('instructions', null),
+    max_output_tokens: echo('max_output_tokens', null),
+    model: answer.model,
+    output: phase === 'in_progress' ? [] : [outputMessage(answer, status)],
+    parallel_tool_calls: echo('parallel_tool_calls', true),
+    previous_response_id: echo('previous_response_id', null),
+    reasoning: { effort: null, summary: null },
+    store: echo('store', true),
+    temperature: echo('temperature', 1),
+    text: echo('text', { format: { type: 'text' } }),
+    tool_choice: echo('tool_choice', 'auto'),
+    tools: echo('tools', []),
+    top_p: echo('top_p', 1),
+    truncation: echo('truncation', 'disabled'),
+    usage: phase === 'in_progress' ? null : responseUsage(answer),
+    user: echo('user', null),
+    metadata: echo('metadata', {}),
+  };
+}
+
+/** A `/v1/responses` body (`object: "response"`), echoing the request's settings. */
+export function responseJson(answer: Answer, request: ResponseEcho): string {
+  return JSON.stringify(responseObject(answer, request, 'final'));
+}
+
+/**
+ * SSE frames of a Responses API stream, in {@link streamFrames}' layout: [0] `response.created`,
+ * `response.in_progress`, the output item and content part added; [1..L] one
+ * `response.output_text.delta` per token; [L + 1] the text, part and item done, then
+ * `response.completed` (or `response.incomplete`) with the whole response and its usage. There is
+ * no `[DONE]`: the final response event ends the stream.
+ */
+export function responseStreamFrames(answer: Answer, request: ResponseEcho): string[] {
+  let sequence = 0;
+  const event = (type: string, fields: Record<string, unknown>): string =>
+    `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...fields })}\n\n`;
+  const tokens = answer.choices[0]?.tokens ?? [];
+  const item = { item_id: messageId(answer), output_index: 0, content_index: 0 };
+  const started = responseObject(answer, request, 'in_progress');
+  const frames = new Array<string>(tokens.length + 2);
+  frames[0] =
+    event('response.created', { response: started }) +
+    event('response.in_progress', { response: started }) +
+    event('response.output_item.added', {
+      output_index: 0,
+      item: outputMessage(answer, 'in_progress'),
+    }) +
+    event('response.content_part.added', {
+      ...item,
+      part: { type: 'output_text', text: '', annotations: [] },
+    });
+  for (let i = 0; i < tokens.length; i++) {
+    frames[i + 1] = event('response.output_text.delta', {
+      ...item,
+      delta: tokens[i],
+      logprobs: [],
+    });
+  }
+  const final = responseObject(answer, request, 'final');
+  const text = tokens.join('');
+  frames[tokens.length + 1] =
+    event('response.output_text.done', { ...item, text, logprobs: [] }) +
+    event('response.content_part.done', {
+      ...item,
+      part: { type: 'output_text', text, annotations: [] },
+    }) +
+    event('response.output_item.done', {
+      output_index: 0,
+      item: (final.output as unknown[])[0],
+    }) +
+    event(final.status === 'incomplete' ? 'response.incomplete' : 'response.completed', {
+      response: final,
+    });
+  return frames;
+}
+
 /** An embeddings `list` body around already-encoded vectors (JSON arrays or base64 string literals). */
 export function embeddingsJson(
   model: string,

@@ -21,6 +21,7 @@ import {
   chatTokens,
   completionTokens,
   ignoresEos,
+  responseAsChat,
   type TokenizedText,
   tokenizeText,
 } from './content.js';
@@ -50,14 +51,18 @@ import {
   planChat,
   planCompletion,
   planEmbeddings,
+  planResponse,
 } from './requests.js';
 import {
   type Answer,
+  type AnswerKind,
   chatJson,
   completionJson,
   embeddingsJson,
   modelJson,
   modelsJson,
+  responseJson,
+  responseStreamFrames,
   streamFrames,
 } from './responses.js';
 
@@ -85,6 +90,7 @@ export interface Simulator {
 type Route =
   | 'chat'
   | 'completions'
+  | 'responses'
   | 'embeddings'
   | 'models'
   | 'model'
@@ -107,6 +113,7 @@ function routeOf(method: string, path: string): Route | undefined {
   if (method === 'POST') {
     if (path === '/v1/chat/completions') return 'chat';
     if (path === '/v1/completions') return 'completions';
+    if (path === '/v1/responses') return 'responses';
     if (path === '/v1/embeddings') return 'embeddings';
   } else if (method === 'GET') {
     if (path === '/v1/models') return 'models';
@@ -385,12 +392,19 @@ class SimulatorServer implements Simulator {
       return;
     }
 
-    const plan = route === 'chat' ? planChat(body) : planCompletion(body);
+    const plan =
+      route === 'chat'
+        ? planChat(body)
+        : route === 'responses'
+          ? planResponse(body)
+          : planCompletion(body);
     entry.stream = plan.stream;
     this.#checkModel(plan.model);
     if (this.#injectFault(exchange, body)) return;
     if (this.#rateLimited(exchange, plan.model, plan.admissionTokens)) return;
-    this.#generate(exchange, route === 'chat' ? 'chat' : 'completion', body, plan);
+    const kind: AnswerKind =
+      route === 'chat' ? 'chat' : route === 'responses' ? 'response' : 'completion';
+    this.#generate(exchange, kind, body, plan);
   }
 
   /** Server hints about the engine (hints.ts); outside `/v1`, no faults or rate limits. */
@@ -424,7 +438,7 @@ class SimulatorServer implements Simulator {
 
   #generate(
     exchange: Exchange,
-    kind: 'chat' | 'completion',
+    kind: AnswerKind,
     body: Record<string, unknown>,
     plan: GenerationPlan,
   ): void {
@@ -442,7 +456,9 @@ class SimulatorServer implements Simulator {
           ? tokenizeText(String(scripted), plan.cap)
           : kind === 'chat'
             ? chatTokens(body, i, toCap)
-            : completionTokens(body, i, toCap);
+            : kind === 'response'
+              ? chatTokens(responseAsChat(body), i, toCap)
+              : completionTokens(body, i, toCap);
       choices[i] = choice;
       completion += choice.tokens.length;
       steps = Math.max(steps, choice.tokens.length);
@@ -465,8 +481,12 @@ class SimulatorServer implements Simulator {
         this.#options.clock(),
       );
     }
+    const suffix = exchange.entry.requestId.slice(4);
     const answer: Answer = {
-      id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${exchange.entry.requestId.slice(4)}`,
+      id:
+        kind === 'response'
+          ? `resp_${suffix}`
+          : `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${suffix}`,
       created: Math.floor(Date.now() / 1000),
       model: plan.model,
       choices,
@@ -476,15 +496,12 @@ class SimulatorServer implements Simulator {
     };
     if (sequence !== undefined) {
       sequence.listener = plan.stream
-        ? exchange.engineStream(streamFrames(answer, kind), steps, kind, plan.model)
-        : exchange.engineJson(
-            kind === 'chat' ? chatJson(answer) : completionJson(answer),
-            plan.model,
-          );
+        ? exchange.engineStream(renderFrames(answer, kind, body), steps, kind, plan.model)
+        : exchange.engineJson(renderJson(answer, kind, body), plan.model);
     } else if (plan.stream) {
-      exchange.deliverStream(streamFrames(answer, kind), steps, kind, plan.model);
+      exchange.deliverStream(renderFrames(answer, kind, body), steps, kind, plan.model);
     } else {
-      const json = kind === 'chat' ? chatJson(answer) : completionJson(answer);
+      const json = renderJson(answer, kind, body);
       exchange.deliverJson(
         json,
         plan.model,
@@ -561,6 +578,17 @@ class SimulatorServer implements Simulator {
     exchange.error(429, message, kind, 'rate_limit_exceeded', null, extra);
     return true;
   }
+}
+
+/** The JSON body of an answer of this kind. */
+function renderJson(answer: Answer, kind: AnswerKind, body: Record<string, unknown>): string {
+  if (kind === 'response') return responseJson(answer, body);
+  return kind === 'chat' ? chatJson(answer) : completionJson(answer);
+}
+
+/** The SSE frames of an answer of this kind (layout in `streamFrames`). */
+function renderFrames(answer: Answer, kind: AnswerKind, body: Record<string, unknown>): string[] {
+  return kind === 'response' ? responseStreamFrames(answer, body) : streamFrames(answer, kind);
 }
 
 function modelId(path: string): string {

@@ -18,6 +18,7 @@ import {
   defaultBackoffPolicy,
   defaultCircuitBreaker,
   ErrorCode,
+  registerHeaderSecrets,
   registerSecret,
   VolleyError,
 } from '@volley/core';
@@ -32,6 +33,17 @@ export interface EndpointOptions {
   apiKey?: string;
   /** Environment variable holding the key. Defaults to `OPENAI_API_KEY` when that is set. */
   apiKeyEnv?: string;
+  /**
+   * How the key is sent: `'bearer'` (`Authorization: Bearer <key>`, OpenAI and most servers) or
+   * `'api-key'` (the `api-key` header, Azure OpenAI). Default: `'api-key'` for hosts under
+   * `openai.azure.com` and `cognitiveservices.azure.com`, else `'bearer'`.
+   */
+  auth?: 'bearer' | 'api-key';
+  /**
+   * Extra headers sent with every request to this endpoint (gateways, `OpenAI-Organization`,
+   * ...). A header named here replaces Volley's own of that name, credentials included; values of
+   * `Authorization`, `api-key` and `x-api-key` are kept out of logs and errors like the key.
+   */
   headers?: Record<string, string>;
   /** Requests per minute this endpoint allows. */
   rpm?: number;
@@ -219,6 +231,21 @@ function rateLimits(name: string, limits: { rpm?: number; tpm?: number }): LaneL
   return lane;
 }
 
+/** Header names and values undici would refuse (or that would split a request): refused here, by name. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function checkHeaders(name: string, headers: Record<string, string>): Record<string, string> {
+  const checked: Record<string, string> = {};
+  for (const [key, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(key))
+      throw invalid(`${name} has an invalid header name ${JSON.stringify(key)}`);
+    if (typeof value !== 'string' || /[\r\n\0]/.test(value))
+      throw invalid(`${name}[${JSON.stringify(key)}] must be a string without line breaks`);
+    checked[key] = value;
+  }
+  return checked;
+}
+
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 function checkBaseUrl(name: string, raw: string): URL {
@@ -350,7 +377,15 @@ export function resolveOptions(
       maxResponseBytes,
     };
     if (apiKey !== undefined && apiKey !== '') config.apiKey = apiKey;
-    if (endpoint.headers !== undefined) config.headers = { ...endpoint.headers };
+    if (endpoint.auth !== undefined) {
+      if (endpoint.auth !== 'bearer' && endpoint.auth !== 'api-key')
+        throw invalid(`${name}.auth must be 'bearer' or 'api-key', got ${String(endpoint.auth)}`);
+      config.auth = endpoint.auth;
+    }
+    if (endpoint.headers !== undefined) {
+      config.headers = checkHeaders(`${name}.headers`, endpoint.headers);
+      registerHeaderSecrets(config.headers);
+    }
     return config;
   });
 

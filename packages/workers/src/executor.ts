@@ -40,8 +40,14 @@ import {
   serverExcerpt,
   transportFailure,
 } from './failures.js';
+import {
+  RESPONSES_PATH,
+  ResponseStreamError,
+  ResponsesAssembler,
+  usageOf,
+} from './responses-assembler.js';
 import { SseLimitError, SseParser } from './sse.js';
-import { isUsage, StreamAssembler } from './stream-assembler.js';
+import { StreamAssembler } from './stream-assembler.js';
 
 export interface ExecutorStats {
   inFlight: number;
@@ -197,7 +203,7 @@ async function run(
   const started = performance.now();
   const response = await client.pool.request({
     method: 'POST',
-    path: client.basePath + request.path,
+    path: client.pathFor(request.path),
     headers: client.headers,
     body: JSON.stringify(wireBody(request)),
     signal: attempt,
@@ -267,7 +273,8 @@ async function run(
     ...base,
     timing: { latencyMs: performance.now() - started, headersMs: attempt.headersAt - started },
   };
-  if (isUsage(body.usage)) success.usage = body.usage;
+  const usage = usageOf(body.usage);
+  if (usage !== undefined) success.usage = usage;
   if (embeddings !== undefined) success.embeddings = embeddings;
   if (request.raw && text !== undefined) success.bodyText = text;
   else success.body = body;
@@ -383,15 +390,21 @@ class LargeAnswerReader {
   }
 }
 
-/** The body on the wire: streams ask for a usage chunk, decoded embeddings ask for base64. */
+/**
+ * The body on the wire: streams ask for a usage chunk (Responses API streams always end with
+ * their usage, and refuse `include_usage`), decoded embeddings ask for base64.
+ */
 function wireBody(request: WorkRequest): Record<string, unknown> {
   let body = request.body;
   if (request.stream && body.stream !== true) {
-    body = {
-      ...body,
-      stream: true,
-      stream_options: { include_usage: true, ...(body.stream_options as object) },
-    };
+    body =
+      request.path === RESPONSES_PATH
+        ? { ...body, stream: true }
+        : {
+            ...body,
+            stream: true,
+            stream_options: { include_usage: true, ...(body.stream_options as object) },
+          };
   }
   if (request.embeddings === 'vectors' && body.encoding_format === undefined) {
     body = { ...body, encoding_format: 'base64' };
@@ -433,6 +446,7 @@ const PATH_SHAPE: Record<string, string> = {
   '/chat/completions': 'choices',
   '/completions': 'choices',
   '/embeddings': 'data',
+  [RESPONSES_PATH]: 'output',
 };
 
 /** A 200 counts only if it is the JSON object the endpoint promises (not HTML, not `{"error":..}`). */
@@ -487,7 +501,10 @@ async function readStream(
   attempt: Attempt,
   onDelta: ((delta: StreamDelta) => void) | undefined,
 ): Promise<StreamedResult> {
-  const assembler = new StreamAssembler(request.path === '/completions' ? 'completion' : 'chat');
+  const assembler =
+    request.path === RESPONSES_PATH
+      ? new ResponsesAssembler()
+      : new StreamAssembler(request.path === '/completions' ? 'completion' : 'chat');
   let ttftAt: number | undefined;
   const idle = setTimeout(() => {
     abort(
@@ -500,7 +517,8 @@ async function readStream(
       onData(data) {
         idle.refresh();
         if (data === '[DONE]') {
-          assembler.sawDone = true;
+          // Some compatible servers end Responses API streams with it too; only the final event counts there.
+          if (assembler instanceof StreamAssembler) assembler.sawDone = true;
           return;
         }
         let chunk: unknown;
@@ -520,7 +538,13 @@ async function readStream(
             badResponse(`stream carried an error: ${serverExcerpt(JSON.stringify(error), 200)}`),
           );
         }
-        const deltas = assembler.accept(chunk as Record<string, unknown>);
+        let deltas: ReturnType<typeof assembler.accept>;
+        try {
+          deltas = assembler.accept(chunk as Record<string, unknown>);
+        } catch (error) {
+          if (!(error instanceof ResponseStreamError)) throw error;
+          throw new AttemptFailure(badResponse(serverExcerpt(error.message, 300)));
+        }
         if (deltas.length > 0) {
           ttftAt ??= performance.now();
           if (onDelta !== undefined)
@@ -536,7 +560,8 @@ async function readStream(
     let seen = 0;
     for await (const chunk of body as AsyncIterable<Buffer>) {
       parser.push(chunk);
-      if (assembler.sawDone) break;
+      // The end of the answer: `[DONE]`, or a Responses API final event (nothing follows it).
+      if (assembler instanceof StreamAssembler ? assembler.sawDone : assembler.isComplete) break;
       seen += chunk.length;
       if (seen > LARGE_ANSWER_BYTES && large === undefined) {
         large = new LargeAnswerReader(gate, attempt);
@@ -555,14 +580,16 @@ async function readStream(
     clearTimeout(idle);
   }
   if (!assembler.isComplete) {
+    const expected =
+      assembler instanceof StreamAssembler
+        ? '[DONE] or a final finish_reason'
+        : 'response.completed or response.incomplete';
     throw new AttemptFailure(
-      failure(
-        ErrorCode.TRUNCATED_STREAM,
-        'stream ended without [DONE] or a final finish_reason',
-        true,
-      ),
+      failure(ErrorCode.TRUNCATED_STREAM, `stream ended without ${expected}`, true),
     );
   }
+  if (assembler instanceof ResponsesAssembler)
+    return { id: assembler.id, body: assembler.result(), usage: assembler.usage, ttftAt };
   const result = assembler.result();
   return { id: result.id, body: result, usage: assembler.usage, ttftAt };
 }

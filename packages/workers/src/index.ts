@@ -1,8 +1,10 @@
 export { decodeEmbeddings } from './embeddings.js';
+export { authFor } from './endpoint-client.js';
 export type { Executor, ExecutorStats } from './executor.js';
 export { createExecutor } from './executor.js';
 export type { InlineDispatcherOptions } from './inline-dispatcher.js';
 export { createInlineDispatcher } from './inline-dispatcher.js';
+export { ResponsesAssembler, usageOf } from './responses-assembler.js';
 export type { Route, RoutingDispatcherOptions } from './routing-dispatcher.js';
 export { createRoutingDispatcher } from './routing-dispatcher.js';
 export { SseParser } from './sse.js';

@@ -74,6 +74,12 @@ export interface RunCommandOptions {
   errors?: string;
   retryFile?: string;
   baseUrl?: string[];
+  /** `--api-key-env`, paired with `baseUrl` by position (see runtime.ts). */
+  apiKeyEnv?: string[];
+  /** `--header 'Name: value'` (see runtime.ts). */
+  header?: string[];
+  /** `--auth bearer|api-key` (see runtime.ts). */
+  auth?: 'bearer' | 'api-key';
   model?: string;
   allowModel?: string[];
   concurrency?: number;

@@ -31,7 +31,12 @@ export type { InputIssue } from './reader.js';
 // Duplicated from BATCH_URLS in packages/core/src/protocol/batch.ts while @volley/core is not
 // built; switch to importing it from there.
 /** The endpoints a batch line may target, relative to the configured base URL. */
-export const BATCH_URLS = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings'] as const;
+export const BATCH_URLS = [
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/responses',
+] as const;
 /** One of {@link BATCH_URLS}. */
 export type BatchUrl = (typeof BATCH_URLS)[number];
 
@@ -165,13 +170,17 @@ export const INPUT_ISSUE_CODES = {
     severity: 'error',
     meaning: 'input is missing, empty or of the wrong type',
   },
+  VOLLEY_INPUT_RESPONSE_INPUT_INVALID: {
+    severity: 'error',
+    meaning: 'input of a /v1/responses line is not a non-empty string or array of items',
+  },
   VOLLEY_INPUT_STREAM_NOT_ALLOWED: {
     severity: 'error',
     meaning: 'stream is set; Volley decides streaming itself',
   },
   VOLLEY_INPUT_MAX_TOKENS_INVALID: {
     severity: 'error',
-    meaning: 'max_tokens/max_completion_tokens not a positive integer',
+    meaning: 'max_tokens/max_completion_tokens/max_output_tokens not a positive integer',
   },
   VOLLEY_INPUT_PROMPT_TOO_LONG: {
     severity: 'error',
@@ -489,7 +498,7 @@ function checkBody(
       detail: `"${where}stream" must be absent or false; Volley chooses streaming itself`,
     };
   }
-  for (const key of ['max_tokens', 'max_completion_tokens'] as const) {
+  for (const key of ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const) {
     const v = body[key];
     if (v !== undefined && v !== null && !(Number.isSafeInteger(v) && (v as number) > 0)) {
       return {
@@ -509,6 +518,8 @@ function checkBody(
       return checkTextOrTokens(body.prompt, `${where}prompt`, 'VOLLEY_INPUT_PROMPT_INVALID');
     case '/v1/embeddings':
       return checkTextOrTokens(body.input, `${where}input`, 'VOLLEY_INPUT_EMBEDDING_INPUT_INVALID');
+    case '/v1/responses':
+      return checkResponseInput(body.input, `${where}input`);
   }
 }
 
@@ -528,6 +539,12 @@ function checkSampling(
     return {
       code,
       detail: `${field} cannot be sampled (--samples ${policy.samples}): embeddings are deterministic; run embedding lines without --samples`,
+    };
+  }
+  if (url === '/v1/responses') {
+    return {
+      code,
+      detail: `"url" /v1/responses cannot be sampled (--samples ${policy.samples}) yet: samples are merged as chat choices; run /v1/responses lines without --samples`,
     };
   }
   const { n } = body;
@@ -574,6 +591,18 @@ function checkMessages(messages: unknown, field: string): Problem | undefined {
     }
   }
   return undefined;
+}
+
+/** `input` of /v1/responses: a non-empty string, or a non-empty array of input items (objects). */
+function checkResponseInput(v: unknown, field: string): Problem | undefined {
+  const ok =
+    (typeof v === 'string' && v.length > 0) ||
+    (Array.isArray(v) && v.length > 0 && v.every((item) => isRecord(item)));
+  if (ok) return undefined;
+  return {
+    code: 'VOLLEY_INPUT_RESPONSE_INPUT_INVALID',
+    detail: `"${field}" must be a non-empty string or a non-empty array of input items, got ${describe(v)}`,
+  };
 }
 
 /** `prompt` of /v1/completions and `input` of /v1/embeddings share one shape. */

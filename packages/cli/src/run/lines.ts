@@ -14,7 +14,7 @@
 
 import type { Readable } from 'node:stream';
 import type { CountTokens } from '@volley/core';
-import { DEFAULT_OUTPUT_TOKEN_ESTIMATE, estimateRequestTokens } from '@volley/core';
+import { DEFAULT_OUTPUT_TOKEN_ESTIMATE, estimateRequestPromptTokens } from '@volley/core';
 import type { BatchLineDefaults, BatchRequest, DuplicateTracker } from '../jsonl/batch-line.js';
 import {
   createDuplicateTracker,
@@ -146,26 +146,21 @@ export function promptTooLongIssue(
   };
 }
 
-/** Output tokens a request may produce: max_completion_tokens or max_tokens (or 256), times n. */
+/** Output tokens a request may produce: max_completion_tokens, max_tokens or max_output_tokens (or 256), times n. */
 export function maxOutputTokens(body: Record<string, unknown>, url: string): number {
   if (url.endsWith('/embeddings')) return 0;
   const int = (v: unknown): number | undefined =>
     typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : undefined;
   const max =
-    int(body.max_completion_tokens) ?? int(body.max_tokens) ?? DEFAULT_OUTPUT_TOKEN_ESTIMATE;
+    int(body.max_completion_tokens) ??
+    int(body.max_tokens) ??
+    int(body.max_output_tokens) ??
+    DEFAULT_OUTPUT_TOKEN_ESTIMATE;
   return max * (int(body.n) ?? 1);
 }
 
 function promptTokens(body: Record<string, unknown>, count: CountTokens): number {
-  // estimateRequestTokens adds the output allowance; with a 1-token default it is easy to remove.
-  const int = (v: unknown): number | undefined =>
-    typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : undefined;
-  if (body.input !== undefined && body.messages === undefined && body.prompt === undefined) {
-    return estimateRequestTokens(body, count);
-  }
-  const output =
-    (int(body.max_completion_tokens) ?? int(body.max_tokens) ?? 1) * (int(body.n) ?? 1);
-  return estimateRequestTokens(body, count, 1) - output;
+  return estimateRequestPromptTokens(body, count);
 }
 
 /** What the resume index says about a line that would be sent. */

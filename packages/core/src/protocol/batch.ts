@@ -2,7 +2,12 @@
  * The OpenAI Batch JSONL format, as read and written by the OpenAI Batch API and vLLM `run-batch`.
  */
 
-export const BATCH_URLS = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings'] as const;
+export const BATCH_URLS = [
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/responses',
+] as const;
 export type BatchUrl = (typeof BATCH_URLS)[number];
 
 /** One input line: `{"custom_id","method":"POST","url":"/v1/...","body":{...}}`. */

@@ -11,11 +11,20 @@ import type { RateLimitSnapshot } from '../rate-limit-headers.js';
 import type { Usage } from './openai.js';
 
 /** How a worker reaches one endpoint. Resolved once from the user's options; secrets included. */
+/** How an endpoint's key is sent. */
+export type EndpointAuth = 'bearer' | 'api-key';
+
 export interface EndpointConfig {
   /** OpenAI SDK convention: `http://host:port/v1`. Request paths are appended to it. */
   baseUrl: string;
-  /** Sent as `Authorization: Bearer ...`. Never logged, never echoed in errors. */
+  /** Sent as `Authorization: Bearer ...` or `api-key` (see `auth`). Never logged, never echoed in errors. */
   apiKey?: string;
+  /**
+   * How the key travels: `bearer` (`Authorization: Bearer <key>`) or `api-key` (the `api-key`
+   * header, Azure OpenAI's). Default: `api-key` for Azure OpenAI hosts, else `bearer`.
+   */
+  auth?: EndpointAuth;
+  /** Sent with every request; a header named here wins over Volley's own. */
   headers?: Record<string, string>;
   /** Keep-alive connections this endpoint may use from one worker. */
   connections: number;
