@@ -20,7 +20,11 @@ const RPM = 600;
 const CALLS = 30;
 
 function body(i: number) {
-  return { model: MODEL, messages: [{ role: 'user' as const, content: `sdk call ${i}` }], max_tokens: 8 };
+  return {
+    model: MODEL,
+    messages: [{ role: 'user' as const, content: `sdk call ${i}` }],
+    max_tokens: 8,
+  };
 }
 
 /**
@@ -66,7 +70,8 @@ describe('volley.fetch under the openai SDK and the AI SDK, against a rate-limit
       Array.from({ length: CALLS }, (_, i) => direct.chat.completions.create(body(i))),
     );
     const refused = outcomes.filter(
-      (outcome) => outcome.status === 'rejected' && (outcome.reason as { status?: number }).status === 429,
+      (outcome) =>
+        outcome.status === 'rejected' && (outcome.reason as { status?: number }).status === 429,
     );
     expect(refused.length).toBeGreaterThanOrEqual(CALLS / 3);
   });
@@ -135,7 +140,12 @@ describe('volley.fetch under the openai SDK and the AI SDK, against a rate-limit
     const prompt = (i: number) => `ai sdk call ${i}`;
     const generated = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        generateText({ model: openai.chat(MODEL), prompt: prompt(i), maxOutputTokens: 8, maxRetries: 0 }),
+        generateText({
+          model: openai.chat(MODEL),
+          prompt: prompt(i),
+          maxOutputTokens: 8,
+          maxRetries: 0,
+        }),
       ),
     );
     const streamed = await Promise.all(
@@ -153,7 +163,11 @@ describe('volley.fetch under the openai SDK and the AI SDK, against a rate-limit
     );
     const embedded = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        embedMany({ model: openai.embedding(EMBED_MODEL), values: [`a ${i}`, `b ${i}`], maxRetries: 0 }),
+        embedMany({
+          model: openai.embedding(EMBED_MODEL),
+          values: [`a ${i}`, `b ${i}`],
+          maxRetries: 0,
+        }),
       ),
     );
     for (const [i, result] of generated.entries()) {
@@ -216,7 +230,11 @@ describe('volley.fetch semantics', () => {
   it("maps the SDK's path onto Volley's endpoint whatever the SDK's base URL", async () => {
     sim = await createSimulator();
     volley = await createVolley({ endpoints: [{ baseUrl: sim.url }], logger: false });
-    for (const baseURL of ['https://api.openai.com/v1', 'http://volley.invalid/openai/v1', 'http://volley.invalid']) {
+    for (const baseURL of [
+      'https://api.openai.com/v1',
+      'http://volley.invalid/openai/v1',
+      'http://volley.invalid',
+    ]) {
       const client = new OpenAI({ baseURL, apiKey: 'unused', fetch: volley.fetch });
       await client.chat.completions.create(body(0));
     }
@@ -228,7 +246,11 @@ describe('volley.fetch semantics', () => {
     volley = await createVolley({ endpoints: [{ baseUrl: sim.url }], logger: false });
     const client = new OpenAI({ apiKey: 'unused', fetch: volley.fetch });
     const started = performance.now();
-    const stream = await client.chat.completions.create({ ...body(0), max_tokens: 20, stream: true });
+    const stream = await client.chat.completions.create({
+      ...body(0),
+      max_tokens: 20,
+      stream: true,
+    });
     const arrivals: number[] = [];
     for await (const chunk of stream) {
       if (chunk.choices[0]?.delta.content) arrivals.push(performance.now() - started);

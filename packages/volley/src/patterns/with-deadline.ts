@@ -6,8 +6,7 @@
  */
 import { ErrorCode, VolleyError } from '@volley/core';
 import type { Settled } from '../settled.js';
-import { settle } from '../settled.js';
-import { createScope, elapsedSince, invalidOption, now } from './shared.js';
+import { createScope, elapsedSince, invalidOption, now, toError } from './shared.js';
 
 /** One call (or any async work) under the deadline; pass `signal` on to `volley.chat`. */
 export type DeadlineTask<T> = (signal: AbortSignal) => Promise<T>;
@@ -142,12 +141,31 @@ export function withDeadline<T>(
     }, deadlineMs);
 
     entries.forEach(([, task], i) => {
-      void settle(i, () => task(scope.signal)).then((outcome) => {
+      const taskStarted = now();
+      const record = (outcome: DeadlineOutcome<T>): void => {
         // A task that settles after the deadline (it ignored its signal) is dropped.
         if (finished) return;
         outcomes[i] = outcome;
         if (--pending === 0) finish();
-      });
+      };
+      let promise: Promise<T>;
+      try {
+        promise = Promise.resolve(task(scope.signal));
+      } catch (error) {
+        promise = Promise.reject(toError(error));
+      }
+      // Recorded on the task's own promise, no hop more: a task that settled before the
+      // deadline (or the caller's abort) fired counts as settled.
+      void promise.then(
+        (value) => record({ ok: true, index: i, value, latencyMs: elapsedSince(taskStarted) }),
+        (error: unknown) =>
+          record({
+            ok: false,
+            index: i,
+            error: toError(error),
+            latencyMs: elapsedSince(taskStarted),
+          }),
+      );
     });
     if (entries.length === 0) finish();
   });
