@@ -210,8 +210,8 @@ describe('volley.fetch semantics', () => {
     const client = new OpenAI({ apiKey: 'unused', fetch: volley.fetch });
     const error = await client.chat.completions.create(body(0)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.InternalServerError);
-    expect((error as OpenAI.APIError).status).toBe(500);
-    expect((error as OpenAI.APIError).code).toBe(ErrorCode.RETRIES_EXHAUSTED);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(500);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe(ErrorCode.RETRIES_EXHAUSTED);
     // Volley's three attempts, not three times three.
     expect(statuses(sim.requests)).toEqual([500, 500, 500]);
   });
