@@ -260,6 +260,33 @@ describe('volley.fetch semantics', () => {
     expect((arrivals.at(-1) as number) - (arrivals[0] as number)).toBeGreaterThan(250);
   });
 
+  it('a stream that breaks after its first delta fails the SDK stream, with no second answer spliced on', async () => {
+    sim = await createSimulator({
+      latency: { tokensPerSecond: 200 },
+      faultFor: ({ index }) => (index === 0 ? 'reset-mid-stream' : undefined),
+    });
+    volley = await createVolley({
+      endpoints: [{ baseUrl: sim.url }],
+      backoff: { baseDelayMs: 1, maxDelayMs: 2 },
+      logger: false,
+    });
+    const client = new OpenAI({ apiKey: 'unused', fetch: volley.fetch });
+    const request = { ...body(4), max_tokens: 20 };
+    const stream = await client.chat.completions.create({ ...request, stream: true });
+    let text = '';
+    const error = await (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TypeError);
+    const answer = simulatedChatContent(request).content;
+    expect(text.length).toBeGreaterThan(0);
+    expect(answer.startsWith(text)).toBe(true);
+    expect(text).not.toBe(answer);
+  });
+
   it("the SDK's abort mid-stream aborts Volley's call and its HTTP request", async () => {
     sim = await createSimulator({ latency: { tokensPerSecond: 40 } });
     volley = await createVolley({ endpoints: [{ baseUrl: sim.url }], logger: false });
@@ -323,6 +350,48 @@ describe('volley.stream', () => {
       }
     };
     await expect(consume()).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('an attempt that broke before its deltas were read is retried, and its deltas dropped', async () => {
+    sim = await createSimulator({
+      faultFor: ({ index }) => (index === 0 ? 'reset-mid-stream' : undefined),
+    });
+    volley = await createVolley({
+      endpoints: [{ baseUrl: sim.url }],
+      model: MODEL,
+      backoff: { baseDelayMs: 1, maxDelayMs: 2 },
+      logger: false,
+    });
+    const request = { messages: body(2).messages, max_tokens: 20 };
+    const stream = volley.stream(request);
+    await stream.completion; // both attempts streamed before the loop reads anything
+    let text = '';
+    for await (const delta of stream) text += delta.content;
+    expect(sim.requests.map((entry) => entry.fault)).toEqual(['reset-mid-stream', undefined]);
+    expect(text).toBe(simulatedChatContent({ ...request, model: MODEL }).content);
+  });
+
+  it('an attempt that broke after deltas were read stops the call: no second answer spliced on', async () => {
+    sim = await createSimulator({
+      latency: { tokensPerSecond: 200 },
+      faultFor: ({ index }) => (index === 0 ? 'reset-mid-stream' : undefined),
+    });
+    volley = await createVolley({
+      endpoints: [{ baseUrl: sim.url }],
+      model: MODEL,
+      backoff: { baseDelayMs: 1, maxDelayMs: 2 },
+      logger: false,
+    });
+    const request = { messages: body(3).messages, max_tokens: 20 };
+    let text = '';
+    const consume = async () => {
+      for await (const delta of volley.stream(request)) text += delta.content;
+    };
+    await expect(consume()).rejects.toMatchObject({ code: ErrorCode.TRUNCATED_STREAM });
+    const answer = simulatedChatContent({ ...request, model: MODEL }).content;
+    expect(text.length).toBeGreaterThan(0);
+    expect(answer.startsWith(text)).toBe(true);
+    expect(text).not.toBe(answer);
   });
 
   it('a slow consumer loses nothing: deltas wait for it in order', async () => {

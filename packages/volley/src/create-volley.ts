@@ -108,6 +108,11 @@ export interface RequestOptions extends CallOptions {
   onDelta?: ChatOptions['onDelta'];
 }
 
+/** What `request` takes inside the package: deltas keep the attempt they came from. */
+export type InternalRequestOptions = Without<RequestOptions, 'onDelta'> & {
+  onDelta?: CallSpec['onDelta'];
+};
+
 export interface MapOptions {
   /** Items in progress at once; defaults to the runtime's concurrency. */
   concurrency?: number;
@@ -425,16 +430,22 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   }
 
   stream(request: ChatInput, options: CallOptions = {}): DeltaStream<ChatCompletion> {
-    return createDeltaStream(
-      (onDelta, signal) => this.chat(request, { ...options, signal, onDelta }),
-      options.signal,
-    );
+    return createDeltaStream(async (onDelta, signal) => {
+      const body = this.#withModel(request);
+      const spec = this.#spec(ENDPOINT_PATHS.chat, body, { ...options, signal }, true, onDelta);
+      return (await this.#supervisor.call(spec)).body as ChatCompletion;
+    }, options.signal);
   }
 
   readonly fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
-    volleyFetch(this, input, init);
+    volleyFetch((options) => this.#request(options), input, init);
 
   request(options: RequestOptions): Promise<CallResult> {
+    return this.#request(options);
+  }
+
+  /** `request`, with deltas as the runtime delivers them (with their attempt), for `stream` and `fetch`. */
+  #request(options: InternalRequestOptions): Promise<CallResult> {
     // A batch line's url (`/v1/chat/completions`) joins a base URL that already ends in `/v1`.
     const path = options.path.startsWith('/v1/') ? options.path.slice(3) : options.path;
     const stream = options.stream === true || options.onDelta !== undefined;
@@ -515,7 +526,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     body: object,
     options: CallOptions,
     stream: boolean,
-    onDelta: ChatOptions['onDelta'],
+    onDelta: CallSpec['onDelta'],
   ): CallSpec {
     const spec: CallSpec = { path, body: body as Record<string, unknown>, stream };
     if (onDelta !== undefined) spec.onDelta = onDelta;

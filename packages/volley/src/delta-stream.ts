@@ -6,7 +6,14 @@
  * pulls them. That queue never blocks the worker or drops a delta, and it is bounded by the answer
  * itself (at most `maxResponseBytes`); a consumer that stops early (`break`, `return`) aborts the
  * call, which cancels the HTTP request and returns its rate-limit reservation.
+ *
+ * Retries: an attempt that fails before the consumer has read any of its deltas is retried as
+ * always, and its unread deltas are dropped (the retry's answer starts over). Once a delta has
+ * been read it cannot be taken back, so an attempt that breaks after that stops the call with
+ * `VOLLEY_ERR_TRUNCATED_STREAM` instead of splicing a second answer onto the first.
  */
+import type { StreamDelta as AttemptDelta } from '@volley/core';
+import { ErrorCode, VolleyError } from '@volley/core';
 
 /** One content delta of a streamed choice (as `onDelta` reports it). */
 export interface StreamDelta {
@@ -23,7 +30,8 @@ export interface DeltaStream<T> extends AsyncIterable<StreamDelta> {
   readonly completion: Promise<T>;
 }
 
-type Run<T> = (onDelta: (delta: StreamDelta) => void, signal: AbortSignal) => Promise<T>;
+/** Starts the call; `onDelta` gets the runtime's deltas, whose `id` names their attempt. */
+type Run<T> = (onDelta: (delta: AttemptDelta) => void, signal: AbortSignal) => Promise<T>;
 
 /**
  * Starts `run` at once and exposes its deltas as a single-use async iterable. Errors of the call
@@ -38,6 +46,10 @@ export function createDeltaStream<T>(run: Run<T>, callerSignal?: AbortSignal): D
   const queue: StreamDelta[] = [];
   let head = 0;
   let settled: { ok: true } | { ok: false; error: unknown } | undefined;
+  /** The attempt the queued deltas come from, and whether the consumer has read one of them. */
+  let attempt: number | undefined;
+  let delivered = false;
+  let broken: VolleyError | undefined;
   let wake: (() => void) | undefined;
   const notify = (): void => {
     const resolve = wake;
@@ -45,15 +57,30 @@ export function createDeltaStream<T>(run: Run<T>, callerSignal?: AbortSignal): D
     resolve?.();
   };
 
-  let completion: Promise<T>;
-  try {
-    completion = run((delta) => {
-      queue.push(delta);
-      notify();
-    }, signal);
-  } catch (error) {
-    completion = Promise.reject(error);
-  }
+  const onDelta = (delta: AttemptDelta): void => {
+    if (broken !== undefined) return;
+    if (attempt !== undefined && delta.id !== attempt) {
+      if (delivered) {
+        broken = new VolleyError(
+          ErrorCode.TRUNCATED_STREAM,
+          'the stream broke after some of its deltas were read; a retry would start the answer over, so the call was stopped',
+        );
+        controller.abort(broken);
+        return;
+      }
+      queue.length = 0;
+      head = 0;
+    }
+    attempt = delta.id;
+    queue.push({ choice: delta.choice, content: delta.content });
+    notify();
+  };
+  // Async, so a synchronous throw of `run` (a request without a model) rejects like the rest.
+  const started = (async () => run(onDelta, signal))();
+  // A stream stopped for a broken attempt rejects with why, not with the abort that stopped it.
+  const completion = started.catch((error: unknown) => {
+    throw broken ?? error;
+  });
   completion.then(
     () => {
       settled = { ok: true };
@@ -71,8 +98,12 @@ export function createDeltaStream<T>(run: Run<T>, callerSignal?: AbortSignal): D
       for (;;) {
         if (head < queue.length) {
           const delta = queue[head] as StreamDelta;
+          delivered = true;
           // Drop consumed deltas in chunks, so the queue holds only what was not read yet.
-          if (++head >= 1024) queue.splice(0, head), (head = 0);
+          if (++head >= 1024) {
+            queue.splice(0, head);
+            head = 0;
+          }
           return { done: false, value: delta };
         }
         if (settled !== undefined) {

@@ -18,19 +18,19 @@
  *   through as SSE chunks as they arrive, and the last chunks carry what only the end knows:
  *   finish reasons, tool calls and (with `stream_options.include_usage`) usage. Chunk ids are
  *   Volley's own (`chatcmpl-volley-…`). An error after the first delta fails the body with a
- *   `TypeError`, as a broken connection does under `fetch`; cancelling the body aborts the call.
+ *   `TypeError`, as a broken connection does under `fetch`; so does an attempt that breaks after
+ *   the first delta was sent (its retry would start the answer over: see `delta-stream.ts`).
+ *   Cancelling the body aborts the call.
  */
 import { randomUUID } from 'node:crypto';
 import type { CallResult, ChatCompletion, Completion } from '@volley/core';
 import { ErrorCode, isVolleyError } from '@volley/core';
-import type { RequestOptions } from './create-volley.js';
+import type { InternalRequestOptions } from './create-volley.js';
 import type { StreamDelta } from './delta-stream.js';
 import { createDeltaStream } from './delta-stream.js';
 
-/** What `volley.fetch` needs of the runtime. */
-export interface FetchTarget {
-  request(options: RequestOptions): Promise<CallResult>;
-}
+/** What `volley.fetch` needs of the runtime: one call, with deltas that name their attempt. */
+export type FetchTarget = (options: InternalRequestOptions) => Promise<CallResult>;
 
 /** Paths whose SSE `volley.fetch` can pass through. */
 const STREAMABLE = new Set(['/chat/completions', '/completions']);
@@ -45,7 +45,7 @@ export function apiPathOf(url: URL): string {
 }
 
 export async function volleyFetch(
-  volley: FetchTarget,
+  call: FetchTarget,
   input: string | URL | Request,
   init?: RequestInit,
 ): Promise<Response> {
@@ -71,10 +71,10 @@ export async function volleyFetch(
         `volley.fetch streams ${[...STREAMABLE].join(' and ')} only, not ${path}`,
       );
     }
-    return streamResponse(volley, path, body, signal);
+    return streamResponse(call, path, body, signal);
   }
   try {
-    const result = await volley.request({ path, body, raw: true, signal });
+    const result = await call({ path, body, raw: true, signal });
     return new Response(result.bodyText ?? JSON.stringify(result.body ?? null), {
       status: result.status,
       headers: { 'content-type': 'application/json', 'x-request-id': result.requestId },
@@ -85,15 +85,14 @@ export async function volleyFetch(
 }
 
 async function streamResponse(
-  volley: FetchTarget,
+  call: FetchTarget,
   path: string,
   body: Record<string, unknown>,
   signal: AbortSignal,
 ): Promise<Response> {
   const frames = new SseFrames(path, body);
   const deltas = createDeltaStream(
-    (onDelta, callSignal) =>
-      volley.request({ path, body, stream: true, onDelta, signal: callSignal }),
+    (onDelta, callSignal) => call({ path, body, stream: true, onDelta, signal: callSignal }),
     signal,
   );
   const iterator = deltas[Symbol.asyncIterator]();
