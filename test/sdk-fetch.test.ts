@@ -4,10 +4,12 @@
  * the simulator's own log shows the limit held (Volley paced the calls), streams arrive as they
  * are generated, and errors Volley gave up on are not retried again by the SDK.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createOpenAI } from '@ai-sdk/openai';
 import type { SimRequestLogEntry, Simulator } from '@volley/sim';
 import { createSimulator, simulatedChatContent, simulatedEmbedding } from '@volley/sim';
-import { embedMany, generateText, streamText } from 'ai';
+import { embedMany, generateText, jsonSchema, streamText, tool } from 'ai';
 import OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Volley } from 'volley';
@@ -305,6 +307,128 @@ describe('volley.fetch semantics', () => {
     expect(chunks).toBeLessThan(5);
     await expect.poll(() => sim.requests[0]?.aborted).toBe(true);
     await expect.poll(() => volley.stats().inFlight).toBe(0);
+  });
+});
+
+/** A model server that answers every chat call with one tool call, streamed in pieces. */
+async function startToolCallServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const call = { id: 'call_1', type: 'function', function: { name: 'get_weather' } };
+  const base = {
+    id: 'chatcmpl-tool',
+    object: 'chat.completion.chunk',
+    created: 1,
+    model: 'tool-model',
+  };
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    req.on('end', () => {
+      const stream = (JSON.parse(text) as { stream?: boolean }).stream === true;
+      if (!stream) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            ...base,
+            object: 'chat.completion',
+            choices: [
+              {
+                index: 0,
+                message: {
+                  role: 'assistant',
+                  content: null,
+                  tool_calls: [
+                    { ...call, function: { ...call.function, arguments: '{"city":"Oslo"}' } },
+                  ],
+                },
+                finish_reason: 'tool_calls',
+              },
+            ],
+          }),
+        );
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const pieces = [
+        {
+          role: 'assistant',
+          tool_calls: [{ index: 0, ...call, function: { ...call.function, arguments: '' } }],
+        },
+        { tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] },
+        { tool_calls: [{ index: 0, function: { arguments: '"Oslo"}' } }] },
+      ];
+      for (const delta of pieces) {
+        res.write(
+          `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`,
+        );
+      }
+      res.write(
+        `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] })}\n\n`,
+      );
+      res.end('data: [DONE]\n\n');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('volley.fetch with tool calls streamed', () => {
+  it('the openai SDK and the AI SDK get the tool call of a streamed answer', async () => {
+    const server = await startToolCallServer();
+    const volley = await createVolley({ endpoints: [{ baseUrl: server.url }], logger: false });
+    try {
+      const client = new OpenAI({ apiKey: 'unused', fetch: volley.fetch });
+      const stream = await client.chat.completions.create({
+        model: 'tool-model',
+        messages: [{ role: 'user', content: 'Weather in Oslo?' }],
+        stream: true,
+      });
+      let name = '';
+      let args = '';
+      let finish: string | null = null;
+      for await (const chunk of stream) {
+        for (const call of chunk.choices[0]?.delta.tool_calls ?? []) {
+          name += call.function?.name ?? '';
+          args += call.function?.arguments ?? '';
+        }
+        finish = chunk.choices[0]?.finish_reason ?? finish;
+      }
+      expect({ name, args: JSON.parse(args), finish }).toEqual({
+        name: 'get_weather',
+        args: { city: 'Oslo' },
+        finish: 'tool_calls',
+      });
+
+      const openai = createOpenAI({ apiKey: 'unused', fetch: volley.fetch });
+      const result = streamText({
+        model: openai.chat('tool-model'),
+        prompt: 'Weather in Oslo?',
+        tools: {
+          get_weather: tool({
+            description: 'The weather in a city',
+            inputSchema: jsonSchema<{ city: string }>({
+              type: 'object',
+              properties: { city: { type: 'string' } },
+              required: ['city'],
+            }),
+          }),
+        },
+        maxRetries: 0,
+      });
+      const toolCalls = await result.toolCalls;
+      expect(toolCalls.map((c) => [c.toolName, c.input])).toEqual([
+        ['get_weather', { city: 'Oslo' }],
+      ]);
+      expect(await result.finishReason).toBe('tool-calls');
+    } finally {
+      await volley.close();
+      await server.close();
+    }
   });
 });
 

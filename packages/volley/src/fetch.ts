@@ -107,10 +107,14 @@ async function streamResponse(
     // Pulled by the SDK: a delta is encoded only when the reader wants one.
     async pull(controller) {
       try {
-        const step = pending ?? (await iterator.next());
+        // Each pull enqueues something (or ends): a pull that enqueued nothing would not be
+        // called again, and the reader would wait for ever. Tool-call deltas carry no content;
+        // the calls themselves go out with the end.
+        let step = pending ?? (await iterator.next());
         pending = undefined;
+        while (!step.done && step.value.content === '') step = await iterator.next();
         if (!step.done) {
-          if (step.value.content !== '') controller.enqueue(frames.delta(step.value));
+          controller.enqueue(frames.delta(step.value));
           return;
         }
         const result = await deltas.completion;
