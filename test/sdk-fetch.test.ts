@@ -8,7 +8,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createOpenAI } from '@ai-sdk/openai';
 import type { SimRequestLogEntry, Simulator } from '@volley/sim';
-import { createSimulator, simulatedChatContent, simulatedEmbedding } from '@volley/sim';
+import {
+  createSimulator,
+  simulatedChatContent,
+  simulatedCompletionText,
+  simulatedEmbedding,
+} from '@volley/sim';
 import { embedMany, generateText, jsonSchema, streamText, tool } from 'ai';
 import OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -227,6 +232,23 @@ describe('volley.fetch semantics', () => {
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(statuses(sim.requests)).toEqual([400]);
+  });
+
+  it('streams text completions (/completions) too', async () => {
+    sim = await createSimulator();
+    volley = await createVolley({ endpoints: [{ baseUrl: sim.url }], logger: false });
+    const client = new OpenAI({ apiKey: 'unused', fetch: volley.fetch });
+    const request = { model: MODEL, prompt: 'Once upon a time', max_tokens: 12 };
+    const stream = await client.completions.create({ ...request, stream: true });
+    let text = '';
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.text ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    const expected = simulatedCompletionText(request);
+    expect(text).toBe(expected.content);
+    expect(finish).toBe(expected.finishReason);
   });
 
   it("maps the SDK's path onto Volley's endpoint whatever the SDK's base URL", async () => {
