@@ -197,6 +197,40 @@ describe('volley.fetch under the openai SDK and the AI SDK, against a rate-limit
   });
 });
 
+describe('volley.fetch under a TPM limit', () => {
+  it('openai SDK chat: the simulator admitted no more tokens than its limit allows', async () => {
+    const tpm = 12_000;
+    const sim = await createSimulator({ limits: { tpm } });
+    const volley = await createVolley({
+      endpoints: [{ baseUrl: sim.url, tpm }],
+      concurrency: 16,
+      logger: false,
+    });
+    try {
+      const client = new OpenAI({ apiKey: 'unused', fetch: volley.fetch });
+      const replies = await Promise.all(
+        Array.from({ length: CALLS }, (_, i) => client.chat.completions.create(body(i))),
+      );
+      expect(replies).toHaveLength(CALLS);
+      const ok = sim.requests.filter((entry) => entry.status === 200);
+      expect(ok).toHaveLength(CALLS);
+      // Admission cost as the simulator counts it: prompt tokens + max_tokens.
+      const admitted = replies.reduce(
+        (sum, reply) => sum + (reply.usage?.prompt_tokens ?? 0) + 8,
+        0,
+      );
+      const times = ok.map((entry) => entry.receivedAt).sort((a, b) => a - b);
+      const spanSeconds = ((times.at(-1) ?? 0) - (times[0] ?? 0)) / 1000;
+      const perSecond = tpm / 60;
+      expect(admitted).toBeLessThanOrEqual(perSecond + perSecond * spanSeconds + 50);
+      expect(sim.stats().rateLimited).toBeLessThanOrEqual(CALLS / 5);
+    } finally {
+      await volley.close();
+      await sim.close();
+    }
+  });
+});
+
 describe('volley.fetch semantics', () => {
   let sim: Simulator;
   let volley: Volley;
