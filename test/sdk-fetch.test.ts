@@ -268,6 +268,24 @@ describe('volley.fetch semantics', () => {
     expect(statuses(sim.requests)).toEqual([400]);
   });
 
+  it('works the same when the HTTP runs on worker threads', async () => {
+    sim = await createSimulator();
+    volley = await createVolley({
+      mode: 'threads',
+      threads: 2,
+      endpoints: [{ baseUrl: sim.url }],
+      logger: false,
+    });
+    const client = new OpenAI({ apiKey: 'unused', fetch: volley.fetch });
+    const stream = await client.chat.completions.create({ ...body(5), stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    const reply = await client.chat.completions.create(body(6));
+    expect(text).toBe(simulatedChatContent(body(5)).content);
+    expect(reply.choices[0]?.message.content).toBe(simulatedChatContent(body(6)).content);
+    expect((await volley.workerStats()).length).toBe(2);
+  });
+
   it('streams text completions (/completions) too', async () => {
     sim = await createSimulator();
     volley = await createVolley({ endpoints: [{ baseUrl: sim.url }], logger: false });
@@ -532,24 +550,28 @@ describe('volley.stream', () => {
     await expect(consume()).rejects.toMatchObject({ status: 400 });
   });
 
-  it('an attempt that broke before its deltas were read is retried, and its deltas dropped', async () => {
-    sim = await createSimulator({
-      faultFor: ({ index }) => (index === 0 ? 'reset-mid-stream' : undefined),
-    });
-    volley = await createVolley({
-      endpoints: [{ baseUrl: sim.url }],
-      model: MODEL,
-      backoff: { baseDelayMs: 1, maxDelayMs: 2 },
-      logger: false,
-    });
-    const request = { messages: body(2).messages, max_tokens: 20 };
-    const stream = volley.stream(request);
-    await stream.completion; // both attempts streamed before the loop reads anything
-    let text = '';
-    for await (const delta of stream) text += delta.content;
-    expect(sim.requests.map((entry) => entry.fault)).toEqual(['reset-mid-stream', undefined]);
-    expect(text).toBe(simulatedChatContent({ ...request, model: MODEL }).content);
-  });
+  it.each(['async', 'threads'] as const)(
+    'an attempt that broke before its deltas were read is retried, and its deltas dropped (%s)',
+    async (mode) => {
+      sim = await createSimulator({
+        faultFor: ({ index }) => (index === 0 ? 'reset-mid-stream' : undefined),
+      });
+      volley = await createVolley({
+        mode,
+        endpoints: [{ baseUrl: sim.url }],
+        model: MODEL,
+        backoff: { baseDelayMs: 1, maxDelayMs: 2 },
+        logger: false,
+      });
+      const request = { messages: body(2).messages, max_tokens: 20 };
+      const stream = volley.stream(request);
+      await stream.completion; // both attempts streamed before the loop reads anything
+      let text = '';
+      for await (const delta of stream) text += delta.content;
+      expect(sim.requests.map((entry) => entry.fault)).toEqual(['reset-mid-stream', undefined]);
+      expect(text).toBe(simulatedChatContent({ ...request, model: MODEL }).content);
+    },
+  );
 
   it('an attempt that broke after deltas were read stops the call: no second answer spliced on', async () => {
     sim = await createSimulator({
