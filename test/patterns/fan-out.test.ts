@@ -30,7 +30,7 @@ describe.each(MODES)('fanOut (%s mode)', (mode) => {
       expect(outcome.ok).toBe(true);
       if (outcome.ok) {
         const expected = simulatedChatContent({ model: 'volley-sim-1', ...requests[key] });
-        expect(outcome.text).toBe(expected.content);
+        expect(outcome.value.text).toBe(expected.content);
       }
     }
     const failed = result.results.entities;
@@ -43,7 +43,7 @@ describe.each(MODES)('fanOut (%s mode)', (mode) => {
     expect(result.cost.totalTokens).toBeGreaterThan(0);
     modes.record(mode, 'keyed', {
       keys: Object.keys(result.results),
-      outcomes: Object.values(result.results).map((o) => (o.ok ? o.text : codeOf(o.error))),
+      outcomes: Object.values(result.results).map((o) => (o.ok ? o.value.text : codeOf(o.error))),
     });
   });
 
@@ -57,7 +57,9 @@ describe.each(MODES)('fanOut (%s mode)', (mode) => {
       messages: [{ role: 'user' as const, content: `question ${i}` }],
     }));
     const result = await fanOut(r.volley, requests);
-    expect(result.results.map((o) => (o.ok ? o.text.split(' filler')[0] : undefined))).toEqual([
+    expect(
+      result.results.map((o) => (o.ok ? o.value.text.split(' filler')[0] : undefined)),
+    ).toEqual([
       'answer to question 0',
       'answer to question 1',
       'answer to question 2',
@@ -74,7 +76,7 @@ describe.each(MODES)('fanOut (%s mode)', (mode) => {
     modes.record(
       mode,
       'listed',
-      result.results.map((o) => o.ok && o.text),
+      result.results.map((o) => o.ok && o.value.text),
     );
   });
 
@@ -106,7 +108,7 @@ describe.each(MODES)('fanOut (%s mode)', (mode) => {
     modes.record(
       mode,
       'sections',
-      Object.values(result.results).map((o) => o.ok && o.text),
+      Object.values(result.results).map((o) => o.ok && o.value.text),
     );
   });
 

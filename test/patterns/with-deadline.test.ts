@@ -51,12 +51,16 @@ describe.each(MODES)('withDeadline (%s mode)', (mode) => {
     expect(result.failed).toEqual(['broken']);
     expect(result.cancelled).toEqual(['entities']);
     expect(result.results.summary).toMatchObject({
-      status: 'completed',
+      ok: true,
+      index: 0,
       value: words('summary done', 3),
     });
     const broken = result.results.broken;
-    expect(broken.status === 'failed' && codeOf(broken.error)).toBe(ErrorCode.HTTP);
-    expect(result.results.entities).toEqual({ status: 'cancelled' });
+    expect(!broken.ok && codeOf(broken.error)).toBe(ErrorCode.HTTP);
+    // Cancelled: settled as a failure with the reason it was aborted with.
+    const entities = result.results.entities;
+    expect(entities).toMatchObject({ ok: false, index: 3 });
+    expect(!entities.ok && codeOf(entities.error)).toBe(ErrorCode.TIMEOUT);
 
     const slow = await waitFor(() => {
       const entry = r.log().find((e) => lastMessage(e.body).startsWith('entities'));
@@ -77,14 +81,14 @@ describe.each(MODES)('withDeadline (%s mode)', (mode) => {
     expect(Date.now() - started).toBeLessThan(2000);
     expect(result.stoppedBy).toBeUndefined();
     expect(result.completed).toEqual([0, 1]);
-    expect(result.results.map((o) => o.status === 'completed' && o.value)).toEqual([
+    expect(result.results.map((o) => o.ok && o.value)).toEqual([
       words('a done', 2),
       words('b done', 4),
     ]);
     modes.record(
       mode,
       'in time',
-      result.results.map((o) => o.status),
+      result.results.map((o) => o.ok),
     );
   });
 

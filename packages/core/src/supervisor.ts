@@ -70,7 +70,8 @@ export interface CallSpec {
   path: string;
   body: Record<string, unknown>;
   stream?: boolean;
-  onDelta?: (delta: { choice: number; content: string }) => void;
+  /** `delta.id` is the attempt's: a new id means the call was retried and its answer starts over. */
+  onDelta?: (delta: StreamDelta) => void;
   /** Return the body as JSON text (batch writers) instead of parsed. */
   raw?: boolean;
   embeddings?: EmbeddingDecode;

@@ -44,6 +44,8 @@ import {
 import { EventEmitter } from 'eventemitter3';
 import { routeByWorkload } from './auto-mode.js';
 import { emitClusterEvent, joinCluster } from './cluster.js';
+import type { DeltaStream } from './delta-stream.js';
+import { createDeltaStream } from './delta-stream.js';
 import type { EmbedBatchResult, EmbeddedItem, EmbedManyResult, EmbedPacking } from './embed.js';
 import {
   DEFAULT_EMBED_BATCH_SIZE,
@@ -51,8 +53,11 @@ import {
   embedMany,
   embedStream,
 } from './embed.js';
+import { volleyFetch } from './fetch.js';
 import type { EndpointOptions, ResolvedOptions, VolleyMode, VolleyOptions } from './options.js';
 import { resolveOptions } from './options.js';
+import type { Settled } from './settled.js';
+import { settle } from './settled.js';
 
 /** Options every single call accepts. */
 export interface CallOptions {
@@ -103,9 +108,10 @@ export interface RequestOptions extends CallOptions {
   onDelta?: ChatOptions['onDelta'];
 }
 
-export type Settled<T> =
-  | { ok: true; index: number; value: T }
-  | { ok: false; index: number; error: Error };
+/** What `request` takes inside the package: deltas keep the attempt they came from. */
+export type InternalRequestOptions = Without<RequestOptions, 'onDelta'> & {
+  onDelta?: CallSpec['onDelta'];
+};
 
 export interface MapOptions {
   /** Items in progress at once; defaults to the runtime's concurrency. */
@@ -120,6 +126,23 @@ export interface Volley {
   /** The embedded simulator, when no endpoint was configured. */
   readonly simulator: Simulator | undefined;
   chat(request: ChatInput, options?: ChatOptions): Promise<ChatCompletion>;
+  /**
+   * Streams a chat completion as an async iterable of deltas; `completion` is the assembled
+   * answer. Breaking out of the loop aborts the call; the call's error is thrown from the loop.
+   *
+   * @example
+   * const stream = volley.stream({ messages: [{ role: 'user', content: 'Tell me a story' }] });
+   * for await (const delta of stream) process.stdout.write(delta.content);
+   * const completion = await stream.completion;
+   */
+  stream(request: ChatInput, options?: CallOptions): DeltaStream<ChatCompletion>;
+  /**
+   * A `fetch` for OpenAI-compatible SDKs (`new OpenAI({ fetch: volley.fetch })`, the AI SDK's
+   * `createOpenAI({ fetch: volley.fetch })`): their calls go through this runtime's limits,
+   * retries and threads, streaming included. Bound: pass it around as it is. See `fetch.ts` for
+   * how paths, errors and streams are mapped.
+   */
+  readonly fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
   complete(request: CompletionInput, options?: ChatOptions): Promise<Completion>;
   /**
    * Embeds many texts: packed into requests (`batchSize`, `maxTokensPerRequest`), sent with
@@ -175,6 +198,7 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
   let endpoints: EndpointOptions[] | undefined = options.endpoints;
   if (endpoints === undefined && process.env.OPENAI_BASE_URL)
     endpoints = [{ baseUrl: process.env.OPENAI_BASE_URL }];
+  const silentSimulator = endpoints === undefined && options.simulator === undefined;
   if (endpoints === undefined) {
     simulator = await createSimulator(options.simulator);
     endpoints = [{ baseUrl: simulator.url }];
@@ -193,6 +217,7 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
     ? await loadTokenCounter()
     : undefined;
   const log = options.logger === false ? undefined : (options.logger ?? createLogger());
+  if (silentSimulator && log !== undefined) warnSimulatorOnce(log);
   // Shared limits (`cluster`): joined before the runtime exists, so its bucket runs on them.
   let runtime: VolleyRuntime | undefined;
   let cluster: ClusterLink | undefined;
@@ -207,6 +232,22 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
   runtime = new VolleyRuntime(resolved, tokenCounter, simulator, log, cluster);
   if (log !== undefined) logEvents(runtime, log);
   return runtime;
+}
+
+let warnedSimulator = false;
+
+/**
+ * Said once per process: without an endpoint every answer is made up by the simulator, which is
+ * right for a first try and a test but silently wrong for real work.
+ */
+function warnSimulatorOnce(log: Logger): void {
+  if (warnedSimulator) return;
+  warnedSimulator = true;
+  log.warn(
+    'no endpoint configured: using the embedded simulator, whose answers are made up. ' +
+      'To call a real model pass createVolley({ endpoints: [{ baseUrl, apiKeyEnv }] }) or set ' +
+      'OPENAI_BASE_URL (and OPENAI_API_KEY); pass { simulator: {} } to use the simulator on purpose.',
+  );
 }
 
 /** What an operator needs to see without listening to events: the rare, consequential ones. */
@@ -388,7 +429,23 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     };
   }
 
+  stream(request: ChatInput, options: CallOptions = {}): DeltaStream<ChatCompletion> {
+    return createDeltaStream(async (onDelta, signal) => {
+      const body = this.#withModel(request);
+      const spec = this.#spec(ENDPOINT_PATHS.chat, body, { ...options, signal }, true, onDelta);
+      return (await this.#supervisor.call(spec)).body as ChatCompletion;
+    }, options.signal);
+  }
+
+  readonly fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> =>
+    volleyFetch((options) => this.#request(options), input, init);
+
   request(options: RequestOptions): Promise<CallResult> {
+    return this.#request(options);
+  }
+
+  /** `request`, with deltas as the runtime delivers them (with their attempt), for `stream` and `fetch`. */
+  #request(options: InternalRequestOptions): Promise<CallResult> {
     // A batch line's url (`/v1/chat/completions`) joins a base URL that already ends in `/v1`.
     const path = options.path.startsWith('/v1/') ? options.path.slice(3) : options.path;
     const stream = options.stream === true || options.onDelta !== undefined;
@@ -409,18 +466,9 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     for await (const item of items) {
       if (options.signal?.aborted) break;
       const i = index++;
-      const task = fn(item, i).then(
-        (value) => {
-          results[i] = { ok: true, index: i, value };
-        },
-        (error: unknown) => {
-          results[i] = {
-            ok: false,
-            index: i,
-            error: error instanceof Error ? error : new Error(String(error)),
-          };
-        },
-      );
+      const task = settle(i, () => fn(item, i)).then((settled) => {
+        results[i] = settled;
+      });
       const tracked = task.finally(() => running.delete(tracked));
       running.add(tracked);
       if (running.size >= limit) await Promise.race(running);
@@ -428,7 +476,8 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     await Promise.all(running);
     if (options.signal?.aborted) {
       const aborted = new VolleyError(ErrorCode.ABORTED, 'map aborted before this item started');
-      for (let i = 0; i < index; i++) results[i] ??= { ok: false, index: i, error: aborted };
+      for (let i = 0; i < index; i++)
+        results[i] ??= { ok: false, index: i, error: aborted, latencyMs: 0 };
     }
     return results;
   }
@@ -477,7 +526,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     body: object,
     options: CallOptions,
     stream: boolean,
-    onDelta: ChatOptions['onDelta'],
+    onDelta: CallSpec['onDelta'],
   ): CallSpec {
     const spec: CallSpec = { path, body: body as Record<string, unknown>, stream };
     if (onDelta !== undefined) spec.onDelta = onDelta;

@@ -32,10 +32,10 @@ export type {
   EmbedResult,
   MapOptions,
   RequestOptions,
-  Settled,
   Volley,
 } from './create-volley.js';
 export { createVolley, SIMULATOR_EMBEDDING_MODEL } from './create-volley.js';
+export type { DeltaStream, StreamDelta } from './delta-stream.js';
 export type { EndpointOptions, VolleyMode, VolleyOptions } from './options.js';
 export { DEFAULT_TIMEOUT_MS, MAX_THREADS_HARD_LIMIT, maxThreads } from './options.js';
 export type {
@@ -51,6 +51,7 @@ export type {
   FanOutOptions,
   FanOutOutcome,
   FanOutResult,
+  FanOutValue,
 } from './patterns/fan-out.js';
 export { fanOut, sections } from './patterns/fan-out.js';
 export type {
@@ -103,3 +104,4 @@ export type {
   WithDeadlineResult,
 } from './patterns/with-deadline.js';
 export { withDeadline } from './patterns/with-deadline.js';
+export type { Settled } from './settled.js';

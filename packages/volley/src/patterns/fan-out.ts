@@ -5,13 +5,23 @@
  */
 import type { ChatCompletion } from '@volley/core';
 import type { ChatInput } from '../create-volley.js';
+import type { Settled } from '../settled.js';
+import { settle } from '../settled.js';
 import type { ChatClient, ChatDefaults, TokenCost } from './shared.js';
-import { addUsage, createScope, elapsedSince, emptyCost, now, textOf, toError } from './shared.js';
+import { addUsage, createScope, elapsedSince, emptyCost, now, textOf } from './shared.js';
 
-/** One fanned-out call: its completion and text, or its error; with its own duration. */
-export type FanOutOutcome =
-  | { ok: true; completion: ChatCompletion; text: string; latencyMs: number }
-  | { ok: false; error: Error; latencyMs: number };
+/** What a fanned-out call that succeeded gives: its completion and its text. */
+export interface FanOutValue {
+  completion: ChatCompletion;
+  text: string;
+}
+
+/**
+ * One fanned-out call, settled like every item of `map` and `withDeadline`:
+ * `{ ok: true, value: { completion, text } }` or `{ ok: false, error }`, with its input `index`
+ * and its own `latencyMs`.
+ */
+export type FanOutOutcome = Settled<FanOutValue>;
 
 /** Options of {@link fanOut}. */
 export interface FanOutOptions {
@@ -49,7 +59,7 @@ export interface FanOutResult<R> {
  *   sentiment: { messages: [{ role: 'user', content: `Positive, negative or neutral?\n${doc}` }] },
  *   entities: { messages: [{ role: 'user', content: `Named entities as a JSON list:\n${doc}` }] },
  * });
- * if (results.sentiment.ok) console.log(results.sentiment.text);
+ * if (results.sentiment.ok) console.log(results.sentiment.value.text);
  * console.log(`took ${wallMs} ms instead of ${sumCallMs} ms`);
  */
 export function fanOut(
@@ -78,23 +88,20 @@ export async function fanOut(
   let succeeded = 0;
   try {
     const outcomes = await Promise.all(
-      entries.map(async ([, request]): Promise<FanOutOutcome> => {
-        const callStarted = now();
-        try {
+      entries.map(async ([, request], index): Promise<FanOutOutcome> => {
+        const outcome = await settle(index, async () => {
           const completion = await client.chat(request, {
             signal: scope.signal,
             ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
           });
-          const latencyMs = elapsedSince(callStarted);
-          sumCallMs += latencyMs;
+          return { completion, text: textOf(completion) };
+        });
+        sumCallMs += outcome.latencyMs;
+        if (outcome.ok) {
           succeeded++;
-          addUsage(cost, completion.usage);
-          return { ok: true, completion, text: textOf(completion), latencyMs };
-        } catch (error) {
-          const latencyMs = elapsedSince(callStarted);
-          sumCallMs += latencyMs;
-          return { ok: false, error: toError(error), latencyMs };
+          addUsage(cost, outcome.value.completion.usage);
         }
+        return outcome;
       }),
     );
     const wallMs = elapsedSince(started);

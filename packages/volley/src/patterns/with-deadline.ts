@@ -5,17 +5,19 @@
  * deadline even if a task ignores its signal; such a task's late result is dropped.
  */
 import { ErrorCode, VolleyError } from '@volley/core';
+import type { Settled } from '../settled.js';
 import { createScope, elapsedSince, invalidOption, now, toError } from './shared.js';
 
 /** One call (or any async work) under the deadline; pass `signal` on to `volley.chat`. */
 export type DeadlineTask<T> = (signal: AbortSignal) => Promise<T>;
 
-/** What became of one task: its value, its error, or cancelled at the deadline. */
-export type DeadlineOutcome<T> =
-  | { status: 'completed'; value: T; latencyMs: number }
-  | { status: 'failed'; error: Error; latencyMs: number }
-  /** Still running at the deadline (or when the caller aborted): aborted, no result. */
-  | { status: 'cancelled' };
+/**
+ * What became of one task, settled like every item of `map` and `fanOut`: `{ ok: true, value }`
+ * or `{ ok: false, error }`. A task still running at the deadline (or when the caller aborted)
+ * was cancelled: `ok: false` with the reason it was aborted with (`VOLLEY_ERR_TIMEOUT` at the
+ * deadline, `VOLLEY_ERR_ABORTED` for the caller's signal) and its key in `cancelled`.
+ */
+export type DeadlineOutcome<T> = Settled<T>;
 
 /** Options of {@link withDeadline}. */
 export interface WithDeadlineOptions {
@@ -49,7 +51,7 @@ export interface WithDeadlineResult<R, K> {
  *   },
  *   { deadlineMs: 8000 },
  * );
- * console.log(results.summary.status, cancelled); // 'completed' [ 'entities' ]
+ * console.log(results.summary.ok, cancelled); // true [ 'entities' ]
  */
 export function withDeadline<T>(
   tasks: ReadonlyArray<DeadlineTask<T>>,
@@ -81,6 +83,7 @@ export function withDeadline<T>(
   const outcomes: Array<DeadlineOutcome<T> | undefined> = new Array<DeadlineOutcome<T> | undefined>(
     entries.length,
   ).fill(undefined);
+  const cancelledAt = new Set<number>();
   let pending = entries.length;
   let stoppedBy: 'deadline' | 'signal' | undefined;
   let finished = false;
@@ -92,6 +95,7 @@ export function withDeadline<T>(
       finished = true;
       if (timer !== undefined) clearTimeout(timer);
       scope.signal.removeEventListener('abort', onSignal);
+      const elapsedMs = elapsedSince(started);
       if (pending > 0) {
         const reason =
           stoppedBy === 'deadline'
@@ -100,20 +104,25 @@ export function withDeadline<T>(
                 cause: options.signal?.reason,
               });
         scope.abort(reason);
+        outcomes.forEach((outcome, i) => {
+          if (outcome !== undefined) return;
+          cancelledAt.add(i);
+          outcomes[i] = { ok: false, index: i, error: reason, latencyMs: elapsedMs };
+        });
       }
       scope.dispose();
-      const results = outcomes.map((outcome) => outcome ?? { status: 'cancelled' as const });
-      const keysWith = (status: DeadlineOutcome<T>['status']): Array<number | string> =>
-        entries.flatMap(([key], i) => (results[i]?.status === status ? [key] : []));
+      const results = outcomes as Array<DeadlineOutcome<T>>;
+      const keysWhere = (test: (i: number) => boolean): Array<number | string> =>
+        entries.flatMap(([key], i) => (test(i) ? [key] : []));
       resolve({
         results: isList
           ? results
           : Object.fromEntries(entries.map(([key], i) => [key, results[i] as DeadlineOutcome<T>])),
-        completed: keysWith('completed'),
-        failed: keysWith('failed'),
-        cancelled: keysWith('cancelled'),
+        completed: keysWhere((i) => results[i]?.ok === true),
+        failed: keysWhere((i) => results[i]?.ok === false && !cancelledAt.has(i)),
+        cancelled: keysWhere((i) => cancelledAt.has(i)),
         stoppedBy,
-        elapsedMs: elapsedSince(started),
+        elapsedMs,
       });
     };
     const onSignal = (): void => {
@@ -145,10 +154,17 @@ export function withDeadline<T>(
       } catch (error) {
         promise = Promise.reject(toError(error));
       }
+      // Recorded on the task's own promise, no hop more: a task that settled before the
+      // deadline (or the caller's abort) fired counts as settled.
       void promise.then(
-        (value) => record({ status: 'completed', value, latencyMs: elapsedSince(taskStarted) }),
+        (value) => record({ ok: true, index: i, value, latencyMs: elapsedSince(taskStarted) }),
         (error: unknown) =>
-          record({ status: 'failed', error: toError(error), latencyMs: elapsedSince(taskStarted) }),
+          record({
+            ok: false,
+            index: i,
+            error: toError(error),
+            latencyMs: elapsedSince(taskStarted),
+          }),
       );
     });
     if (entries.length === 0) finish();
