@@ -82,3 +82,4 @@ export {
   MAX_TOKENS_PER_CALL,
   trustedUsage,
 } from './token-estimate.js';
+export { withSpan } from './tracing.js';

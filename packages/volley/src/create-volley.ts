@@ -281,6 +281,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
       attemptTimeoutMs: options.attemptTimeoutMs,
       restartBudget: options.restartBudget,
       events: this,
+      mode: options.mode,
     });
     this.#progressTimer = setInterval(() => {
       if (this.listenerCount('progress') > 0) this.emit('progress', this.stats());

@@ -4,6 +4,7 @@
  * how much that saved on this run, measured rather than assumed.
  */
 import type { ChatCompletion } from '@volley/core';
+import { withSpan } from '@volley/core';
 import type { ChatInput } from '../create-volley.js';
 import type { ChatClient, ChatDefaults, TokenCost } from './shared.js';
 import { addUsage, createScope, elapsedSince, emptyCost, now, textOf, toError } from './shared.js';
@@ -62,7 +63,17 @@ export function fanOut<K extends string>(
   requests: Readonly<Record<K, ChatInput>>,
   options?: FanOutOptions,
 ): Promise<FanOutResult<Record<K, FanOutOutcome>>>;
-export async function fanOut(
+export function fanOut(
+  client: ChatClient,
+  requests: readonly ChatInput[] | Readonly<Record<string, ChatInput>>,
+  options: FanOutOptions = {},
+): Promise<FanOutResult<FanOutOutcome[] | Record<string, FanOutOutcome>>> {
+  return withSpan(`volley.fanOut`, { 'volley.pattern': 'fanOut' }, () =>
+    runFanOut(client, requests, options),
+  );
+}
+
+async function runFanOut(
   client: ChatClient,
   requests: readonly ChatInput[] | Readonly<Record<string, ChatInput>>,
   options: FanOutOptions = {},
