@@ -69,6 +69,7 @@ export type {
   Grant,
   LaneLimits,
   LaneStats,
+  LearnedLimits,
   TokenBucketOptions,
   TokenBucketRef,
 } from './token-bucket.js';
