@@ -121,6 +121,11 @@ describe.each(['async', 'threads'] as const)('tracing in %s mode', (mode) => {
       expect(span.attributes['gen_ai.response.finish_reasons']).toEqual([expect.any(String)]);
       // The hand-off to the executor (the thread hop in threads mode) and the attempt's end.
       expect(span.events.map((event) => event.name)).toEqual(['volley.dispatch', 'volley.attempt']);
+      expect(span.events[0]?.attributes).toEqual({
+        'server.address': '127.0.0.1',
+        'server.port': port,
+        'volley.attempt': 1,
+      });
     }
     const [embedding] = spans.filter(
       (span) => span.attributes['gen_ai.operation.name'] === 'embeddings',

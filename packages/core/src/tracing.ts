@@ -43,23 +43,26 @@ function operationOf(path: string): string {
  * credentials). Every OpenAI-compatible server speaks OpenAI's API, so the provider is `openai`
  * except on Azure OpenAI.
  */
-function endpointAttributes(baseUrl: string): Attributes {
-  if (!URL.canParse(baseUrl)) return {};
+function endpointAttributes(baseUrl: string): EndpointAttributes {
+  if (!URL.canParse(baseUrl)) return { server: {}, provider: {} };
   const url = new URL(baseUrl);
   const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
   const provider = url.hostname.endsWith('.openai.azure.com') ? 'azure.ai.openai' : 'openai';
   return {
-    'server.address': url.hostname,
-    'server.port': port,
-    'gen_ai.provider.name': provider,
-    // The attribute's name before semantic conventions 1.37; backends still key on it.
-    'gen_ai.system': provider,
+    server: { 'server.address': url.hostname, 'server.port': port },
+    // `gen_ai.system` is the attribute's name before semantic conventions 1.37; backends still use it.
+    provider: { 'gen_ai.provider.name': provider, 'gen_ai.system': provider },
   };
+}
+
+interface EndpointAttributes {
+  server: Attributes;
+  provider: Attributes;
 }
 
 /** The supervisor's tracing hooks: each takes the call's span, `undefined` when nothing records. */
 export class CallTracing {
-  readonly #endpoints: Attributes[];
+  readonly #endpoints: EndpointAttributes[];
   readonly #mode: string | undefined;
 
   constructor(endpointLabels: readonly string[], mode: string | undefined) {
@@ -95,14 +98,18 @@ export class CallTracing {
   /** The attempt is handed to its executor: a worker thread in `threads` mode, this loop in `async`. */
   dispatched(span: Span | undefined, endpoint: number, attempt: number): void {
     if (span === undefined) return;
-    const server = this.#endpoints[endpoint];
-    if (server !== undefined) span.setAttributes(server);
-    span.addEvent('volley.dispatch', { 'volley.attempt': attempt, 'volley.endpoint': endpoint });
+    // On the span, the last attempt's endpoint; on the event, each attempt's (retries may move).
+    const attributes = this.#endpoints[endpoint];
+    if (attributes === undefined) return;
+    span.setAttributes(attributes.provider);
+    span.setAttributes(attributes.server);
+    span.addEvent('volley.dispatch', { ...attributes.server, 'volley.attempt': attempt });
   }
 
   /** The attempt's outcome is back; its HTTP time, against the dispatch event, shows the hop. */
   attemptEnded(span: Span | undefined, attempt: number, ok: boolean, latencyMs?: number): void {
-    if (span === undefined) return;
+    // The call may have ended (aborted, timed out) while this attempt was on the wire.
+    if (span === undefined || !span.isRecording()) return;
     const attributes: Attributes = { 'volley.attempt': attempt, 'volley.ok': ok };
     if (latencyMs !== undefined) attributes['volley.latency_ms'] = latencyMs;
     span.addEvent('volley.attempt', attributes);
