@@ -863,6 +863,30 @@ Examples:
     process.stdout.write(completionScript(program as never, shell));
   });
 
+// --log-level: on the program and on every command, so it may come before or after the command
+// name. It sets VOLLEY_LOG_LEVEL, which the runtime reads: the flag wins over the variable.
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+function logLevelOption(): Option {
+  return new Option(
+    '--log-level <level>',
+    'JSON log lines on stderr at this level and above (default: $VOLLEY_LOG_LEVEL, else none)',
+  ).choices(LOG_LEVELS);
+}
+function addLogLevel(
+  command: Command<unknown[], Record<string, unknown>, Record<string, unknown>>,
+): void {
+  command.addOption(logLevelOption());
+  for (const sub of command.commands) addLogLevel(sub as typeof command);
+}
+addLogLevel(program as never);
+program.hook('preAction', (_program, action) => {
+  let level: unknown;
+  for (let command: typeof action | null = action; command !== null; command = command.parent) {
+    level ??= command.opts().logLevel;
+  }
+  if (typeof level === 'string') process.env.VOLLEY_LOG_LEVEL = level;
+});
+
 // Last: every command is in place, each gets the one-line refusal of a bad command line.
 installUsageErrors(program as never);
 

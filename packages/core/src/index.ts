@@ -69,6 +69,7 @@ export type {
   Grant,
   LaneLimits,
   LaneStats,
+  LearnedLimits,
   TokenBucketOptions,
   TokenBucketRef,
 } from './token-bucket.js';
@@ -83,3 +84,4 @@ export {
   MAX_TOKENS_PER_CALL,
   trustedUsage,
 } from './token-estimate.js';
+export { withSpan } from './tracing.js';

@@ -55,8 +55,12 @@ export interface LimitStore {
   settle(lane: number, reservedTokens: number, actualTokens: number, now: number): void;
   /** Nothing is admitted to `lane` for `durationMs` (a 429, or `retry-after`). */
   cooldown(lane: number, durationMs: number, now: number): void;
-  /** Live correction from `x-ratelimit-*` headers (see `MemoryLane.observe`). */
-  observe(lane: number, snapshot: RateLimitSnapshot, now: number): void;
+  /**
+   * Live correction from `x-ratelimit-*` headers (see `MemoryLane.observe`); true when the lane
+   * adopted a limit the server announced.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: the shared store (@volley/cluster) does not tell.
+  observe(lane: number, snapshot: RateLimitSnapshot, now: number): boolean | void;
   levels(lane: number, now: number): LaneLevels;
   /** Gives back what the store holds (leases, slots) and lets go of its connections. */
   close(): Promise<void>;
@@ -101,17 +105,17 @@ export class MemoryLane {
   /**
    * Live correction from `x-ratelimit-*` headers. A lane with no configured limit adopts the one
    * the server announces (so a run with no `--rpm` still paces itself after the first response);
-   * `remaining` only ever lowers what we think is left.
+   * `remaining` only ever lowers what we think is left. True when it adopted a new limit.
    */
-  observe(snapshot: RateLimitSnapshot, now: number): void {
+  observe(snapshot: RateLimitSnapshot, now: number): boolean {
     this.refill(now);
     const learnRequests =
       this.#configured.rpm === undefined && snapshot.limitRequests !== undefined;
     const learnTokens = this.#configured.tpm === undefined && snapshot.limitTokens !== undefined;
-    if (
+    const learned =
       (learnRequests && snapshot.limitRequests !== this.requestsPerMs * 60_000) ||
-      (learnTokens && snapshot.limitTokens !== this.tokensPerMs * 60_000)
-    ) {
+      (learnTokens && snapshot.limitTokens !== this.tokensPerMs * 60_000);
+    if (learned) {
       this.setRates(
         learnRequests ? snapshot.limitRequests : this.#configured.rpm,
         learnTokens ? snapshot.limitTokens : this.#configured.tpm,
@@ -140,6 +144,7 @@ export class MemoryLane {
     ) {
       this.cooldownUntil = Math.max(this.cooldownUntil, now + snapshot.resetTokensMs);
     }
+    return learned;
   }
 
   refill(now: number): void {
@@ -234,8 +239,8 @@ class MemoryLimitStore implements LimitStore {
     this.#lane(lane).cooldown(durationMs, now);
   }
 
-  observe(lane: number, snapshot: RateLimitSnapshot, now: number): void {
-    this.#lane(lane).observe(snapshot, now);
+  observe(lane: number, snapshot: RateLimitSnapshot, now: number): boolean {
+    return this.#lane(lane).observe(snapshot, now);
   }
 
   levels(lane: number, now: number): LaneLevels {

@@ -27,6 +27,7 @@
  * one at a time, in order, without a microtask per hop. The token bucket is asked synchronously
  * (`tryAcquire`) and waited on only when it has no capacity now.
  */
+import type { Span } from '@opentelemetry/api';
 import type { EventEmitter } from 'eventemitter3';
 import { Mailbox } from './actor.js';
 import type { RetryPolicy } from './after-failure.js';
@@ -59,6 +60,7 @@ import { RestartIntensity } from './restart-intensity.js';
 import type { TokenBucketRef } from './token-bucket.js';
 import type { CountTokens } from './token-estimate.js';
 import { estimateRequestTokens, OutputTokenLearner, trustedUsage } from './token-estimate.js';
+import { CallTracing } from './tracing.js';
 
 export type { CircuitBreakerPolicy } from './endpoint-health.js';
 export { defaultCircuitBreaker } from './endpoint-health.js';
@@ -126,6 +128,8 @@ export interface SupervisorOptions extends RetryPolicy {
   events: EventEmitter<VolleyEvents>;
   clock?: Clock;
   random?: () => number;
+  /** The runtime's mode, shown on call spans (`volley.mode`). */
+  mode?: string;
 }
 
 export interface SupervisorRef {
@@ -165,6 +169,8 @@ interface Job {
   admitAbort: AbortController | undefined;
   retryTimer: TimerHandle | undefined;
   onAbort: (() => void) | undefined;
+  /** The call's OpenTelemetry span; undefined when nothing records (no SDK registered). */
+  span: Span | undefined;
 }
 
 type Message =
@@ -211,6 +217,7 @@ class Supervisor implements SupervisorRef {
   readonly #health: EndpointHealth;
   readonly #crashes: RestartIntensity;
   readonly #outputTokens = new OutputTokenLearner();
+  readonly #tracing: CallTracing;
   readonly #queue = new CallQueue<Job>();
   readonly #ready: Job[] = [];
   readonly #admitting = new Set<Job>();
@@ -261,6 +268,10 @@ class Supervisor implements SupervisorRef {
       () => this.#post({ type: 'wake' }),
     );
     this.#crashes = new RestartIntensity(options.restartBudget);
+    this.#tracing = new CallTracing(
+      options.endpoints.map((endpoint) => endpoint.label),
+      options.mode,
+    );
     this.#dispatcher = options.createDispatcher({
       outcomes: (outcomes) => this.#post({ type: 'outcomes', outcomes }),
       deltas: (deltas) => this.#post({ type: 'deltas', deltas }),
@@ -282,8 +293,9 @@ class Supervisor implements SupervisorRef {
       return Promise.reject(new VolleyError(ErrorCode.STOPPED, 'runtime is closing'));
     if (spec.signal?.aborted) return Promise.reject(abortedError(spec.signal));
     return new Promise<CallResult>((resolve, reject) => {
+      const callId = ++this.#nextCallId;
       const job: Job = {
-        callId: ++this.#nextCallId,
+        callId,
         spec,
         resolve,
         reject,
@@ -304,6 +316,8 @@ class Supervisor implements SupervisorRef {
         admitAbort: undefined,
         retryTimer: undefined,
         onAbort: undefined,
+        // Started here, in the caller's context, so the caller's active span is its parent.
+        span: this.#tracing.start(callId, spec.path, spec.body),
       };
       if (spec.signal !== undefined) {
         job.onAbort = () => this.#post({ type: 'abort', job });
@@ -501,6 +515,7 @@ class Supervisor implements SupervisorRef {
   }
 
   #makeReady(job: Job, waitedMs: number): void {
+    this.#tracing.waited(job.span, waitedMs);
     job.waitedMs += waitedMs;
     this.#counters.rateLimitWaitMs += waitedMs;
     job.state = 'ready';
@@ -552,6 +567,7 @@ class Supervisor implements SupervisorRef {
         embeddings: job.spec.embeddings ?? 'none',
         timeoutMs: attemptTimeoutMs,
       });
+      this.#tracing.dispatched(job.span, job.endpoint, job.attempts);
       if (emitRequest) {
         this.#events.emit('request', {
           callId: job.callId,
@@ -579,6 +595,12 @@ class Supervisor implements SupervisorRef {
     job.isProbe = false;
     if (outcome.rateLimit !== undefined)
       this.#bucket.observe(job.lane, capResets(outcome.rateLimit, this.#options.retryAfterCapMs));
+    this.#tracing.attemptEnded(
+      job.span,
+      job.attempts,
+      outcome.ok,
+      outcome.ok ? outcome.timing.latencyMs : undefined,
+    );
     if (outcome.ok) this.#onSuccess(job, outcome);
     else this.#onFailure(job, outcome);
   }
@@ -622,6 +644,7 @@ class Supervisor implements SupervisorRef {
         waitedMs: job.waitedMs,
       });
     }
+    this.#tracing.succeeded(job.span, outcome.status, outcome.body, usage);
     this.#settle(job);
     job.resolve(result);
   }
@@ -663,6 +686,8 @@ class Supervisor implements SupervisorRef {
     if (decision.pacing === 'rate-limited') this.#counters.rateLimited++;
     if (decision.pacing === 'backpressure') this.#counters.backpressure++;
     if (decision.cooldownMs !== undefined) this.#bucket.cooldown(job.lane, decision.cooldownMs);
+    if (decision.pacing === 'rate-limited')
+      this.#tracing.rateLimited(job.span, outcome.error.retryAfterMs);
     if (decision.pacing === 'rate-limited' && this.#events.listenerCount('rateLimited') > 0) {
       this.#events.emit('rateLimited', {
         callId: job.callId,
@@ -686,6 +711,7 @@ class Supervisor implements SupervisorRef {
         return;
       case 'retry':
         this.#counters.retries++;
+        this.#tracing.retry(job.span, job.attempts, next.delayMs, decision.error);
         if (this.#events.listenerCount('retry') > 0) {
           this.#events.emit('retry', {
             callId: job.callId,
@@ -827,6 +853,7 @@ class Supervisor implements SupervisorRef {
         error: final,
       });
     }
+    this.#tracing.failed(job.span, final);
     this.#settle(job);
     job.reject(final);
   }

@@ -42,6 +42,14 @@ export interface TokenBucketOptions {
    * (`@volley/cluster`) built from the same lanes. The bucket closes it on `stop()`.
    */
   store?: (setup: LimitStoreSetup) => LimitStore;
+  /** A lane adopted the limits a server announced in its `x-ratelimit-limit-*` headers. */
+  onLimitLearned?: (lane: number, limits: LearnedLimits) => void;
+}
+
+/** Limits a server announced, per minute; undefined where it announced none. */
+export interface LearnedLimits {
+  rpm: number | undefined;
+  tpm: number | undefined;
 }
 
 export interface Grant {
@@ -170,10 +178,12 @@ class TokenBucket implements TokenBucketRef {
   readonly #clock: Clock;
   readonly #store: LimitStore;
   readonly #lanes: Lane[];
+  readonly #onLimitLearned: TokenBucketOptions['onLimitLearned'];
   #stopped: Promise<void> | undefined;
 
   constructor(options: TokenBucketOptions) {
     this.#clock = options.clock ?? systemClock;
+    this.#onLimitLearned = options.onLimitLearned;
     const setup = {
       lanes: options.lanes,
       burstMs: options.burstMs ?? DEFAULT_BURST_MS,
@@ -246,7 +256,9 @@ class TokenBucket implements TokenBucketRef {
   observe(lane: number, snapshot: RateLimitSnapshot): void {
     if (this.#stopped !== undefined) return;
     const target = this.#lane(lane);
-    this.#store.observe(lane, snapshot, this.#clock.now());
+    if (this.#store.observe(lane, snapshot, this.#clock.now()) === true) {
+      this.#onLimitLearned?.(lane, { rpm: snapshot.limitRequests, tpm: snapshot.limitTokens });
+    }
     target.pump();
   }
 

@@ -54,6 +54,8 @@ import {
   embedStream,
 } from './embed.js';
 import { volleyFetch } from './fetch.js';
+import type { LogNames } from './log-events.js';
+import { logEvents, logLimitLearned, logNames } from './log-events.js';
 import type { EndpointOptions, ResolvedOptions, VolleyMode, VolleyOptions } from './options.js';
 import { resolveOptions } from './options.js';
 import type { Settled } from './settled.js';
@@ -230,7 +232,6 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
     throw error;
   }
   runtime = new VolleyRuntime(resolved, tokenCounter, simulator, log, cluster);
-  if (log !== undefined) logEvents(runtime, log);
   return runtime;
 }
 
@@ -250,28 +251,6 @@ function warnSimulatorOnce(log: Logger): void {
   );
 }
 
-/** What an operator needs to see without listening to events: the rare, consequential ones. */
-function logEvents(volley: Volley, log: Logger): void {
-  volley.on('endpointStopped', ({ endpoint, error }) => {
-    log.warn(
-      { endpoint: volley.endpoints[endpoint], code: error.code, status: error.status },
-      `endpoint stopped: ${error.message}`,
-    );
-  });
-  volley.on('workerCrash', ({ error, restarts }) => {
-    log.warn({ restarts, err: error }, 'worker thread crashed; its requests were re-dispatched');
-  });
-  volley.on('error', (error) => log.error({ err: error }, error.message));
-  if (log.isLevelEnabled('debug')) {
-    volley.on('retry', ({ callId, attempt, endpoint, delayMs, error }) => {
-      log.debug(
-        { callId, attempt, endpoint, delayMs, code: error.code, status: error.status },
-        'retrying',
-      );
-    });
-  }
-}
-
 class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   readonly mode: VolleyMode;
   readonly endpoints: readonly string[];
@@ -284,6 +263,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   /** Set once a server answered base64 embeddings with zero vectors. */
   #embeddingsAsFloat = false;
   #log: Logger | undefined;
+  readonly #logNames: LogNames;
   #closed: Promise<void> | undefined;
 
   constructor(
@@ -299,8 +279,15 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
     this.endpoints = options.endpoints.map((endpoint) => endpoint.baseUrl);
     this.simulator = simulator;
     this.#options = options;
+    this.#logNames = logNames(this.endpoints, options.laneIdentities, options.model);
     this.#bucket = createTokenBucket({
       lanes: options.limits,
+      ...(log === undefined
+        ? {}
+        : {
+            onLimitLearned: (lane, limits) =>
+              logLimitLearned(log, this.#logNames.lane(lane), limits),
+          }),
       ...(cluster === undefined ? {} : { store: (setup) => cluster.store(setup) }),
     });
     this.#supervisor = createSupervisor({
@@ -322,11 +309,13 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
       attemptTimeoutMs: options.attemptTimeoutMs,
       restartBudget: options.restartBudget,
       events: this,
+      mode: options.mode,
     });
     this.#progressTimer = setInterval(() => {
       if (this.listenerCount('progress') > 0) this.emit('progress', this.stats());
     }, options.progressIntervalMs);
     this.#progressTimer.unref();
+    if (log !== undefined) logEvents(this, log, this.#logNames);
   }
 
   get isSaturated(): boolean {
@@ -415,7 +404,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
       if (!this.#embeddingsAsFloat) {
         this.#embeddingsAsFloat = true;
         this.#log?.warn(
-          { endpoint: this.endpoints[result.endpoint] },
+          this.#logNames.endpoint(result.endpoint),
           'server returned zero vectors for base64 embeddings; using float JSON',
         );
       }

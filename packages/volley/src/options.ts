@@ -116,7 +116,9 @@ export interface VolleyOptions {
   /** How often `progress` events fire while someone listens. */
   progressIntervalMs?: number;
   /**
-   * A pino logger for warnings (endpoint stopped, worker crashed, retries at debug level).
+   * A pino logger for what the runtime decides: endpoint stopped or down (warn), circuit opened,
+   * limits learned from headers (info), retries and failed calls (debug). Lines name endpoints by
+   * origin and path with the model (README, "Logs").
    * Default: JSON lines on stderr at `VOLLEY_LOG_LEVEL` (default `warn`); `false` silences it.
    * Keys are redacted and scrubbed from every message either way.
    */

@@ -8,6 +8,7 @@
  * first successful candidate wins and the verdict says so, so nonsense never passes for a choice.
  */
 import type { ChatCompletion, ChatMessage } from '@volley/core';
+import { withSpan } from '@volley/core';
 import type { ChatInput } from '../create-volley.js';
 import type { ChatClient, ChatDefaults, IndexedError, TokenCost } from './shared.js';
 import {
@@ -110,7 +111,13 @@ const DEFAULT_JUDGE_INSTRUCTIONS =
  * });
  * console.log(winner.text, verdict, cost.total.totalTokens);
  */
-export async function bestOfN(client: ChatClient, options: BestOfNOptions): Promise<BestOfNResult> {
+export function bestOfN(client: ChatClient, options: BestOfNOptions): Promise<BestOfNResult> {
+  return withSpan(`volley.bestOfN`, { 'volley.pattern': 'bestOfN' }, () =>
+    runBestOfN(client, options),
+  );
+}
+
+async function runBestOfN(client: ChatClient, options: BestOfNOptions): Promise<BestOfNResult> {
   const started = now();
   const n = positiveInteger(
     'bestOfN: n',

@@ -4,6 +4,7 @@
  * how much that saved on this run, measured rather than assumed.
  */
 import type { ChatCompletion } from '@volley/core';
+import { withSpan } from '@volley/core';
 import type { ChatInput } from '../create-volley.js';
 import type { Settled } from '../settled.js';
 import { settle } from '../settled.js';
@@ -72,7 +73,17 @@ export function fanOut<K extends string>(
   requests: Readonly<Record<K, ChatInput>>,
   options?: FanOutOptions,
 ): Promise<FanOutResult<Record<K, FanOutOutcome>>>;
-export async function fanOut(
+export function fanOut(
+  client: ChatClient,
+  requests: readonly ChatInput[] | Readonly<Record<string, ChatInput>>,
+  options: FanOutOptions = {},
+): Promise<FanOutResult<FanOutOutcome[] | Record<string, FanOutOutcome>>> {
+  return withSpan(`volley.fanOut`, { 'volley.pattern': 'fanOut' }, () =>
+    runFanOut(client, requests, options),
+  );
+}
+
+async function runFanOut(
   client: ChatClient,
   requests: readonly ChatInput[] | Readonly<Record<string, ChatInput>>,
   options: FanOutOptions = {},

@@ -9,7 +9,7 @@
  * The main response is never handed out before the check has passed.
  */
 import type { ChatCompletion } from '@volley/core';
-import { ErrorCode, VolleyError } from '@volley/core';
+import { ErrorCode, VolleyError, withSpan } from '@volley/core';
 import type { ChatInput } from '../create-volley.js';
 import type { ChatClient, TokenCost } from './shared.js';
 import {
@@ -109,6 +109,12 @@ export function isFlaggedAnswer(text: string): boolean {
  * console.log(result.allowed ? result.text : result.refusal);
  */
 export function guardrail(client: ChatClient, options: GuardrailOptions): Promise<GuardrailResult> {
+  return withSpan(`volley.guardrail`, { 'volley.pattern': 'guardrail' }, () =>
+    runGuardrail(client, options),
+  );
+}
+
+function runGuardrail(client: ChatClient, options: GuardrailOptions): Promise<GuardrailResult> {
   const started = now();
   const refusal = options.refusal ?? DEFAULT_REFUSAL;
   const isFlagged = options.isFlagged ?? isFlaggedAnswer;

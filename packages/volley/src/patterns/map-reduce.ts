@@ -11,7 +11,7 @@
  * hierarchically: groups that fit are aggregated at once, then their results, until one call fits.
  */
 import type { CountTokens } from '@volley/core';
-import { ErrorCode, loadTokenCounter, VolleyError } from '@volley/core';
+import { ErrorCode, loadTokenCounter, VolleyError, withSpan } from '@volley/core';
 import type { ChatInput } from '../create-volley.js';
 import type { ChatClient, ChatDefaults, IndexedError, TokenCost } from './shared.js';
 import {
@@ -131,7 +131,16 @@ export interface MapReduceResult<A> {
  * });
  * console.log(result.aggregated, result.errors.length);
  */
-export async function mapReduce<A = string>(
+export function mapReduce<A = string>(
+  client: ChatClient,
+  options: MapReduceOptions<A>,
+): Promise<MapReduceResult<A>> {
+  return withSpan(`volley.mapReduce`, { 'volley.pattern': 'mapReduce' }, () =>
+    runMapReduce<A>(client, options),
+  );
+}
+
+async function runMapReduce<A = string>(
   client: ChatClient,
   options: MapReduceOptions<A>,
 ): Promise<MapReduceResult<A>> {

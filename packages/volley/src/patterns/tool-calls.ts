@@ -5,7 +5,7 @@
  * Failures go back to the model as tool messages (it can often recover), never as a rejection.
  */
 import type { ChatCompletion, ChatMessage, ToolCall } from '@volley/core';
-import { ErrorCode, VolleyError } from '@volley/core';
+import { ErrorCode, VolleyError, withSpan } from '@volley/core';
 import {
   createScope,
   elapsedSince,
@@ -90,7 +90,17 @@ export type ToolCallSource =
  *   messages.push({ role: 'assistant', content: assistant.content, tool_calls: assistant.tool_calls }, ...toolMessages);
  * }
  */
-export async function runToolCalls(
+export function runToolCalls(
+  source: ToolCallSource,
+  handlers: Readonly<Record<string, ToolHandler>>,
+  options: RunToolCallsOptions = {},
+): Promise<RunToolCallsResult> {
+  return withSpan(`volley.runToolCalls`, { 'volley.pattern': 'runToolCalls' }, () =>
+    executeToolCalls(source, handlers, options),
+  );
+}
+
+async function executeToolCalls(
   source: ToolCallSource,
   handlers: Readonly<Record<string, ToolHandler>>,
   options: RunToolCallsOptions = {},

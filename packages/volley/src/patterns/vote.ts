@@ -8,7 +8,7 @@
  * `concurrency` below `n`, runs start only while the outcome is still open, so agreeing runs
  * cost no more than the quorum.
  */
-import { ErrorCode, VolleyError } from '@volley/core';
+import { ErrorCode, VolleyError, withSpan } from '@volley/core';
 import type { ChatInput } from '../create-volley.js';
 import type { ChatClient, TokenCost } from './shared.js';
 import {
@@ -113,6 +113,10 @@ export function normaliseAnswer(text: string): string | undefined {
  * console.log(winner, tally); // e.g. 'unsafe' [{ answer: 'unsafe', votes: 3 }]
  */
 export function vote(client: ChatClient, options: VoteOptions): Promise<VoteResult> {
+  return withSpan(`volley.vote`, { 'volley.pattern': 'vote' }, () => runVote(client, options));
+}
+
+function runVote(client: ChatClient, options: VoteOptions): Promise<VoteResult> {
   const n = positiveInteger('vote: n', options.n, 5);
   const threshold = options.threshold ?? 'majority';
   const needed = neededVotes(threshold, n);

@@ -4,7 +4,7 @@
  * reservation returned), and the result says which were cancelled. `withDeadline` returns at the
  * deadline even if a task ignores its signal; such a task's late result is dropped.
  */
-import { ErrorCode, VolleyError } from '@volley/core';
+import { ErrorCode, VolleyError, withSpan } from '@volley/core';
 import type { Settled } from '../settled.js';
 import { createScope, elapsedSince, invalidOption, now, toError } from './shared.js';
 
@@ -62,6 +62,20 @@ export function withDeadline<K extends string, T>(
   options: WithDeadlineOptions,
 ): Promise<WithDeadlineResult<Record<K, DeadlineOutcome<T>>, K>>;
 export function withDeadline<T>(
+  tasks: ReadonlyArray<DeadlineTask<T>> | Readonly<Record<string, DeadlineTask<T>>>,
+  options: WithDeadlineOptions,
+): Promise<
+  WithDeadlineResult<
+    Array<DeadlineOutcome<T>> | Record<string, DeadlineOutcome<T>>,
+    number | string
+  >
+> {
+  return withSpan(`volley.withDeadline`, { 'volley.pattern': 'withDeadline' }, () =>
+    runWithDeadline<T>(tasks, options),
+  );
+}
+
+function runWithDeadline<T>(
   tasks: ReadonlyArray<DeadlineTask<T>> | Readonly<Record<string, DeadlineTask<T>>>,
   options: WithDeadlineOptions,
 ): Promise<
