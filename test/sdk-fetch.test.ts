@@ -16,7 +16,7 @@ import {
 } from '@volley/sim';
 import { embedMany, generateText, jsonSchema, streamText, tool } from 'ai';
 import OpenAI from 'openai';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Volley } from 'volley';
 import { createVolley, ErrorCode } from 'volley';
 
@@ -283,7 +283,10 @@ describe('volley.fetch semantics', () => {
     const reply = await client.chat.completions.create(body(6));
     expect(text).toBe(simulatedChatContent(body(5)).content);
     expect(reply.choices[0]?.message.content).toBe(simulatedChatContent(body(6)).content);
-    expect((await volley.workerStats()).length).toBe(2);
+    // Both threads report once started; the second may still be starting after two calls.
+    await vi.waitFor(async () => expect((await volley.workerStats()).length).toBe(2), {
+      timeout: 10_000,
+    });
   });
 
   it('streams text completions (/completions) too', async () => {
