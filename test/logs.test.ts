@@ -157,5 +157,19 @@ describe('volley --log-level', () => {
     const quiet = await runCli([...args, '--overwrite', '--progress', 'none'], env);
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).not.toMatch(/limit learned/);
+
+    // A resume says at info what it found.
+    await writeBatch(dir.file('in.jsonl'), 30);
+    const resumed = await runCli(
+      [...args, '--resume', '--progress', 'none', '--log-level', 'info'],
+      env,
+    );
+    expect(resumed.code).toBe(0);
+    const resumeLine = resumed.stderr
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as LogLine & { alreadyDone?: number; toSend?: number })
+      .find((line) => line.msg.startsWith('resuming run'));
+    expect(resumeLine).toMatchObject({ level: INFO, alreadyDone: 20, toSend: 10 });
   });
 });

@@ -3,6 +3,8 @@
  * `--rpm`, `--mode` and the rest into `createVolley` options, for `volley run` and `volley embed`.
  */
 
+import type { Logger } from '@volley/core';
+import { createLogger } from '@volley/core';
 import type { EndpointOptions, Volley, VolleyMode } from 'volley';
 import { createVolley, ErrorCode, VolleyError } from 'volley';
 
@@ -62,9 +64,18 @@ export async function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
     ...(flags.maxRetries === undefined ? {} : { maxRetries: flags.maxRetries }),
     ...(flags.timeoutMs === undefined ? {} : { timeoutMs: flags.timeoutMs }),
     ...(flags.cluster === undefined ? {} : { cluster: { url: flags.cluster } }),
-    ...(process.env.VOLLEY_LOG_LEVEL === undefined ? { logger: false } : {}),
+    ...(operatorLog() === undefined ? { logger: false } : {}),
   });
 }
+
+/**
+ * The JSON log for operators (stderr), when `--log-level` or VOLLEY_LOG_LEVEL asks for one: the
+ * runtime's own lines, and the CLI's decisions worth knowing (a resume, and what it found).
+ */
+export function operatorLog(): Logger | undefined {
+  return process.env.VOLLEY_LOG_LEVEL === undefined ? undefined : (cliLog ??= createLogger());
+}
+let cliLog: Logger | undefined;
 
 function endpointFor(
   baseUrl: string,

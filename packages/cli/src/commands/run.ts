@@ -62,7 +62,7 @@ import {
   readRunState,
   writeRunState,
 } from '../run/state.js';
-import { createCliVolley } from '../runtime.js';
+import { createCliVolley, operatorLog } from '../runtime.js';
 
 export { errorRecord, successRecord } from '../run/record.js';
 
@@ -439,6 +439,18 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
       throw error;
     }
     checkPreflight(options, pre, resuming);
+    if (resuming) {
+      operatorLog()?.info(
+        {
+          runId,
+          output: paths.output,
+          alreadyDone: pre.alreadyDone,
+          toSend: pre.toSend,
+          invalid: pre.invalid,
+        },
+        `resuming run ${runId}: ${pre.alreadyDone} lines already done, ${pre.toSend} to send`,
+      );
+    }
     // Information, not a problem: silenced with the progress display.
     if (progress.mode !== 'none') progress.log(describePreflight(options.input, pre, resuming));
     for (const warning of pre.warnings) {
