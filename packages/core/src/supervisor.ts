@@ -556,6 +556,7 @@ class Supervisor implements SupervisorRef {
           callId: job.callId,
           attempt: job.attempts,
           endpoint: job.endpoint,
+          model: modelOf(job),
         });
       }
     }
@@ -615,6 +616,7 @@ class Supervisor implements SupervisorRef {
         callId: job.callId,
         attempt: job.attempts,
         endpoint: job.endpoint,
+        model: modelOf(job),
         latencyMs: outcome.timing.latencyMs,
         ttftMs: outcome.timing.ttftMs,
         usage,
@@ -667,6 +669,7 @@ class Supervisor implements SupervisorRef {
         callId: job.callId,
         attempt: job.attempts,
         endpoint: job.endpoint,
+        model: modelOf(job),
         retryAfterMs: outcome.error.retryAfterMs,
       });
     }
@@ -690,6 +693,7 @@ class Supervisor implements SupervisorRef {
             callId: job.callId,
             attempt: job.attempts,
             endpoint: job.endpoint,
+            model: modelOf(job),
             delayMs: next.delayMs,
             error: decision.error,
             ambiguous: next.ambiguous,
@@ -823,6 +827,7 @@ class Supervisor implements SupervisorRef {
         callId: job.callId,
         attempt: job.attempts,
         endpoint: job.endpoint,
+        model: modelOf(job),
         error: final,
       });
     }
@@ -870,6 +875,12 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
 function finalError(job: Job, error: Error): Error {
   if (!(error instanceof VolleyError)) return error;
   return error.withDetails({ attempts: job.attempts, transient: isTransient(error) });
+}
+
+/** The model a call names, for event consumers (metrics, traces). */
+function modelOf(job: Job): string | undefined {
+  const model = job.spec.body.model;
+  return typeof model === 'string' ? model : undefined;
 }
 
 function abortedError(signal: AbortSignal | undefined): VolleyError {

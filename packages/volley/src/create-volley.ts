@@ -42,6 +42,7 @@ import {
   createThreadDispatcher,
 } from '@volley/workers';
 import { EventEmitter } from 'eventemitter3';
+import type { Registry } from 'prom-client';
 import { routeByWorkload } from './auto-mode.js';
 import { emitClusterEvent, joinCluster } from './cluster.js';
 import type { EmbedBatchResult, EmbeddedItem, EmbedManyResult, EmbedPacking } from './embed.js';
@@ -142,6 +143,11 @@ export interface Volley {
     options?: MapOptions,
   ): Promise<Array<Settled<R>>>;
   stats(): RuntimeStats;
+  /**
+   * Prometheus metrics of this runtime when created with `metrics` (a prom-client `Registry`;
+   * `await volley.metrics.metrics()` is the exposition text), otherwise `undefined`.
+   */
+  readonly metrics: Registry | undefined;
   /** Per endpoint: rate-limit capacity, waiters, in-flight reservations, time spent waiting. */
   limiterStats(): Promise<LaneStats[]>;
   workerStats(): Promise<WorkerStats[]>;
@@ -206,6 +212,20 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
   }
   runtime = new VolleyRuntime(resolved, tokenCounter, simulator, log, cluster);
   if (log !== undefined) logEvents(runtime, log);
+  if (options.metrics !== undefined && options.metrics !== false) {
+    // Loaded only when asked for: a runtime without metrics pays neither the import nor a listener.
+    const { createMetrics } = await import('./metrics.js');
+    runtime.metrics = createMetrics(
+      {
+        events: runtime,
+        stats: () => runtime.stats(),
+        limiterStats: () => runtime.limiterStats(),
+        endpoints: runtime.endpoints,
+        lanes: laneOwners(resolved),
+      },
+      options.metrics === true ? undefined : options.metrics.registry,
+    );
+  }
   return runtime;
 }
 
@@ -235,6 +255,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   readonly mode: VolleyMode;
   readonly endpoints: readonly string[];
   readonly simulator: Simulator | undefined;
+  metrics: Registry | undefined;
   readonly #options: ResolvedOptions;
   readonly #supervisor: ReturnType<typeof createSupervisor>;
   readonly #bucket: ReturnType<typeof createTokenBucket>;
@@ -501,6 +522,18 @@ function createDispatcherFor(options: ResolvedOptions, sink: DispatchSink): Disp
         route: routeByWorkload,
       });
   }
+}
+
+/** Whose limits each token-bucket lane holds: the endpoint's own (lane i), then per model. */
+function laneOwners(
+  options: ResolvedOptions,
+): Array<{ endpoint: number; model: string | undefined }> {
+  const owners: Array<{ endpoint: number; model: string | undefined }> = [];
+  options.policies.forEach((policy, endpoint) => {
+    owners[policy.lane] = { endpoint, model: undefined };
+    for (const [model, lane] of policy.modelLanes ?? []) owners[lane] = { endpoint, model };
+  });
+  return owners;
 }
 
 /** Inputs per embeddings request that OpenAI (and Azure OpenAI) accept. */

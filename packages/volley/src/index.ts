@@ -36,6 +36,7 @@ export type {
   Volley,
 } from './create-volley.js';
 export { createVolley, SIMULATOR_EMBEDDING_MODEL } from './create-volley.js';
+export type { MetricsOption } from './metrics.js';
 export type { EndpointOptions, VolleyMode, VolleyOptions } from './options.js';
 export type {
   BestOfNCandidate,
