@@ -5,9 +5,11 @@
 
 import type { EndpointOptions, Volley, VolleyMode } from 'volley';
 import { createVolley } from 'volley';
+import type { MetricsFlags } from './metrics-server.js';
+import { wantsMetrics } from './metrics-server.js';
 
 /** The flags every batch command shares. */
-export interface RuntimeFlags {
+export interface RuntimeFlags extends MetricsFlags {
   baseUrl?: string[] | undefined;
   model?: string | undefined;
   concurrency?: number | undefined;
@@ -46,6 +48,7 @@ export function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
     ...(flags.timeoutMs === undefined ? {} : { timeoutMs: flags.timeoutMs }),
     ...(flags.cluster === undefined ? {} : { cluster: { url: flags.cluster } }),
     ...(process.env.VOLLEY_LOG_LEVEL === undefined ? { logger: false } : {}),
+    ...(wantsMetrics(flags) ? { metrics: true } : {}),
   });
 }
 
