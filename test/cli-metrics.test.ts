@@ -5,12 +5,13 @@
  * in no label.
  */
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import type { Simulator } from '@volley/sim';
 import { createSimulator } from '@volley/sim';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, waitFor } from './cli-process.js';
-import { batchLine, tempDir } from './helpers.js';
+import { batchLine, runCli, tempDir } from './helpers.js';
 import type { Scrape } from './metrics-helpers.js';
 import { allLabelValues, byLabel, parseScrape, sumOf } from './metrics-helpers.js';
 
@@ -133,4 +134,70 @@ describe('volley run --metrics-port', () => {
       await expect(fetch(url)).rejects.toThrow();
     }, 240_000);
   }
+
+  it('volley embed: the final scrape counts its embedding requests and their tokens', async () => {
+    await using dir = await tempDir();
+    const texts = Array.from({ length: 500 }, (_, i) => `passage ${i} about otters`);
+    await writeFile(dir.file('texts.txt'), `${texts.join('\n')}\n`);
+    const result = await runCli(
+      [
+        'embed',
+        dir.file('texts.txt'),
+        '-o',
+        dir.file('vectors.f32'),
+        '--base-url',
+        sim.url,
+        '--model',
+        'volley-sim-embed-1',
+        '--batch-size',
+        '50',
+        '--progress',
+        'none',
+        '--metrics-port',
+        '0',
+        '--metrics-dump',
+        dir.file('final.prom'),
+      ],
+      { OPENAI_API_KEY: CANARY_KEY },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/metrics at http:\/\/127\.0\.0\.1:\d+\/metrics/);
+    const final = parseScrape(await readFile(dir.file('final.prom'), 'utf8'));
+    expect(byLabel(final, 'volley_requests_total', 'outcome')).toEqual({ success: 10 });
+    expect(byLabel(final, 'volley_requests_total', 'model')).toEqual({ 'volley-sim-embed-1': 10 });
+    expect(sumOf(final, 'volley_tokens_total', { direction: 'input' })).toBeGreaterThan(0);
+    for (const value of allLabelValues(final)) expect(value).not.toContain('canary');
+  });
+
+  it('a metrics port already taken is a usage error, before anything is sent', async () => {
+    await using dir = await tempDir();
+    await writeFile(dir.file('in.jsonl'), `${batchLine(0)}\n`);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as { port: number };
+    try {
+      const before = sim.stats().requests;
+      const result = await runCli(
+        [
+          'run',
+          dir.file('in.jsonl'),
+          '-o',
+          dir.file('out.jsonl'),
+          '--base-url',
+          sim.url,
+          '--progress',
+          'none',
+          '--metrics-port',
+          String(port),
+        ],
+        { OPENAI_API_KEY: CANARY_KEY },
+      );
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`cannot serve metrics on 127.0.0.1:${port}: EADDRINUSE`);
+      expect(sim.stats().requests).toBe(before);
+      await expect(access(dir.file('out.jsonl'))).rejects.toThrow();
+    } finally {
+      taken.close();
+    }
+  });
 });

@@ -3,6 +3,7 @@
  * after a mix of successes, failures, retries and streamed calls, in both modes.
  */
 
+import { readFile } from 'node:fs/promises';
 import type { Simulator } from '@volley/sim';
 import { createSimulator } from '@volley/sim';
 import { Registry } from 'prom-client';
@@ -109,12 +110,34 @@ describe('volley.metrics', () => {
       expect(withMetrics.metrics).toBe(registry);
       expect(sumOf(parseScrape(await registry.metrics()), 'volley_requests_total')).toBe(1);
       expect(without.metrics).toBeUndefined();
+      // A second runtime in the same registry would mix two runtimes' numbers under one name.
+      await expect(createVolley({ logger: false, metrics: { registry } })).rejects.toMatchObject({
+        code: 'VOLLEY_ERR_INVALID_OPTIONS',
+      });
       // The runtime is an event emitter: without metrics, nobody listens to its outcomes.
       const emitter = without as unknown as { listenerCount(event: string): number };
       expect(emitter.listenerCount('complete')).toBe(0);
     } finally {
       await withMetrics.close();
       await without.close();
+    }
+  });
+
+  it('the example Grafana dashboard queries only metrics the registry has', async () => {
+    const volley = await createVolley({ logger: false, metrics: true });
+    try {
+      const registry = volley.metrics as Registry;
+      const dashboard = await readFile(
+        new URL('../examples/grafana-dashboard.json', import.meta.url),
+        'utf8',
+      );
+      const names = new Set(
+        [...dashboard.matchAll(/\bvolley_[a-z_]+/g)].map(([name]) => name.replace(/_bucket$/, '')),
+      );
+      expect(names.size).toBeGreaterThan(10);
+      for (const name of names) expect(registry.getSingleMetric(name), name).toBeDefined();
+    } finally {
+      await volley.close();
     }
   });
 });

@@ -48,6 +48,9 @@ export async function exposeMetrics(
   flags: MetricsFlags,
   log: (message: string) => void,
 ): Promise<MetricsExposure | undefined> {
+  if (flags.metricsHost !== undefined && flags.metricsPort === undefined) {
+    throw new CliError('--metrics-host needs --metrics-port', ExitCode.USAGE, 'VOLLEY_ERR_USAGE');
+  }
   const registry = volley.metrics;
   if (registry === undefined || !wantsMetrics(flags)) return undefined;
   let server: Server | undefined;

@@ -215,16 +215,27 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
   if (options.metrics !== undefined && options.metrics !== false) {
     // Loaded only when asked for: a runtime without metrics pays neither the import nor a listener.
     const { createMetrics } = await import('./metrics.js');
-    runtime.metrics = createMetrics(
-      {
-        events: runtime,
-        stats: () => runtime.stats(),
-        limiterStats: () => runtime.limiterStats(),
-        endpoints: runtime.endpoints,
-        lanes: laneOwners(resolved),
-      },
-      options.metrics === true ? undefined : options.metrics.registry,
-    );
+    const created = runtime;
+    try {
+      created.metrics = createMetrics(
+        {
+          events: created,
+          stats: () => created.stats(),
+          limiterStats: () => created.limiterStats(),
+          endpoints: created.endpoints,
+          lanes: laneOwners(resolved),
+        },
+        options.metrics === true ? undefined : options.metrics.registry,
+      );
+    } catch (error) {
+      // e.g. a registry that already holds another runtime's metrics: no runtime is left running.
+      await created.destroy();
+      throw new VolleyError(
+        ErrorCode.INVALID_OPTIONS,
+        `options.metrics: ${(error as Error).message} (one runtime per registry)`,
+        { cause: error },
+      );
+    }
   }
   return runtime;
 }
