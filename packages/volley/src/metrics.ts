@@ -63,18 +63,21 @@ export function createMetrics(
     help: 'Calls ended, by outcome: success, or the error code the call failed with (one per call, whatever its attempts).',
     labelNames: ['endpoint', 'model', 'outcome'] as const,
     registers,
+    collect: () => syncTallies(),
   });
   const attempts = new Counter({
     name: 'volley_attempts_total',
     help: 'Attempts sent to an endpoint (a call with retries makes several).',
     labelNames: ['endpoint', 'model'] as const,
     registers,
+    collect: () => syncTallies(),
   });
   const tokens = new Counter({
     name: 'volley_tokens_total',
     help: 'Tokens of successful calls as the server reported them; direction is input (prompt) or output (completion).',
     labelNames: ['endpoint', 'model', 'direction'] as const,
     registers,
+    collect: () => syncTallies(),
   });
   const duration = new Histogram({
     name: 'volley_request_duration_seconds',
@@ -109,35 +112,46 @@ export function createMetrics(
     registers,
   });
 
-  // Hot path: a successful call updates children found once per endpoint and model.
-  const children = new Map<string, SuccessChildren>();
-  const successChildren = (endpoint: string, model: string): SuccessChildren => {
+  // Hot path: an attempt or a success adds to plain numbers of its endpoint and model; they
+  // reach the counters when scraped (prom-client's own inc() costs a label lookup each time).
+  const tallies = new Map<string, CallTally>();
+  const tallyOf = (endpoint: string, model: string): CallTally => {
     const key = `${endpoint}\u0000${model}`;
-    let found = children.get(key);
+    let found = tallies.get(key);
     if (found === undefined) {
       found = {
-        requests: requests.labels(endpoint, model, 'success'),
+        endpoint,
+        model,
         duration: duration.labels(endpoint, model),
         ttft: ttft.labels(endpoint, model),
-        input: tokens.labels(endpoint, model, 'input'),
-        output: tokens.labels(endpoint, model, 'output'),
+        now: { attempts: 0, successes: 0, input: 0, output: 0 },
+        synced: { attempts: 0, successes: 0, input: 0, output: 0 },
       };
-      children.set(key, found);
+      tallies.set(key, found);
     }
     return found;
   };
+  const syncTallies = (): void => {
+    for (const { endpoint, model, now, synced } of tallies.values()) {
+      attempts.inc({ endpoint, model }, now.attempts - synced.attempts);
+      requests.inc({ endpoint, model, outcome: 'success' }, now.successes - synced.successes);
+      tokens.inc({ endpoint, model, direction: 'input' }, now.input - synced.input);
+      tokens.inc({ endpoint, model, direction: 'output' }, now.output - synced.output);
+      Object.assign(synced, now);
+    }
+  };
 
   source.events.on('request', (event: AttemptEvent) => {
-    attempts.labels(endpointOf(event), event.model ?? '').inc();
+    tallyOf(endpointOf(event), event.model ?? '').now.attempts++;
   });
   source.events.on('complete', (event: CompleteEvent) => {
-    const child = successChildren(endpointOf(event), event.model ?? '');
-    child.requests.inc();
-    child.duration.observe(event.latencyMs / 1000);
-    if (event.ttftMs !== undefined) child.ttft.observe(event.ttftMs / 1000);
+    const tally = tallyOf(endpointOf(event), event.model ?? '');
+    tally.now.successes++;
+    tally.duration.observe(event.latencyMs / 1000);
+    if (event.ttftMs !== undefined) tally.ttft.observe(event.ttftMs / 1000);
     if (event.usage !== undefined) {
-      child.input.inc(event.usage.prompt_tokens);
-      child.output.inc(event.usage.completion_tokens ?? 0);
+      tally.now.input += event.usage.prompt_tokens;
+      tally.now.output += event.usage.completion_tokens ?? 0;
     }
   });
   source.events.on('fail', (event: FailEvent) => {
@@ -159,12 +173,21 @@ export function createMetrics(
   return registry;
 }
 
-interface SuccessChildren {
-  requests: Counter.Internal;
+interface Tally {
+  attempts: number;
+  successes: number;
+  input: number;
+  output: number;
+}
+
+/** What one endpoint and model has counted so far, and how much of it the counters hold. */
+interface CallTally {
+  endpoint: string;
+  model: string;
   duration: Histogram.Internal<string>;
   ttft: Histogram.Internal<string>;
-  input: Counter.Internal;
-  output: Counter.Internal;
+  now: Tally;
+  synced: Tally;
 }
 
 /** Gauges and counters read off `stats()` when scraped. */
