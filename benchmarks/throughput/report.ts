@@ -195,6 +195,8 @@ const CHARTS = {
     'openai-sdk': '#e45756',
     'volley-async': '#54a24b',
     'volley-threads': '#2f7d32',
+    'volley-async-metrics': '#88d27a',
+    'volley-threads-metrics': '#1b4d1e',
   },
   fallbackColor: '#999999',
 };

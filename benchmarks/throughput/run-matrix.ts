@@ -16,7 +16,7 @@ import { spawnContender, startSim } from './processes.js';
 import type { BenchDocument, Bound, RunRecord } from './report.js';
 import { renderHtml, renderMarkdown, SCHEMA, summarize } from './report.js';
 import type { Scenario } from './scenarios.js';
-import { buildScenarios, CONTENDERS, matchesScenario } from './scenarios.js';
+import { buildScenarios, CONTENDERS, DEFAULT_CONTENDERS, matchesScenario } from './scenarios.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCH_DIR = dirname(HERE);
@@ -49,7 +49,7 @@ const scenarios = buildScenarios({
   count: matrix.optionalInt('count', flags.count),
   warmup: matrix.optionalInt('warmup', flags.warmup),
 }).filter((scenario) => matchesScenario(scenario, scenarioTokens));
-const contenders = matrix.selectContenders(flags.contenders, CONTENDERS, CONTENDERS);
+const contenders = matrix.selectContenders(flags.contenders, CONTENDERS, DEFAULT_CONTENDERS);
 if (scenarios.length === 0) throw new Error(`no scenario matches ${scenarioTokens.join(', ')}`);
 
 function classify(scenario: Scenario, result: ContenderResult, serverCores: number): Bound {

@@ -10,9 +10,14 @@ export const CONTENDERS = [
   'openai-sdk',
   'volley-async',
   'volley-threads',
+  'volley-async-metrics',
+  'volley-threads-metrics',
 ] as const;
 
 export type ContenderName = (typeof CONTENDERS)[number];
+
+/** The `-metrics` contenders answer one question (what metrics cost) and run only when named. */
+export const DEFAULT_CONTENDERS = CONTENDERS.filter((name) => !name.endsWith('-metrics'));
 
 export interface Scenario {
   /** e.g. `0ms-c256`: server latency, then concurrency. */

@@ -8,14 +8,31 @@ import { createVolley } from 'volley';
 import { exitWhenFlushed, measure, parseContenderArgs, report, runLanes } from './harness.js';
 import { CHAT_MESSAGES, checkChatCompletion, MAX_TOKENS, MODEL } from './workload.js';
 
-export async function runVolleyContender(name: string, mode: VolleyMode): Promise<void> {
+/** How often the `-metrics` contenders scrape their registry: far more often than Prometheus does. */
+const SCRAPE_INTERVAL_MS = 1_000;
+
+/**
+ * With `metrics`, the runtime keeps its Prometheus metrics and a timer scrapes them every second,
+ * so the cost of counting and of rendering is both in the measured window.
+ */
+export async function runVolleyContender(
+  name: string,
+  mode: VolleyMode,
+  options: { metrics?: boolean } = {},
+): Promise<void> {
   const args = parseContenderArgs();
   const volley = await createVolley({
     mode,
     endpoints: [{ baseUrl: args.url }],
     concurrency: args.concurrency,
     model: MODEL,
+    ...(options.metrics === true ? { metrics: true } : {}),
   });
+  const registry = volley.metrics;
+  const scraper =
+    registry === undefined
+      ? undefined
+      : setInterval(() => void registry.metrics(), SCRAPE_INTERVAL_MS).unref();
   const once = async (): Promise<void> => {
     checkChatCompletion(await volley.chat({ messages: CHAT_MESSAGES, max_tokens: MAX_TOKENS }));
   };
@@ -38,6 +55,7 @@ export async function runVolleyContender(name: string, mode: VolleyMode): Promis
       };
     },
   );
+  clearInterval(scraper);
   report(result);
   await volley.close();
   exitWhenFlushed();

@@ -13,6 +13,7 @@ import { runCommand } from './commands/run.js';
 import { simCommand } from './commands/sim.js';
 import { exitCodeFor } from './exit-codes.js';
 import { EMBED_HELP_AFTER, installUsageErrors, RUN_HELP_AFTER } from './help.js';
+import { DEFAULT_METRICS_HOST } from './metrics-server.js';
 import { SELECT_MODES } from './run/samples/settings.js';
 
 function positiveInt(value: string): number {
@@ -33,6 +34,13 @@ function nonNegativeInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0)
     throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535)
+    throw new InvalidArgumentError('must be a port number, 0 to 65535 (0 picks a free one)');
   return n;
 }
 
@@ -245,6 +253,19 @@ program
   )
   .option('--judge-model <name>', "--select judge: the judge's model (default: the line's)")
   .option('--judge-instructions <text>', "--select judge: the judge's system prompt")
+  .option(
+    '--metrics-port <port>',
+    'serve Prometheus metrics on http://<metrics-host>:<port>/metrics while running (0 picks a free port, printed on stderr)',
+    port,
+  )
+  .option(
+    '--metrics-host <host>',
+    `interface for --metrics-port (default ${DEFAULT_METRICS_HOST}; 0.0.0.0 exposes it to the network)`,
+  )
+  .option(
+    '--metrics-dump <file>',
+    'write the final metrics (Prometheus text) to this file when the run ends',
+  )
   .addHelpText('after', RUN_HELP_AFTER)
   .action(async (input, flags) => {
     process.exitCode = await runCommand({
@@ -293,6 +314,9 @@ program
         judgeInstructions: flags.judgeInstructions,
         cluster: flags.cluster,
         inputFormat: flags.inputFormat,
+        metricsPort: flags.metricsPort,
+        metricsHost: flags.metricsHost,
+        metricsDump: flags.metricsDump,
       }),
     });
   });
@@ -431,6 +455,19 @@ program
       'share the rate limits with every process using this Redis, e.g. redis://host:6379',
     ).env('VOLLEY_CLUSTER_URL'),
   )
+  .option(
+    '--metrics-port <port>',
+    'serve Prometheus metrics on http://<metrics-host>:<port>/metrics while running (0 picks a free port, printed on stderr)',
+    port,
+  )
+  .option(
+    '--metrics-host <host>',
+    `interface for --metrics-port (default ${DEFAULT_METRICS_HOST}; 0.0.0.0 exposes it to the network)`,
+  )
+  .option(
+    '--metrics-dump <file>',
+    'write the final metrics (Prometheus text) to this file when the run ends',
+  )
   .addHelpText('after', EMBED_HELP_AFTER)
   .action(async (input, flags) => {
     process.exitCode = await embedCommand({
@@ -471,6 +508,9 @@ program
         syncIntervalMs: flags.syncIntervalMs,
         progressIntervalMs: flags.progressIntervalMs,
         cluster: flags.cluster,
+        metricsPort: flags.metricsPort,
+        metricsHost: flags.metricsHost,
+        metricsDump: flags.metricsDump,
       }),
     });
   });

@@ -7,9 +7,11 @@ import type { Logger } from '@volley/core';
 import { createLogger } from '@volley/core';
 import type { EndpointOptions, Volley, VolleyMode } from 'volley';
 import { createVolley, ErrorCode, VolleyError } from 'volley';
+import type { MetricsFlags } from './metrics-server.js';
+import { wantsMetrics } from './metrics-server.js';
 
 /** The flags every batch command shares. */
-export interface RuntimeFlags {
+export interface RuntimeFlags extends MetricsFlags {
   baseUrl?: string[] | undefined;
   /** `--api-key-env NAME`: the k-th names the variable holding the k-th `--base-url`'s key. */
   apiKeyEnv?: string[] | undefined;
@@ -65,6 +67,7 @@ export async function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
     ...(flags.timeoutMs === undefined ? {} : { timeoutMs: flags.timeoutMs }),
     ...(flags.cluster === undefined ? {} : { cluster: { url: flags.cluster } }),
     ...(operatorLog() === undefined ? { logger: false } : {}),
+    ...(wantsMetrics(flags) ? { metrics: true } : {}),
   });
 }
 
@@ -73,7 +76,9 @@ export async function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
  * runtime's own lines, and the CLI's decisions worth knowing (a resume, and what it found).
  */
 export function operatorLog(): Logger | undefined {
-  return process.env.VOLLEY_LOG_LEVEL === undefined ? undefined : (cliLog ??= createLogger());
+  if (process.env.VOLLEY_LOG_LEVEL === undefined) return undefined;
+  cliLog ??= createLogger();
+  return cliLog;
 }
 let cliLog: Logger | undefined;
 

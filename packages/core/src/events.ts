@@ -10,6 +10,8 @@ export interface AttemptEvent {
   callId: number;
   attempt: number;
   endpoint: number;
+  /** The request body's `model`, when it names one (what metrics and traces label calls by). */
+  model: string | undefined;
 }
 
 export interface RetryEvent extends AttemptEvent {

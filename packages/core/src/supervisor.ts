@@ -573,6 +573,7 @@ class Supervisor implements SupervisorRef {
           callId: job.callId,
           attempt: job.attempts,
           endpoint: job.endpoint,
+          model: modelOf(job),
         });
       }
     }
@@ -638,6 +639,7 @@ class Supervisor implements SupervisorRef {
         callId: job.callId,
         attempt: job.attempts,
         endpoint: job.endpoint,
+        model: modelOf(job),
         latencyMs: outcome.timing.latencyMs,
         ttftMs: outcome.timing.ttftMs,
         usage,
@@ -693,6 +695,7 @@ class Supervisor implements SupervisorRef {
         callId: job.callId,
         attempt: job.attempts,
         endpoint: job.endpoint,
+        model: modelOf(job),
         retryAfterMs: outcome.error.retryAfterMs,
       });
     }
@@ -717,6 +720,7 @@ class Supervisor implements SupervisorRef {
             callId: job.callId,
             attempt: job.attempts,
             endpoint: job.endpoint,
+            model: modelOf(job),
             delayMs: next.delayMs,
             error: decision.error,
             ambiguous: next.ambiguous,
@@ -850,6 +854,7 @@ class Supervisor implements SupervisorRef {
         callId: job.callId,
         attempt: job.attempts,
         endpoint: job.endpoint,
+        model: modelOf(job),
         error: final,
       });
     }
@@ -898,6 +903,12 @@ export function createSupervisor(options: SupervisorOptions): SupervisorRef {
 function finalError(job: Job, error: Error): Error {
   if (!(error instanceof VolleyError)) return error;
   return error.withDetails({ attempts: job.attempts, transient: isTransient(error) });
+}
+
+/** The model a call names, for event consumers (metrics, traces). */
+function modelOf(job: Job): string | undefined {
+  const model = job.spec.body.model;
+  return typeof model === 'string' ? model : undefined;
 }
 
 function abortedError(signal: AbortSignal | undefined): VolleyError {

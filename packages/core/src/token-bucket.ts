@@ -66,6 +66,8 @@ export interface LaneStats {
   /** Sum of time requests spent waiting for admission. */
   totalWaitMs: number;
   grants: number;
+  /** Of the grants, those that had to wait in the lane's queue (the rest went at once). */
+  waitedGrants: number;
 }
 
 export interface TokenBucketRef {
@@ -109,6 +111,7 @@ class Lane {
   readonly #store: LimitStore;
   totalWaitMs = 0;
   grants = 0;
+  waitedGrants = 0;
   /** Live waiters; aborted ones may still sit in the queue until they reach its head. */
   waiting = 0;
   readonly waiters = new FixedQueue<Waiter>();
@@ -135,6 +138,7 @@ class Lane {
       }
       this.waiters.shift();
       this.grants++;
+      this.waitedGrants++;
       const waitedMs = now - head.enqueuedAt;
       this.totalWaitMs += waitedMs;
       head.settled = true;
@@ -271,6 +275,7 @@ class TokenBucket implements TokenBucketRef {
           waiting: lane.waiting,
           totalWaitMs: lane.totalWaitMs,
           grants: lane.grants,
+          waitedGrants: lane.waitedGrants,
         }),
       ),
     );

@@ -110,7 +110,7 @@ describe('supervisor: a successful call', () => {
       completionTokens: 5,
     });
     expect(h.supervisor.stats().byEndpoint[0]).toMatchObject({ succeeded: 1, inFlight: 0 });
-    expect(requests).toEqual([{ callId: expect.any(Number), attempt: 1, endpoint: 0 }]);
+    expect(requests).toEqual([{ callId: expect.any(Number), attempt: 1, endpoint: 0, model: 'm' }]);
     expect(completes).toHaveLength(1);
     expect(completes[0]).toMatchObject({
       attempt: 1,

@@ -42,6 +42,7 @@ import {
   createThreadDispatcher,
 } from '@volley/workers';
 import { EventEmitter } from 'eventemitter3';
+import type { Registry } from 'prom-client';
 import { routeByWorkload } from './auto-mode.js';
 import { emitClusterEvent, joinCluster } from './cluster.js';
 import type { DeltaStream } from './delta-stream.js';
@@ -167,6 +168,11 @@ export interface Volley {
     options?: MapOptions,
   ): Promise<Array<Settled<R>>>;
   stats(): RuntimeStats;
+  /**
+   * Prometheus metrics of this runtime when created with `metrics` (a prom-client `Registry`;
+   * `await volley.metrics.metrics()` is the exposition text), otherwise `undefined`.
+   */
+  readonly metrics: Registry | undefined;
   /** Per endpoint: rate-limit capacity, waiters, in-flight reservations, time spent waiting. */
   limiterStats(): Promise<LaneStats[]>;
   workerStats(): Promise<WorkerStats[]>;
@@ -232,6 +238,31 @@ export async function createVolley(options: VolleyOptions = {}): Promise<Volley>
     throw error;
   }
   runtime = new VolleyRuntime(resolved, tokenCounter, simulator, log, cluster);
+  if (options.metrics !== undefined && options.metrics !== false) {
+    // Loaded only when asked for: a runtime without metrics pays neither the import nor a listener.
+    const { createMetrics } = await import('./metrics.js');
+    const created = runtime;
+    try {
+      created.metrics = createMetrics(
+        {
+          events: created,
+          stats: () => created.stats(),
+          limiterStats: () => created.limiterStats(),
+          endpoints: created.endpoints,
+          lanes: laneOwners(resolved),
+        },
+        options.metrics === true ? undefined : options.metrics.registry,
+      );
+    } catch (error) {
+      // e.g. a registry that already holds another runtime's metrics: no runtime is left running.
+      await created.destroy();
+      throw new VolleyError(
+        ErrorCode.INVALID_OPTIONS,
+        `options.metrics: ${(error as Error).message} (one runtime per registry)`,
+        { cause: error },
+      );
+    }
+  }
   return runtime;
 }
 
@@ -255,6 +286,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   readonly mode: VolleyMode;
   readonly endpoints: readonly string[];
   readonly simulator: Simulator | undefined;
+  metrics: Registry | undefined;
   readonly #options: ResolvedOptions;
   readonly #supervisor: ReturnType<typeof createSupervisor>;
   readonly #bucket: ReturnType<typeof createTokenBucket>;
@@ -539,6 +571,18 @@ function createDispatcherFor(options: ResolvedOptions, sink: DispatchSink): Disp
         route: routeByWorkload,
       });
   }
+}
+
+/** Whose limits each token-bucket lane holds: the endpoint's own (lane i), then per model. */
+function laneOwners(
+  options: ResolvedOptions,
+): Array<{ endpoint: number; model: string | undefined }> {
+  const owners: Array<{ endpoint: number; model: string | undefined }> = [];
+  options.policies.forEach((policy, endpoint) => {
+    owners[policy.lane] = { endpoint, model: undefined };
+    for (const [model, lane] of policy.modelLanes ?? []) owners[lane] = { endpoint, model };
+  });
+  return owners;
 }
 
 /** Inputs per embeddings request that OpenAI (and Azure OpenAI) accept. */

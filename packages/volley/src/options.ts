@@ -23,6 +23,7 @@ import {
   VolleyError,
 } from '@volley/core';
 import type { SimulatorOptions } from '@volley/sim';
+import type { MetricsOption } from './metrics.js';
 
 export type VolleyMode = 'threads' | 'async' | 'auto';
 
@@ -134,6 +135,12 @@ export interface VolleyOptions {
    * `VOLLEY_CLUSTER_URL` when that is set; `false` turns it off even then.
    */
   cluster?: ClusterOptions | false;
+  /**
+   * Prometheus metrics (prom-client): `true` gives the runtime a registry of its own, read with
+   * `await volley.metrics.metrics()`; `{ registry }` adds them to an application's registry. Off
+   * by default: then no listener is attached and nothing is counted twice.
+   */
+  metrics?: MetricsOption;
 }
 
 export interface ResolvedOptions {

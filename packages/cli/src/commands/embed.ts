@@ -34,6 +34,8 @@ import type { JournalFile } from '../jsonl/journal.js';
 import { createSyncTimer, openJournalFile } from '../jsonl/journal.js';
 import { DEFAULT_MAX_LINE_BYTES, inspectInputFile } from '../jsonl/reader.js';
 import { assertDistinctPaths } from '../jsonl/writer.js';
+import type { MetricsExposure } from '../metrics-server.js';
+import { exposeMetrics } from '../metrics-server.js';
 import type { ProgressMode, ProgressReporter, RunSummary } from '../progress.js';
 import { createProgressReporter, summaryForJson } from '../progress.js';
 import { resumeCommandLine, shouldHintResume } from '../resume-hint.js';
@@ -243,7 +245,9 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
   const volley = await createCliVolley(options);
   let sink: VectorSink;
   let errors: JournalFile;
+  let metrics: MetricsExposure | undefined;
   try {
+    metrics = await exposeMetrics(volley, options, (m) => progress.log(m));
     sink = await openVectorSink({
       paths,
       format,
@@ -263,6 +267,7 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
     }
   } catch (error) {
     await volley.destroy().catch(() => undefined);
+    await metrics?.finish();
     throw error;
   }
   if (volley.simulator !== undefined) {
@@ -349,6 +354,8 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
   } finally {
     syncTimer.stop();
     await volley.destroy().catch(() => undefined);
+    // Every call has ended: the final scrape matches the summary.
+    await metrics?.finish();
     const closed = await Promise.allSettled([sink.close(), errors.close()]);
     const closeError = closed.find((r) => r.status === 'rejected');
     if (closeError !== undefined && outcome !== undefined && outcome.status !== 'write-failed') {

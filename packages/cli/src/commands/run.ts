@@ -29,6 +29,8 @@ import { createSyncTimer, journalOverWriter, openJournalFile } from '../jsonl/jo
 import type { InputIssue } from '../jsonl/reader.js';
 import { classifySample, DEFAULT_MAX_LINE_BYTES, inspectInputFile } from '../jsonl/reader.js';
 import { assertDistinctPaths, openJsonlWriter } from '../jsonl/writer.js';
+import type { MetricsExposure, MetricsFlags } from '../metrics-server.js';
+import { exposeMetrics } from '../metrics-server.js';
 import type { ProgressMode, ProgressReporter, RunSummary } from '../progress.js';
 import { createProgressReporter, formatDryRun, summaryForJson } from '../progress.js';
 import { resumeCommandLine, shouldHintResume } from '../resume-hint.js';
@@ -67,7 +69,7 @@ import { createCliVolley, operatorLog } from '../runtime.js';
 export { errorRecord, successRecord } from '../run/record.js';
 
 /** Options of {@link runCommand}, from the flags. */
-export interface RunCommandOptions {
+export interface RunCommandOptions extends MetricsFlags {
   input: string;
   /** Required unless `dryRun`. */
   output?: string;
@@ -482,10 +484,13 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
   // The runtime first: a bad option (VOLLEY_ERR_INVALID_OPTIONS) must not leave files behind.
   const volley = await createCliVolley(options);
   let files: RunFiles;
+  let metrics: MetricsExposure | undefined;
   try {
+    metrics = await exposeMetrics(volley, options, (m) => progress.log(m));
     files = await openFiles(options, paths, resuming, order, previous);
   } catch (error) {
     await volley.destroy().catch(() => undefined);
+    await metrics?.finish();
     throw error;
   }
   let outcome: BatchOutcome | undefined;
@@ -612,6 +617,8 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
   } finally {
     syncTimer.stop();
     await volley.destroy().catch(() => undefined);
+    // Every call has ended: the final scrape matches the summary.
+    await metrics?.finish();
     await reorder?.close();
     let closeError: unknown;
     for (const file of journal) {
