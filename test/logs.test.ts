@@ -114,6 +114,24 @@ describe('log lines', () => {
     expect(find(DEBUG, /^retrying$/, failing)).toBeDefined();
   });
 
+  it("name a call's own model when its request names one", async () => {
+    const out = capture();
+    const volley = await createVolley({
+      mode: 'async',
+      endpoints: [{ baseUrl: failing.url, apiKey: CANARY_KEY }],
+      model: 'volley-sim-1',
+      logger: createLogger({ level: 'debug', destination: out.stream }),
+      backoff: { baseDelayMs: 1, maxDelayMs: 5 },
+      maxRetries: 1,
+    });
+    await volley
+      .chat({ model: 'volley-sim-2', messages: [{ role: 'user', content: 'x' }] })
+      .catch(() => undefined);
+    await volley.close();
+    const retrying = out.lines().find((line) => line.msg === 'retrying');
+    expect(retrying).toMatchObject({ endpoint: originOf(failing), model: 'volley-sim-2' });
+  });
+
   it('keep per-call details out of the info level', async () => {
     const lines = (await runAt('info')).lines();
     expect(lines.some((line) => /^circuit opened/.test(line.msg))).toBe(true);

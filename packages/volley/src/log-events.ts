@@ -27,6 +27,8 @@ export function endpointName(baseUrl: string): string {
 export interface LogNames {
   /** By endpoint index. */
   endpoint(index: number): LogSubject;
+  /** A call's attempt: its endpoint and the model its request names (else the default). */
+  call(index: number, model: string | undefined): LogSubject;
   /** By token-bucket lane (an endpoint's own lane, or one of its models'). */
   lane(index: number): LogSubject;
 }
@@ -45,6 +47,7 @@ export function logNames(
   };
   return {
     endpoint: (index) => subject(baseUrls[index], defaultModel),
+    call: (index, model) => subject(baseUrls[index], model ?? defaultModel),
     lane: (index) => subject(lanes[index]?.baseUrl, lanes[index]?.model ?? defaultModel),
   };
 }
@@ -74,10 +77,10 @@ export function logEvents(events: EventEmitter<VolleyEvents>, log: Logger, names
   });
   events.on('error', (error) => log.error({ err: error }, error.message));
   if (!log.isLevelEnabled('debug')) return;
-  events.on('retry', ({ callId, attempt, endpoint, delayMs, error }) => {
+  events.on('retry', ({ callId, attempt, endpoint, model, delayMs, error }) => {
     log.debug(
       {
-        ...names.endpoint(endpoint),
+        ...names.call(endpoint, model),
         callId,
         attempt,
         delayMs,
@@ -87,12 +90,15 @@ export function logEvents(events: EventEmitter<VolleyEvents>, log: Logger, names
       'retrying',
     );
   });
-  events.on('rateLimited', ({ callId, attempt, endpoint, retryAfterMs }) => {
-    log.debug({ ...names.endpoint(endpoint), callId, attempt, retryAfterMs }, 'rate limited (429)');
-  });
-  events.on('fail', ({ callId, attempt, endpoint, error }) => {
+  events.on('rateLimited', ({ callId, attempt, endpoint, model, retryAfterMs }) => {
     log.debug(
-      { ...names.endpoint(endpoint), callId, attempt, code: error.code, status: error.status },
+      { ...names.call(endpoint, model), callId, attempt, retryAfterMs },
+      'rate limited (429)',
+    );
+  });
+  events.on('fail', ({ callId, attempt, endpoint, model, error }) => {
+    log.debug(
+      { ...names.call(endpoint, model), callId, attempt, code: error.code, status: error.status },
       `call failed: ${error.message}`,
     );
   });
