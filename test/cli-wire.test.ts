@@ -149,7 +149,9 @@ describe('volley run on a batch mixing chat, responses and embeddings', () => {
   beforeAll(async () => {
     sim = await createSimulator({
       seed: 14,
-      faults: { rate: 0.2, kinds: { 'truncate-stream': 1, 'reset-mid-body': 1, 'status-500': 1 } },
+      // Faults retried under --max-retries only: a connection reset mid-body is ambiguous and has
+      // a budget of 2, which 300 lines at this rate exhaust now and then (the fault suite covers it).
+      faults: { rate: 0.2, kinds: { 'truncate-stream': 1, 'status-500': 1 } },
     });
   });
   afterAll(() => sim.close());
