@@ -72,6 +72,70 @@ function definedOnly<T extends Record<string, unknown>>(
   return out as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
+/** Flags `volley run` and `volley embed` share, worded once (a fresh Option for each command). */
+const sharedFlag = {
+  baseUrl: () =>
+    new Option(
+      '--base-url <url>',
+      'OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeatable)',
+    )
+      .argParser(collect)
+      .env('OPENAI_BASE_URL'),
+  apiKeyEnv: () =>
+    new Option(
+      '--api-key-env <name>',
+      'environment variable holding the key of the --base-url in the same position (repeatable; default OPENAI_API_KEY)',
+    ).argParser(collect),
+  header: () =>
+    new Option(
+      '--header <header>',
+      "extra request header 'Name: value' sent to every endpoint (repeatable), e.g. 'OpenAI-Organization: org-1'",
+    ).argParser(collect),
+  auth: () =>
+    new Option(
+      '--auth <scheme>',
+      'how keys are sent: bearer (Authorization) or api-key (Azure OpenAI); default by host',
+    ).choices(['bearer', 'api-key'] as const),
+  rpm: () =>
+    new Option('--rpm <n>', 'requests-per-minute limit of each endpoint').argParser(positiveNumber),
+  tpm: () =>
+    new Option('--tpm <n>', 'tokens-per-minute limit of each endpoint').argParser(positiveNumber),
+  maxInFlight: () =>
+    new Option(
+      '--max-in-flight <n>',
+      'slots of each endpoint (a local server): never more in flight; its 503s are backpressure',
+    ).argParser(positiveInt),
+  progress: () =>
+    new Option('--progress <mode>', 'progress display on stderr')
+      .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
+      .default('auto' as const),
+  quiet: () =>
+    new Option(
+      '-q, --quiet',
+      'no progress display or information lines; warnings and the summary stay',
+    ).default(false),
+  cluster: () =>
+    new Option(
+      '--cluster <redis-url>',
+      'share the rate limits with every process using this Redis, e.g. redis://host:6379',
+    ).env('VOLLEY_CLUSTER_URL'),
+  metricsPort: () =>
+    new Option(
+      '--metrics-port <port>',
+      'serve Prometheus metrics on http://<metrics-host>:<port>/metrics while running (0 picks a free port, printed on stderr)',
+    ).argParser(port),
+  metricsHost: () =>
+    new Option(
+      '--metrics-host <host>',
+      `interface for --metrics-port (default ${DEFAULT_METRICS_HOST}; 0.0.0.0 exposes it to the network)`,
+    ),
+  metricsDump: () =>
+    new Option(
+      '--metrics-dump <file>',
+      'write the final metrics (Prometheus text) to this file when the run ends',
+    ),
+};
+
 const program = new Command()
   .name('volley')
   .description(
@@ -132,30 +196,10 @@ program
   )
   .option('--strict', 'any bad line stops the run (before anything is sent, for files)', false)
   .option('--dry-run', 'validate and estimate tokens (and cost); send nothing', false)
-  .addOption(
-    new Option(
-      '--base-url <url>',
-      'OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeatable)',
-    )
-      .argParser(collect)
-      .env('OPENAI_BASE_URL'),
-  )
-  .option(
-    '--api-key-env <name>',
-    'environment variable holding the key of the --base-url in the same position (repeatable; default OPENAI_API_KEY)',
-    collect,
-  )
-  .option(
-    '--header <header>',
-    "extra request header 'Name: value' sent to every endpoint (repeatable), e.g. 'OpenAI-Organization: org-1'",
-    collect,
-  )
-  .addOption(
-    new Option(
-      '--auth <scheme>',
-      'how keys are sent: bearer (Authorization) or api-key (Azure OpenAI); default by host',
-    ).choices(['bearer', 'api-key'] as const),
-  )
+  .addOption(sharedFlag.baseUrl())
+  .addOption(sharedFlag.apiKeyEnv())
+  .addOption(sharedFlag.header())
+  .addOption(sharedFlag.auth())
   .option('-m, --model <name>', 'model for lines that name none')
   .option(
     '--allow-model <name>',
@@ -163,13 +207,9 @@ program
     collect,
   )
   .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 64)
-  .option('--rpm <n>', 'requests-per-minute limit of each endpoint', positiveNumber)
-  .option('--tpm <n>', 'tokens-per-minute limit of each endpoint', positiveNumber)
-  .option(
-    '--max-in-flight <n>',
-    'slots of each endpoint (a local server): never more in flight; its 503s are backpressure',
-    positiveInt,
-  )
+  .addOption(sharedFlag.rpm())
+  .addOption(sharedFlag.tpm())
+  .addOption(sharedFlag.maxInFlight())
   .addOption(
     new Option(
       '--mode <mode>',
@@ -187,22 +227,14 @@ program
     'total time allowed per line, across retries (default: 600000)',
     positiveInt,
   )
-  .addOption(
-    new Option('--progress <mode>', 'progress display on stderr')
-      .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
-      .default('auto' as const),
-  )
+  .addOption(sharedFlag.progress())
   .option(
     '--progress-interval-ms <ms>',
     'how often progress is shown (default 200 on a terminal, 5000 otherwise)',
     positiveInt,
   )
   .option('--json', 'print the final summary as JSON on stdout', false)
-  .option(
-    '-q, --quiet',
-    'no progress display or information lines; warnings and the summary stay',
-    false,
-  )
+  .addOption(sharedFlag.quiet())
   .option('--max-line-bytes <n>', 'skip input lines longer than this', positiveInt)
   .option(
     '--max-prompt-tokens <n>',
@@ -234,12 +266,7 @@ program
   )
   .option('--sync-interval-ms <ms>', 'longest a written record waits for fsync', positiveInt)
   .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
-  .addOption(
-    new Option(
-      '--cluster <redis-url>',
-      'share the rate limits with every process using this Redis, e.g. redis://host:6379',
-    ).env('VOLLEY_CLUSTER_URL'),
-  )
+  .addOption(sharedFlag.cluster())
   .option(
     '--samples <n>',
     "send each line's request n times at once and write one record from the samples (see --select)",
@@ -253,19 +280,9 @@ program
   )
   .option('--judge-model <name>', "--select judge: the judge's model (default: the line's)")
   .option('--judge-instructions <text>', "--select judge: the judge's system prompt")
-  .option(
-    '--metrics-port <port>',
-    'serve Prometheus metrics on http://<metrics-host>:<port>/metrics while running (0 picks a free port, printed on stderr)',
-    port,
-  )
-  .option(
-    '--metrics-host <host>',
-    `interface for --metrics-port (default ${DEFAULT_METRICS_HOST}; 0.0.0.0 exposes it to the network)`,
-  )
-  .option(
-    '--metrics-dump <file>',
-    'write the final metrics (Prometheus text) to this file when the run ends',
-  )
+  .addOption(sharedFlag.metricsPort())
+  .addOption(sharedFlag.metricsHost())
+  .addOption(sharedFlag.metricsDump())
   .addHelpText('after', RUN_HELP_AFTER)
   .action(async (input, flags) => {
     process.exitCode = await runCommand({
@@ -373,38 +390,14 @@ program
   .option('--force-resume', 'resume even though the configuration changed', false)
   .option('--overwrite', 'start over, replacing existing output files', false)
   .option('--strict', 'any bad line stops the run before anything is sent', false)
-  .addOption(
-    new Option(
-      '--base-url <url>',
-      'OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeatable)',
-    )
-      .argParser(collect)
-      .env('OPENAI_BASE_URL'),
-  )
-  .option(
-    '--api-key-env <name>',
-    'environment variable holding the key of the --base-url in the same position (repeatable; default OPENAI_API_KEY)',
-    collect,
-  )
-  .option(
-    '--header <header>',
-    "extra request header 'Name: value' sent to every endpoint (repeatable), e.g. 'OpenAI-Organization: org-1'",
-    collect,
-  )
-  .addOption(
-    new Option(
-      '--auth <scheme>',
-      'how keys are sent: bearer (Authorization) or api-key (Azure OpenAI); default by host',
-    ).choices(['bearer', 'api-key'] as const),
-  )
+  .addOption(sharedFlag.baseUrl())
+  .addOption(sharedFlag.apiKeyEnv())
+  .addOption(sharedFlag.header())
+  .addOption(sharedFlag.auth())
   .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 16)
-  .option('--rpm <n>', 'requests-per-minute limit of each endpoint', positiveNumber)
-  .option('--tpm <n>', 'tokens-per-minute limit of each endpoint', positiveNumber)
-  .option(
-    '--max-in-flight <n>',
-    'slots of each endpoint (a local server): never more in flight; its 503s are backpressure',
-    positiveInt,
-  )
+  .addOption(sharedFlag.rpm())
+  .addOption(sharedFlag.tpm())
+  .addOption(sharedFlag.maxInFlight())
   .addOption(
     new Option(
       '--mode <mode>',
@@ -422,18 +415,10 @@ program
     'total time allowed per request, across retries (default: 600000)',
     positiveInt,
   )
-  .addOption(
-    new Option('--progress <mode>', 'progress display on stderr')
-      .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
-      .default('auto' as const),
-  )
+  .addOption(sharedFlag.progress())
   .option('--progress-interval-ms <ms>', 'how often progress is shown', positiveInt)
   .option('--json', 'print the final summary as JSON on stdout', false)
-  .option(
-    '-q, --quiet',
-    'no progress display or information lines; warnings and the summary stay',
-    false,
-  )
+  .addOption(sharedFlag.quiet())
   .option('--max-line-bytes <n>', 'skip input lines longer than this', positiveInt)
   .option(
     '--grace-ms <ms>',
@@ -449,25 +434,10 @@ program
   )
   .option('--sync-interval-ms <ms>', 'longest a written vector waits for fsync', positiveInt)
   .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
-  .addOption(
-    new Option(
-      '--cluster <redis-url>',
-      'share the rate limits with every process using this Redis, e.g. redis://host:6379',
-    ).env('VOLLEY_CLUSTER_URL'),
-  )
-  .option(
-    '--metrics-port <port>',
-    'serve Prometheus metrics on http://<metrics-host>:<port>/metrics while running (0 picks a free port, printed on stderr)',
-    port,
-  )
-  .option(
-    '--metrics-host <host>',
-    `interface for --metrics-port (default ${DEFAULT_METRICS_HOST}; 0.0.0.0 exposes it to the network)`,
-  )
-  .option(
-    '--metrics-dump <file>',
-    'write the final metrics (Prometheus text) to this file when the run ends',
-  )
+  .addOption(sharedFlag.cluster())
+  .addOption(sharedFlag.metricsPort())
+  .addOption(sharedFlag.metricsHost())
+  .addOption(sharedFlag.metricsDump())
   .addHelpText('after', EMBED_HELP_AFTER)
   .action(async (input, flags) => {
     process.exitCode = await embedCommand({
@@ -792,11 +762,7 @@ const bench = program
     nonNegativeInt,
     100,
   )
-  .addOption(
-    new Option('--progress <mode>', 'progress display on stderr')
-      .choices(['auto', 'tty', 'plain', 'json', 'none'] as const)
-      .default('auto' as const),
-  )
+  .addOption(sharedFlag.progress())
   .option('--json', 'print the result JSON on stdout', false)
   .option(
     '--allow-insecure-http',
