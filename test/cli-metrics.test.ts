@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli, waitFor } from './cli-process.js';
 import { batchLine, runCli, tempDir } from './helpers.js';
 import type { Scrape } from './metrics-helpers.js';
-import { allLabelValues, byLabel, parseScrape, sumOf } from './metrics-helpers.js';
+import { allLabelValues, byLabel, parseScrape, poisonAndFlaky, sumOf } from './metrics-helpers.js';
 
 const LINES = 50_000;
 /** Every 100th line fails for good (400); every 100th, offset, fails once and is retried. */
@@ -32,20 +32,11 @@ interface Summary {
 
 describe('volley run --metrics-port', () => {
   let sim: Simulator;
-  const flakySeen = new Set<string>();
 
   beforeAll(async () => {
     sim = await createSimulator({
       apiKey: CANARY_KEY,
-      faultFor: ({ body }) => {
-        const text = JSON.stringify(body);
-        if (text.includes('poison')) return 'status-400-context-length';
-        if (text.includes('flaky') && !flakySeen.has(text)) {
-          flakySeen.add(text);
-          return 'status-500';
-        }
-        return undefined;
-      },
+      faultFor: poisonAndFlaky(),
     });
   });
   afterAll(() => sim.close());

@@ -1,4 +1,6 @@
 /** Reading Prometheus text in tests: parsed with an independent parser, summed by label. */
+
+import type { FaultKind } from '@volley/sim';
 import type { ParsedFamily } from 'parse-prometheus-text-format';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 
@@ -42,4 +44,21 @@ export function allLabelValues(scrape: Scrape): string[] {
     for (const sample of family.metrics) values.push(...Object.values(sample.labels ?? {}));
   }
   return values;
+}
+
+/**
+ * A simulator fault rule by content, so the same calls fail in both modes: a request mentioning
+ * "poison" fails for good (400), one mentioning "flaky" fails once (500) and then succeeds.
+ */
+export function poisonAndFlaky(): (request: { body: unknown }) => FaultKind | undefined {
+  const flakySeen = new Set<string>();
+  return ({ body }) => {
+    const text = JSON.stringify(body);
+    if (text.includes('poison')) return 'status-400-context-length';
+    if (text.includes('flaky') && !flakySeen.has(text)) {
+      flakySeen.add(text);
+      return 'status-500';
+    }
+    return undefined;
+  };
 }

@@ -9,27 +9,17 @@ import { createSimulator } from '@volley/sim';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVolley } from 'volley';
-import { allLabelValues, byLabel, parseScrape, sumOf } from './metrics-helpers.js';
+import { allLabelValues, byLabel, parseScrape, poisonAndFlaky, sumOf } from './metrics-helpers.js';
 
 const CANARY_KEY = 'sk-canary-metrics-5f0e1d2c3b4a';
 
 describe('volley.metrics', () => {
   let sim: Simulator;
-  const flakySeen = new Set<string>();
 
   beforeAll(async () => {
     sim = await createSimulator({
       apiKey: CANARY_KEY,
-      // By content, so the same calls fail in both modes: "poison" for good, "flaky" once.
-      faultFor: ({ body }) => {
-        const text = JSON.stringify(body);
-        if (text.includes('poison')) return 'status-400-context-length';
-        if (text.includes('flaky') && !flakySeen.has(text)) {
-          flakySeen.add(text);
-          return 'status-500';
-        }
-        return undefined;
-      },
+      faultFor: poisonAndFlaky(),
     });
   });
   afterAll(() => sim.close());
