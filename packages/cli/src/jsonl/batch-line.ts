@@ -20,6 +20,8 @@
  * runs only after `JSON.parse` has failed.
  */
 
+import type { BatchUrl } from '@volley/core';
+import { BATCH_URLS } from '@volley/core';
 import { hasUnsafeTextChars } from '../progress.js';
 import type { IdTableOptions } from './id-table.js';
 import { createIdTable } from './id-table.js';
@@ -28,17 +30,9 @@ import { makeSnippet } from './reader.js';
 
 export type { InputIssue } from './reader.js';
 
-// Duplicated from BATCH_URLS in packages/core/src/protocol/batch.ts while @volley/core is not
-// built; switch to importing it from there.
-/** The endpoints a batch line may target, relative to the configured base URL. */
-export const BATCH_URLS = [
-  '/v1/chat/completions',
-  '/v1/completions',
-  '/v1/embeddings',
-  '/v1/responses',
-] as const;
-/** One of {@link BATCH_URLS}. */
-export type BatchUrl = (typeof BATCH_URLS)[number];
+// The endpoints a batch line may target: the one list, in @volley/core's batch protocol.
+export type { BatchUrl };
+export { BATCH_URLS };
 
 /** Every code `parseBatchLine` and the reader can report, with its severity and meaning. */
 export const INPUT_ISSUE_CODES = {
