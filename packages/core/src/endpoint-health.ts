@@ -118,17 +118,26 @@ export class EndpointHealth {
    * Least outstanding attempts among the endpoints in rotation: not stopped, circuit not open (a
    * half-open one takes a single probe). `undefined` when every endpoint is stopped or down;
    * `WAIT_FOR_CIRCUIT` when some will come back (a wake-up is armed for the first of them).
+   * With `limits` (per-endpoint concurrency, endpoint-limits.ts), an endpoint holding its limit is
+   * skipped, and the least full one (outstanding / limit) wins: replicas of different sizes fill
+   * alike. When every usable endpoint is full it is `WAIT_FOR_CIRCUIT` too: the next outcome
+   * frees a place and the supervisor asks again. `except` is never chosen (a hedged call's copy
+   * goes to another replica than its first attempt).
    */
-  choose(): number | undefined | typeof WAIT_FOR_CIRCUIT {
+  choose(
+    limits?: { limit(endpoint: number): number },
+    except?: number,
+  ): number | undefined | typeof WAIT_FOR_CIRCUIT {
     const now = this.#clock.now();
     const count = this.#endpoints.length;
     let best: number | undefined;
+    let bestFill = 0;
     let waiting = false;
     // Start after the last choice so ties rotate instead of always landing on endpoint 0.
     for (let k = 1; k <= count; k++) {
       const i = (this.#lastChosen + k) % count;
       const endpoint = this.#endpoints[i]!;
-      if (endpoint.stopped !== undefined) continue;
+      if (endpoint.stopped !== undefined || i === except) continue;
       if (endpoint.circuit === 'open' && now >= endpoint.openUntil) {
         endpoint.circuit = 'half-open';
         endpoint.probing = false;
@@ -138,7 +147,17 @@ export class EndpointHealth {
         if (endpoint.down === undefined) waiting = true;
         continue;
       }
-      if (best === undefined || endpoint.outstanding < this.#endpoints[best]!.outstanding) best = i;
+      const limit = limits?.limit(i) ?? Number.POSITIVE_INFINITY;
+      if (endpoint.outstanding >= limit) {
+        waiting = true;
+        continue;
+      }
+      // An unlimited endpoint compares by count (a huge finite divisor keeps the order).
+      const fill = endpoint.outstanding / Math.min(limit, Number.MAX_SAFE_INTEGER);
+      if (best === undefined || fill < bestFill) {
+        best = i;
+        bestFill = fill;
+      }
     }
     if (best !== undefined) return best;
     if (!waiting) return undefined;

@@ -81,6 +81,11 @@ export interface ErrorDetailFields {
    * JSON error): what came back, e.g. `501 text/html`. A wrong URL or server, not a bad request.
    */
   notApi?: string;
+  /**
+   * This machine ran out of something a connection needs (file descriptors, socket buffers,
+   * local ports): the request never left, and the endpoint is not at fault.
+   */
+  localResource?: boolean;
 }
 
 /**
@@ -97,6 +102,7 @@ const DETAIL_KEYS = [
   'attempts',
   'transient',
   'notApi',
+  'localResource',
 ] as const satisfies ReadonlyArray<keyof ErrorDetailFields>;
 
 export interface VolleyErrorDetails extends ErrorDetailFields {
@@ -122,6 +128,7 @@ export class VolleyError extends Error implements Readonly<ErrorDetailFields> {
   declare readonly attempts?: number;
   declare readonly transient?: boolean;
   declare readonly notApi?: string;
+  declare readonly localResource?: boolean;
 
   constructor(code: ErrorCodeValue, message: string, details: VolleyErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });

@@ -2,6 +2,7 @@
  * Typed events (eventemitter3 tuple maps). Emitting is guarded by `listenerCount` on the hot path,
  * so a runtime nobody listens to pays nothing for them.
  */
+import type { LimitDecision, ServerHint } from './adaptive-limit.js';
 import type { VolleyError } from './errors.js';
 import type { Usage } from './protocol/openai.js';
 
@@ -53,6 +54,11 @@ export interface RuntimeStats {
    * truncated, lost, or answered after being written off): the honest count of extra billing.
    */
   extraBilledCalls: number;
+  /**
+   * Hedging: copies sent to another endpoint because an attempt stayed silent (each is also in
+   * `extraBilledCalls`: whichever answered first, both may be billed).
+   */
+  hedgedCalls: number;
   rateLimited: number;
   promptTokens: number;
   completionTokens: number;
@@ -67,6 +73,10 @@ export interface RuntimeStats {
     down: boolean;
     /** Circuit breaker: `open` means out of rotation after repeated failures. */
     circuit: 'closed' | 'open' | 'half-open';
+    /** With `concurrency: 'auto'`: the attempts this endpoint may hold now (its adaptive limit). */
+    concurrencyLimit?: number;
+    /** With `concurrency: 'auto'`: the server's last load hint, when it publishes one. */
+    server?: ServerHint;
   }>;
 }
 
@@ -90,6 +100,13 @@ export interface VolleyEvents {
   endpointUnhealthy: [event: { endpoint: number; openMs: number; failures: number }];
   /** A probe of an unhealthy or down endpoint succeeded: it is back in rotation. */
   endpointHealthy: [event: { endpoint: number }];
+  /** An adaptive limit (`concurrency: 'auto'`) moved, and why (the decision log, at debug). */
+  concurrencyLimit: [event: LimitDecision & { endpoint: number }];
+  /**
+   * Hedging: the attempt on `endpoint` heard nothing for `afterMs`, so a copy went to `to`; the
+   * first to answer wins and the other is cancelled (at debug in the log).
+   */
+  hedge: [event: AttemptEvent & { to: number; afterMs: number }];
   workerCrash: [event: { error: Error; restarts: number }];
   /** Emitted on an interval while listeners exist. */
   progress: [stats: RuntimeStats];

@@ -1,5 +1,12 @@
 export type { ActorBehavior, ActorOptions, ActorRef, AskOptions } from './actor.js';
 export { createActor } from './actor.js';
+export type {
+  AdaptiveLimitPolicy,
+  LimitDecision,
+  LimitReason,
+  ServerHint,
+} from './adaptive-limit.js';
+export { AdaptiveLimit, defaultAdaptiveLimitPolicy } from './adaptive-limit.js';
 export type { BackoffPolicy } from './backoff.js';
 export {
   capServerWaitMs,
@@ -9,6 +16,12 @@ export {
 } from './backoff.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { systemClock } from './clock.js';
+export type {
+  ConcurrencyLimits,
+  EndpointLimits,
+  EndpointLimitsOptions,
+} from './endpoint-limits.js';
+export { createEndpointLimits } from './endpoint-limits.js';
 export type {
   ErrorCodeValue,
   ErrorDetailFields,
@@ -31,6 +44,8 @@ export type {
   VolleyEvents,
 } from './events.js';
 export { FixedQueue } from './fixed-queue.js';
+export type { HedgePolicy } from './hedge.js';
+export { defaultHedgePolicy, Hedger } from './hedge.js';
 export type { LaneLevels, LimitStore, LimitStoreSetup } from './limit-store.js';
 export { createMemoryLimitStore, MemoryLane } from './limit-store.js';
 export type { CreateLoggerOptions, Logger } from './logger.js';
@@ -55,6 +70,8 @@ export {
   parseRateLimitHeaders,
   parseRetryAfterMs,
 } from './rate-limit-headers.js';
+export type { ServerHintsOptions, ServerHintsPoller } from './server-hints.js';
+export { parseMetricsHint, parseSlotsHint, pollServerHints } from './server-hints.js';
 export type {
   CallResult,
   CallSpec,

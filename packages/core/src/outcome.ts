@@ -22,7 +22,7 @@ import { ErrorCode } from './errors.js';
 /** The facts about a failure that decide what it means; a `VolleyError` and a `SerializedError` both have them. */
 export type FailureFacts = Pick<
   SerializedError,
-  'code' | 'status' | 'retryable' | 'sent' | 'notApi'
+  'code' | 'status' | 'retryable' | 'sent' | 'notApi' | 'localResource'
 >;
 
 export type OutcomeClass = 'retry' | 'ambiguous' | 'fatal' | 'stop-endpoint';
@@ -88,6 +88,8 @@ export function mayHaveBeenBilled(error: FailureFacts): boolean {
  */
 export function isEndpointFault(error: FailureFacts): boolean {
   if (error.notApi !== undefined) return true;
+  // This machine ran out of sockets or files: opening the circuit would stop a healthy endpoint.
+  if (error.localResource === true) return false;
   switch (error.code) {
     case ErrorCode.CONNECT:
     case ErrorCode.CONNECTION_LOST:

@@ -93,18 +93,28 @@ function positiveLimit(raw: string | undefined): number | undefined {
 
 /** The `x-ratelimit-*` family. Returns undefined when none of it is present and well formed. */
 export function parseRateLimitHeaders(headers: HeaderMap): RateLimitSnapshot | undefined {
-  const snapshot: RateLimitSnapshot = {};
-  const set = <K extends keyof RateLimitSnapshot>(key: K, value: number | undefined): void => {
-    if (value !== undefined) snapshot[key] = value;
-  };
-  set('limitRequests', positiveLimit(first(headers, 'x-ratelimit-limit-requests')));
-  set('remainingRequests', nonNegativeInt(first(headers, 'x-ratelimit-remaining-requests')));
-  set('resetRequestsMs', parseDurationMs(first(headers, 'x-ratelimit-reset-requests')));
-  set('limitTokens', positiveLimit(first(headers, 'x-ratelimit-limit-tokens')));
-  set('remainingTokens', nonNegativeInt(first(headers, 'x-ratelimit-remaining-tokens')));
-  set('resetTokensMs', parseDurationMs(first(headers, 'x-ratelimit-reset-tokens')));
-  return Object.keys(snapshot).length === 0 ? undefined : snapshot;
+  // Made only when a header is there: most local servers send none, and this runs per response.
+  let snapshot: RateLimitSnapshot | undefined;
+  for (const [key, header, parse] of RATE_LIMIT_FIELDS) {
+    const value = parse(first(headers, header));
+    if (value === undefined) continue;
+    snapshot ??= {};
+    snapshot[key] = value;
+  }
+  return snapshot;
 }
+
+/** Each snapshot field, the header it comes from and how that header is read. */
+const RATE_LIMIT_FIELDS: ReadonlyArray<
+  readonly [keyof RateLimitSnapshot, string, (raw: string | undefined) => number | undefined]
+> = [
+  ['limitRequests', 'x-ratelimit-limit-requests', positiveLimit],
+  ['remainingRequests', 'x-ratelimit-remaining-requests', nonNegativeInt],
+  ['resetRequestsMs', 'x-ratelimit-reset-requests', parseDurationMs],
+  ['limitTokens', 'x-ratelimit-limit-tokens', positiveLimit],
+  ['remainingTokens', 'x-ratelimit-remaining-tokens', nonNegativeInt],
+  ['resetTokensMs', 'x-ratelimit-reset-tokens', parseDurationMs],
+];
 
 /**
  * The snapshot with its resets capped like `retry-after` (`retryAfterCapMs`): a reset is how long

@@ -20,6 +20,10 @@
  * - `RestartIntensity` (restart-intensity.ts): the worker crash budget; past it the supervisor
  *   escalates by failing every pending call with `VOLLEY_ERR_WORKER_CRASHED`: it never hangs.
  * - `OutputTokenLearner` (token-estimate.ts): TPM reservations for requests without `max_tokens`.
+ * - `Hedger` (hedge.ts, opt-in): when a silent attempt gets a copy on another endpoint. The race
+ *   itself lives here: the copy is a second `Job` object (`isCopy`) linked to the call by `twin`;
+ *   the first attempt to deliver a byte (a delta, or its answer) wins, its twin is cancelled, and
+ *   the call's own `Job` always ends up holding the winning attempt (`swapAttempt`).
  * What stays here: the concurrency bound, deadlines (one sweep timer, not one per call), the
  * attempt ids, and the books behind `stats()`.
  *
@@ -29,6 +33,7 @@
  */
 import type { Span } from '@opentelemetry/api';
 import type { EventEmitter } from 'eventemitter3';
+import { watchAbort } from './abort-watch.js';
 import { Mailbox } from './actor.js';
 import type { RetryPolicy } from './after-failure.js';
 import { afterFailure, timeoutError } from './after-failure.js';
@@ -38,9 +43,12 @@ import type { Clock, TimerHandle } from './clock.js';
 import { systemClock } from './clock.js';
 import type { CircuitBreakerPolicy } from './endpoint-health.js';
 import { defaultCircuitBreaker, EndpointHealth, WAIT_FOR_CIRCUIT } from './endpoint-health.js';
+import type { ConcurrencyLimits } from './endpoint-limits.js';
 import type { SerializedError } from './errors.js';
 import { deserializeError, ErrorCode, VolleyError } from './errors.js';
 import type { RuntimeStats, VolleyEvents } from './events.js';
+import type { HedgePolicy } from './hedge.js';
+import { Hedger } from './hedge.js';
 import { isTransient } from './outcome.js';
 import type { Usage } from './protocol/openai.js';
 import type {
@@ -120,6 +128,8 @@ export interface SupervisorOptions extends RetryPolicy {
   /** Lanes with a TPM limit need token estimates; the counter is loaded only then. */
   tokenCounter: CountTokens | undefined;
   concurrency: number;
+  /** Per-endpoint concurrency limits (`concurrency: 'auto'`), below `concurrency`. */
+  limits?: ConcurrencyLimits;
   maxQueue: number;
   backoff: BackoffPolicy;
   timeoutMs: number;
@@ -130,6 +140,8 @@ export interface SupervisorOptions extends RetryPolicy {
   random?: () => number;
   /** The runtime's mode, shown on call spans (`volley.mode`). */
   mode?: string;
+  /** Hedging for tail latency (hedge.ts); off when undefined. */
+  hedge?: HedgePolicy;
 }
 
 export interface SupervisorRef {
@@ -168,9 +180,38 @@ interface Job {
   waitedMs: number;
   admitAbort: AbortController | undefined;
   retryTimer: TimerHandle | undefined;
-  onAbort: (() => void) | undefined;
+  /** Stops watching the caller's signal (abort-watch.ts). */
+  unwatchAbort: (() => void) | undefined;
   /** The call's OpenTelemetry span; undefined when nothing records (no SDK registered). */
   span: Span | undefined;
+  /** Hedging: this object is a copy's attempt, never the call's own `Job`. */
+  isCopy: boolean;
+  /** Hedging: the other attempt of this call while both are on the wire. */
+  twin: Job | undefined;
+  /** The current attempt delivered its first byte (a delta, or its whole answer). */
+  received: boolean;
+  hedgeTimer: TimerHandle | undefined;
+}
+
+/** What belongs to one attempt rather than to the call: swapped when a hedged copy wins. */
+const ATTEMPT_FIELDS = [
+  'attemptId',
+  'endpoint',
+  'lane',
+  'isProbe',
+  'ticket',
+  'dispatchedAt',
+  'attemptTimeoutMs',
+  'reservedTokens',
+  'received',
+] as const;
+
+function swapAttempt(a: Job, b: Job): void {
+  for (const field of ATTEMPT_FIELDS) {
+    const kept = a[field];
+    (a as unknown as Record<string, unknown>)[field] = b[field];
+    (b as unknown as Record<string, unknown>)[field] = kept;
+  }
 }
 
 type Message =
@@ -184,6 +225,7 @@ type Message =
   | { type: 'workerCrashed'; error: SerializedError }
   | { type: 'retryDue'; job: Job }
   | { type: 'abort'; job: Job }
+  | { type: 'hedgeDue'; job: Job; attemptId: number }
   | { type: 'wake' }
   | { type: 'sweep' };
 
@@ -196,6 +238,7 @@ interface Counters {
   backpressure: number;
   rateLimitWaitMs: number;
   extraBilledCalls: number;
+  hedgedCalls: number;
   rateLimited: number;
   promptTokens: number;
   completionTokens: number;
@@ -218,6 +261,7 @@ class Supervisor implements SupervisorRef {
   readonly #crashes: RestartIntensity;
   readonly #outputTokens = new OutputTokenLearner();
   readonly #tracing: CallTracing;
+  readonly #hedger: Hedger | undefined;
   readonly #queue = new CallQueue<Job>();
   readonly #ready: Job[] = [];
   readonly #admitting = new Set<Job>();
@@ -231,6 +275,7 @@ class Supervisor implements SupervisorRef {
     backpressure: 0,
     rateLimitWaitMs: 0,
     extraBilledCalls: 0,
+    hedgedCalls: 0,
     rateLimited: 0,
     promptTokens: 0,
     completionTokens: 0,
@@ -268,6 +313,8 @@ class Supervisor implements SupervisorRef {
       () => this.#post({ type: 'wake' }),
     );
     this.#crashes = new RestartIntensity(options.restartBudget);
+    this.#hedger =
+      options.hedge === undefined ? undefined : new Hedger(options.hedge, endpointCount);
     this.#tracing = new CallTracing(
       options.endpoints.map((endpoint) => endpoint.label),
       options.mode,
@@ -315,13 +362,16 @@ class Supervisor implements SupervisorRef {
         waitedMs: 0,
         admitAbort: undefined,
         retryTimer: undefined,
-        onAbort: undefined,
+        unwatchAbort: undefined,
+        isCopy: false,
+        twin: undefined,
+        received: false,
+        hedgeTimer: undefined,
         // Started here, in the caller's context, so the caller's active span is its parent.
         span: this.#tracing.start(callId, spec.path, spec.body),
       };
       if (spec.signal !== undefined) {
-        job.onAbort = () => this.#post({ type: 'abort', job });
-        spec.signal.addEventListener('abort', job.onAbort, { once: true });
+        job.unwatchAbort = watchAbort(spec.signal, () => this.#post({ type: 'abort', job }));
       }
       // Handled at once: the call is admitted (and its capacity taken) before call() returns. A
       // call that cannot be admitted at all (every endpoint stopped) is failed here; its promise
@@ -404,7 +454,7 @@ class Supervisor implements SupervisorRef {
         for (const outcome of message.outcomes) this.#onOutcome(outcome);
         break;
       case 'deltas':
-        for (const delta of message.deltas) this.#inflight.get(delta.id)?.spec.onDelta?.(delta);
+        for (const delta of message.deltas) this.#onDelta(delta);
         return;
       case 'lost':
         for (const id of message.ids) {
@@ -427,6 +477,9 @@ class Supervisor implements SupervisorRef {
       case 'abort':
         this.#onAbort(message.job);
         break;
+      case 'hedgeDue':
+        this.#onHedgeDue(message.job, message.attemptId);
+        return;
       case 'wake':
         break;
       case 'sweep':
@@ -444,7 +497,7 @@ class Supervisor implements SupervisorRef {
       this.#inflight.size + this.#admitting.size + this.#ready.length < this.#options.concurrency &&
       this.#queue.length > 0
     ) {
-      const endpoint = this.#health.choose();
+      const endpoint = this.#health.choose(this.#options.limits);
       if (endpoint === WAIT_FOR_CIRCUIT) break;
       this.#admit(this.#queue.shift() as Job, endpoint);
     }
@@ -554,19 +607,14 @@ class Supervisor implements SupervisorRef {
       job.state = 'inflight';
       job.dispatchedAt = now;
       job.attemptTimeoutMs = attemptTimeoutMs;
+      job.received = false;
       this.#inflight.set(job.attemptId, job);
       this.#byEndpoint[job.endpoint]!.inFlight++;
-      requests.push({
-        id: job.attemptId,
-        endpoint: job.endpoint,
-        path: job.spec.path,
-        body: job.spec.body,
-        stream: job.spec.stream === true,
-        deltas: job.spec.onDelta !== undefined,
-        raw: job.spec.raw === true,
-        embeddings: job.spec.embeddings ?? 'none',
-        timeoutMs: attemptTimeoutMs,
-      });
+      requests.push(this.#workRequest(job));
+      if (this.#hedger !== undefined) {
+        this.#hedger.started();
+        this.#armHedge(job);
+      }
       this.#tracing.dispatched(job.span, job.endpoint, job.attempts);
       if (emitRequest) {
         this.#events.emit('request', {
@@ -580,18 +628,162 @@ class Supervisor implements SupervisorRef {
     if (requests.length > 0) this.#dispatcher.dispatch(requests);
   }
 
+  #workRequest(job: Job): WorkRequest {
+    const stream = job.spec.stream === true;
+    return {
+      id: job.attemptId,
+      endpoint: job.endpoint,
+      path: job.spec.path,
+      body: job.spec.body,
+      stream,
+      // Hedging needs to hear a stream's first delta: before it, the attempt is silent.
+      deltas: job.spec.onDelta !== undefined || (stream && this.#hedger !== undefined),
+      raw: job.spec.raw === true,
+      embeddings: job.spec.embeddings ?? 'none',
+      timeoutMs: job.attemptTimeoutMs,
+    };
+  }
+
+  // --- hedging -----------------------------------------------------------------------------
+
+  /** Looks at the attempt again once it has been silent for its endpoint's hedge delay. */
+  #armHedge(job: Job): void {
+    const delayMs = this.#hedger?.delayMs(job.endpoint);
+    if (delayMs === undefined) return;
+    const attemptId = job.attemptId;
+    job.hedgeTimer = this.#clock.setTimeout(
+      () => this.#post({ type: 'hedgeDue', job, attemptId }),
+      delayMs,
+    );
+  }
+
+  #onHedgeDue(job: Job, attemptId: number): void {
+    if (job.attemptId !== attemptId) return;
+    job.hedgeTimer = undefined;
+    const silent = job.state === 'inflight' && !job.received && job.twin === undefined;
+    // No other endpoint free, no rate-limit capacity now, or no budget: look again a delay later
+    // (a stalled attempt is still silent then; a merely slow one has answered).
+    if (silent && !this.#sendCopy(job)) this.#armHedge(job);
+  }
+
+  /**
+   * Sends a copy of `job`'s attempt to another endpoint. It goes past the runtime's concurrency
+   * bound (a closed batch holds every slot, so a copy would never go otherwise): the budget bounds
+   * how far. It needs its endpoint's limit and rate-limit capacity now; a copy that had to wait
+   * for either would come too late.
+   */
+  #sendCopy(job: Job): boolean {
+    const endpoint = this.#health.choose(this.#options.limits, job.endpoint);
+    if (typeof endpoint !== 'number') return false;
+    const lane = this.#laneFor(endpoint, job.spec.body.model);
+    if (this.#bucket.tryAcquire(lane, job.reservedTokens) === undefined) return false;
+    if (!this.#hedger!.tryTake()) {
+      this.#bucket.settle(lane, job.reservedTokens, 0);
+      return false;
+    }
+    const admission = this.#health.admit(endpoint);
+    const now = this.#clock.now();
+    const copy: Job = {
+      ...job,
+      isCopy: true,
+      twin: job,
+      attemptId: ++this.#nextAttemptId,
+      endpoint,
+      lane,
+      isProbe: admission.isProbe,
+      ticket: admission.ticket,
+      dispatchedAt: now,
+      attemptTimeoutMs: Math.max(1, Math.min(this.#options.attemptTimeoutMs, job.deadlineAt - now)),
+      received: false,
+      hedgeTimer: undefined,
+      retryTimer: undefined,
+      admitAbort: undefined,
+      unwatchAbort: undefined,
+    };
+    job.twin = copy;
+    this.#inflight.set(copy.attemptId, copy);
+    this.#byEndpoint[endpoint]!.inFlight++;
+    // Whichever answers first, the provider may bill both.
+    this.#counters.hedgedCalls++;
+    this.#counters.extraBilledCalls++;
+    this.#dispatcher.dispatch([this.#workRequest(copy)]);
+    if (this.#events.listenerCount('hedge') > 0) {
+      this.#events.emit('hedge', {
+        callId: job.callId,
+        attempt: job.attempts,
+        endpoint: job.endpoint,
+        model: modelOf(job),
+        to: endpoint,
+        afterMs: now - job.dispatchedAt,
+      });
+    }
+    return true;
+  }
+
+  /**
+   * Ends the race of a hedged call. `attempt` delivered first (`won`), or failed while its twin is
+   * still out (then the twin carries the call on). Afterwards the call's own `Job` holds the
+   * attempt that carries on, and the copy object the other one, done: its outcome only settles
+   * the books. A loser still on the wire is cancelled through the dispatcher (in threads mode, by
+   * the thread holding it).
+   */
+  #endRace(attempt: Job, won: boolean): void {
+    const twin = attempt.twin!;
+    attempt.twin = undefined;
+    twin.twin = undefined;
+    const call = attempt.isCopy ? twin : attempt;
+    const copy = attempt.isCopy ? attempt : twin;
+    const copyCarriesOn = won === attempt.isCopy;
+    if (copyCarriesOn) {
+      swapAttempt(call, copy);
+      this.#inflight.set(call.attemptId, call);
+      this.#inflight.set(copy.attemptId, copy);
+    }
+    copy.state = 'done';
+    if (won) this.#dispatcher.cancel([copy.attemptId]);
+  }
+
+  /** The attempt delivered its first byte: a time-to-first-byte sample, and no copy from now on. */
+  #heard(job: Job): void {
+    job.received = true;
+    this.#hedger?.sample(job.endpoint, this.#clock.now() - job.dispatchedAt);
+    if (job.hedgeTimer !== undefined) this.#clock.clearTimeout(job.hedgeTimer);
+    job.hedgeTimer = undefined;
+  }
+
+  #onDelta(delta: StreamDelta): void {
+    let job = this.#inflight.get(delta.id);
+    if (job === undefined) return;
+    if (job.twin !== undefined) {
+      this.#endRace(job, true);
+      job = this.#inflight.get(delta.id)!;
+    }
+    // A cancelled copy's deltas: the caller hears only the attempt that won.
+    if (job.isCopy) return;
+    if (!job.received && job.state === 'inflight') this.#heard(job);
+    job.spec.onDelta?.(delta);
+  }
+
   // --- outcomes ----------------------------------------------------------------------------
 
   #onOutcome(outcome: WorkOutcome): void {
-    const job = this.#inflight.get(outcome.id);
+    let job = this.#inflight.get(outcome.id);
     if (job === undefined) {
       // An attempt already written off (its worker was declared dead, or it was swept): if it
       // succeeded after all, the server did the work twice.
       if (outcome.ok) this.#counters.extraBilledCalls++;
       return;
     }
+    if (job.twin !== undefined) {
+      this.#endRace(job, outcome.ok);
+      job = this.#inflight.get(outcome.id)!;
+    }
+    if (job.hedgeTimer !== undefined) this.#clock.clearTimeout(job.hedgeTimer);
+    job.hedgeTimer = undefined;
+    if (outcome.ok && !job.received && job.state === 'inflight') this.#heard(job);
     this.#inflight.delete(outcome.id);
-    this.#byEndpoint[job.endpoint]!.inFlight--;
+    const onWire = this.#byEndpoint[job.endpoint]!.inFlight--;
+    this.#options.limits?.record(job.endpoint, outcome, onWire, job.spec.stream === true);
     this.#health.release(job.endpoint, job.isProbe);
     job.isProbe = false;
     if (outcome.rateLimit !== undefined)
@@ -820,7 +1012,8 @@ class Supervisor implements SupervisorRef {
       ...this.#ready.splice(0),
       ...this.#admitting,
       ...this.#backingOff,
-      ...this.#inflight.values(),
+      // A copy's call is there too, and ending it ends the copy.
+      ...[...this.#inflight.values()].filter((job) => !job.isCopy),
     ];
     for (const job of pending) this.#finish(job, error);
     this.#queue.clear();
@@ -831,9 +1024,12 @@ class Supervisor implements SupervisorRef {
   }
 
   #settle(job: Job): void {
+    // A call that ends while its copy is out keeps its own attempt; the copy is cancelled.
+    if (job.twin !== undefined) this.#endRace(job, true);
     job.state = 'done';
     if (job.retryTimer !== undefined) this.#clock.clearTimeout(job.retryTimer);
-    if (job.onAbort !== undefined) job.spec.signal?.removeEventListener('abort', job.onAbort);
+    if (job.hedgeTimer !== undefined) this.#clock.clearTimeout(job.hedgeTimer);
+    job.unwatchAbort?.();
   }
 
   #finish(job: Job, error: Error): void {

@@ -19,6 +19,7 @@
  * synchronously (grants to waiters settle promises, which run later), so no message can arrive
  * while another is being handled, and a queue would only add a microtask per request.
  */
+import { watchAbort } from './abort-watch.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { MAX_TIMER_DELAY_MS, systemClock } from './clock.js';
 import { ErrorCode, VolleyError } from './errors.js';
@@ -97,8 +98,8 @@ interface Waiter {
   enqueuedAt: number;
   resolve: (grant: Grant) => void;
   reject: (error: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  /** Stops watching the caller's signal (abort-watch.ts). */
+  unwatchAbort: (() => void) | undefined;
   settled: boolean;
 }
 
@@ -143,7 +144,7 @@ class Lane {
       this.totalWaitMs += waitedMs;
       head.settled = true;
       this.waiting--;
-      if (head.onAbort) head.signal?.removeEventListener('abort', head.onAbort);
+      head.unwatchAbort?.();
       head.resolve({ waitedMs });
     }
   }
@@ -222,20 +223,18 @@ class TokenBucket implements TokenBucketRef {
         enqueuedAt: this.#clock.now(),
         resolve,
         reject,
-        signal,
-        onAbort: undefined,
+        unwatchAbort: undefined,
         settled: false,
       };
       if (signal !== undefined) {
-        waiter.onAbort = () => {
+        waiter.unwatchAbort = watchAbort(signal, () => {
           if (waiter.settled) return;
           waiter.settled = true;
           target.waiting--;
           reject(abortedWhileWaiting());
           // The lane's timer may be armed for this waiter: judge the next one now.
           target.pump();
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
+        });
       }
       target.waiters.push(waiter);
       target.waiting++;

@@ -8,7 +8,6 @@
  * budget, and an SSE idle timer that only real events reset (keep-alive comments do not).
  */
 
-import { EventEmitter } from 'node:events';
 import type {
   EmbeddingMatrix,
   EndpointConfig,
@@ -55,17 +54,24 @@ export interface ExecutorStats {
   failed: number;
 }
 
+/** A request whose body may already be encoded (then it comes as `execute`'s `wire`). */
+export type AttemptSpec = Omit<WorkRequest, 'body'> & { body?: WorkRequest['body'] };
+
 export interface Executor {
-  execute(request: WorkRequest, onDelta?: (delta: StreamDelta) => void): Promise<WorkOutcome>;
+  /**
+   * Runs one attempt. `wire` is the request's body as it goes on the wire, when the caller has
+   * encoded it already (a worker thread gets it as bytes; see `wireBody`); else it is built here.
+   */
+  execute(
+    request: AttemptSpec,
+    onDelta?: (delta: StreamDelta) => void,
+    wire?: Uint8Array,
+  ): Promise<WorkOutcome>;
   cancel(ids: readonly number[]): void;
   stats(): ExecutorStats;
   close(): Promise<void>;
   destroy(): Promise<void>;
 }
-
-/** Early cancels are kept this long: a task in transit arrives well within it. */
-const EARLY_CANCEL_TTL_MS = 60_000;
-const EARLY_CANCEL_PRUNE_SIZE = 1_024;
 
 /** Thrown inside an attempt to end it with a specific outcome. */
 class AttemptFailure extends Error {
@@ -82,16 +88,52 @@ type Headers = Dispatcher.ResponseData['headers'];
 const DEFAULT_LARGE_ANSWER_SLOTS = 16;
 
 /**
- * The abort handle undici watches for one attempt. undici takes an EventEmitter as `signal`
- * (its documented alternative to AbortSignal), and one costs far less to make than an
- * AbortController: `createAbortSignal` alone was 5.6% of the CPU profile at 12k requests/s.
+ * The abort handle undici watches for one attempt. undici takes an EventEmitter-like object as
+ * `signal` (its documented alternative to AbortSignal: it checks for `on`, then calls `once` and
+ * `removeListener`); one costs far less to make than an AbortController (`createAbortSignal`
+ * alone was 5.6% of the CPU profile at 12k requests/s), and this one less than an EventEmitter,
+ * whose `once` wraps every listener in a bound closure. `abort` fires at most once, so `on` and
+ * `once` are the same here. Listeners: undici's, and the LargeAnswerGate's while it waits.
  */
-class Attempt extends EventEmitter {
+class Attempt {
   /** Read by undici when the request starts. */
   aborted = false;
   /** Why we aborted, if we did: distinguishes our timeout from the caller's cancel. */
-  reason: SerializedError | undefined;
+  reason: SerializedError | undefined = undefined;
   headersAt = 0;
+  #listeners: Array<() => void> | undefined = undefined;
+
+  once(_event: 'abort', listener: () => void): this {
+    // A literal array holds just the one listener undici adds; `push` on an empty one reserves 17.
+    if (this.#listeners === undefined) this.#listeners = [listener];
+    else this.#listeners.push(listener);
+    return this;
+  }
+
+  on(event: 'abort', listener: () => void): this {
+    return this.once(event, listener);
+  }
+
+  off(_event: 'abort', listener: () => void): this {
+    const listeners = this.#listeners;
+    const at = listeners === undefined ? -1 : listeners.lastIndexOf(listener);
+    if (at !== -1) listeners?.splice(at, 1);
+    return this;
+  }
+
+  removeListener(event: 'abort', listener: () => void): this {
+    return this.off(event, listener);
+  }
+
+  /** Ends the attempt with `reason`; only the first call counts. */
+  abort(reason: SerializedError): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    this.aborted = true;
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners !== undefined) for (const listener of listeners) listener();
+  }
 }
 
 export function createExecutor(config: WorkerConfig): Executor {
@@ -101,17 +143,12 @@ export function createExecutor(config: WorkerConfig): Executor {
   });
   const attempts = new Map<number, Attempt>();
   const gate = new LargeAnswerGate(config.largeAnswerSlots ?? DEFAULT_LARGE_ANSWER_SLOTS);
-  /**
-   * Cancels that arrived before their attempt started here (the control port can overtake the
-   * task, and cancels are broadcast to every thread): id -> when. Such an attempt ends at once,
-   * unsent. Entries for attempts that run elsewhere are pruned by age.
-   */
-  const cancelledEarly = new Map<number, number>();
   const counters: ExecutorStats = { inFlight: 0, completed: 0, failed: 0 };
 
   async function execute(
-    request: WorkRequest,
+    request: AttemptSpec,
     onDelta?: (delta: StreamDelta) => void,
+    wire?: Uint8Array,
   ): Promise<WorkOutcome> {
     const client = clients[request.endpoint];
     if (client === undefined) {
@@ -121,26 +158,19 @@ export function createExecutor(config: WorkerConfig): Executor {
         error: failure(ErrorCode.INVALID_OPTIONS, `no endpoint ${request.endpoint}`, false),
       };
     }
-    if (cancelledEarly.delete(request.id)) {
-      counters.failed++;
-      return {
-        id: request.id,
-        ok: false,
-        error: failure(ErrorCode.ABORTED, 'attempt cancelled before it started', false),
-      };
-    }
     const attempt = new Attempt();
     attempts.set(request.id, attempt);
     counters.inFlight++;
     const timer = setTimeout(() => {
-      abort(
-        attempt,
+      attempt.abort(
         failure(ErrorCode.TIMEOUT, `attempt exceeded its ${request.timeoutMs} ms budget`, true),
       );
     }, request.timeoutMs);
     let outcome: WorkOutcome;
     try {
-      outcome = await run(client, gate, request, attempt, onDelta);
+      // Without `wire`, the request carries its body (the async dispatcher passes WorkRequests).
+      const body = wire ?? JSON.stringify(wireBody(request as WorkRequest));
+      outcome = await run(client, gate, request, body, attempt, onDelta);
     } catch (error) {
       outcome = { id: request.id, ok: false, error: toFailure(error, attempt) };
     } finally {
@@ -156,18 +186,11 @@ export function createExecutor(config: WorkerConfig): Executor {
   return {
     execute,
     cancel(ids) {
-      const now = performance.now();
+      // An attempt registers before its first await, and a cancel only ever reaches the executor
+      // that holds (or held) the attempt, after it: an unknown id has already settled.
       for (const id of ids) {
         const attempt = attempts.get(id);
-        if (attempt) abort(attempt, failure(ErrorCode.ABORTED, 'attempt cancelled', true));
-        else cancelledEarly.set(id, now);
-      }
-      if (cancelledEarly.size > EARLY_CANCEL_PRUNE_SIZE) {
-        // Oldest first (insertion order): stop at the first one still young enough to arrive.
-        for (const [id, at] of cancelledEarly) {
-          if (now - at < EARLY_CANCEL_TTL_MS) break;
-          cancelledEarly.delete(id);
-        }
+        if (attempt) attempt.abort(failure(ErrorCode.ABORTED, 'attempt cancelled', true));
       }
     },
     stats: () => ({ ...counters }),
@@ -180,13 +203,6 @@ export function createExecutor(config: WorkerConfig): Executor {
   };
 }
 
-function abort(attempt: Attempt, reason: SerializedError): void {
-  if (attempt.reason !== undefined) return;
-  attempt.reason = reason;
-  attempt.aborted = true;
-  attempt.emit('abort');
-}
-
 function toFailure(error: unknown, attempt: Attempt): SerializedError {
   if (attempt.reason !== undefined) return attempt.reason;
   if (error instanceof AttemptFailure) return error.failure;
@@ -196,7 +212,8 @@ function toFailure(error: unknown, attempt: Attempt): SerializedError {
 async function run(
   client: EndpointClient,
   gate: LargeAnswerGate,
-  request: WorkRequest,
+  request: Omit<WorkRequest, 'body'>,
+  wire: string | Uint8Array,
   attempt: Attempt,
   onDelta: ((delta: StreamDelta) => void) | undefined,
 ): Promise<WorkOutcome> {
@@ -205,7 +222,7 @@ async function run(
     method: 'POST',
     path: client.pathFor(request.path),
     headers: client.headers,
-    body: JSON.stringify(wireBody(request)),
+    body: wire,
     signal: attempt,
     headersTimeout: Math.min(client.config.headersTimeoutMs, request.timeoutMs),
     // SSE idleness is judged by our own timer (comments must not count); JSON by undici's.
@@ -214,12 +231,17 @@ async function run(
   attempt.headersAt = performance.now();
   const { statusCode, headers } = response;
   const rateLimit = parseRateLimitHeaders(headers);
-  const base = rateLimit === undefined ? {} : { rateLimit };
 
   if (statusCode < 200 || statusCode >= 300) {
     // Redirects land here too: they are never followed, credentials must not travel elsewhere.
     const text = await readErrorText(response.body);
-    return { id: request.id, ok: false, error: httpFailure(statusCode, headers, text), ...base };
+    const failed: WorkOutcome = {
+      id: request.id,
+      ok: false,
+      error: httpFailure(statusCode, headers, text),
+    };
+    if (rateLimit !== undefined) failed.rateLimit = rateLimit;
+    return failed;
   }
 
   const contentType = headerValue(headers, 'content-type') ?? '';
@@ -239,7 +261,7 @@ async function run(
       requestId: requestIdOf(headers, streamed.id),
       ...(request.raw ? { bodyText: JSON.stringify(streamed.body) } : { body: streamed.body }),
       ...(streamed.usage === undefined ? {} : { usage: streamed.usage }),
-      ...base,
+      ...(rateLimit === undefined ? {} : { rateLimit }),
       timing: {
         latencyMs: performance.now() - started,
         headersMs: attempt.headersAt - started,
@@ -261,7 +283,7 @@ async function run(
       return { body: parsed, embeddings: takeVectors(parsed) };
     }));
   } else {
-    text = await readBody(response.body, gate, attempt, (bytes) => bytes.toString('utf8'));
+    text = await readBody(response.body, gate, attempt, utf8);
     body = parseJsonBody(text, request.path, statusCode, headers);
     if (request.embeddings === 'vectors') embeddings = takeVectors(body);
   }
@@ -270,9 +292,9 @@ async function run(
     ok: true,
     status: statusCode,
     requestId: requestIdOf(headers, typeof body.id === 'string' ? body.id : ''),
-    ...base,
     timing: { latencyMs: performance.now() - started, headersMs: attempt.headersAt - started },
   };
+  if (rateLimit !== undefined) success.rateLimit = rateLimit;
   const usage = usageOf(body.usage);
   if (usage !== undefined) success.usage = usage;
   if (embeddings !== undefined) success.embeddings = embeddings;
@@ -314,6 +336,10 @@ function gather(chunks: readonly Buffer[], length: number): Buffer {
   return scratch.subarray(0, length);
 }
 
+function utf8(bytes: Buffer): string {
+  return bytes.toString('utf8');
+}
+
 /**
  * Reads a body to its end and passes its bytes, contiguous, to `use` within the same turn: they
  * may live in the shared scratch buffer, so `use` must copy whatever it keeps (parsing does).
@@ -341,7 +367,9 @@ function readBody<T>(
         );
       }
     });
-    body.once('end', () => {
+    // `on`, not `once`: each of these fires once anyway, and `once` wraps its listener in a
+    // bound closure and a state object, for every body.
+    body.on('end', () => {
       ended = true;
       large?.done();
       try {
@@ -350,12 +378,12 @@ function readBody<T>(
         reject(error instanceof Error ? error : new Error(String(error)));
       }
     });
-    body.once('error', (error) => {
+    body.on('error', (error) => {
       large?.done();
       reject(error);
     });
     // 'close' follows 'end' too; only a body destroyed without an error would otherwise hang.
-    body.once('close', () => {
+    body.on('close', () => {
       large?.done();
       if (!ended) reject(new Error('response body closed before its end'));
     });
@@ -394,7 +422,7 @@ class LargeAnswerReader {
  * The body on the wire: streams ask for a usage chunk (Responses API streams always end with
  * their usage, and refuse `include_usage`), decoded embeddings ask for base64.
  */
-function wireBody(request: WorkRequest): Record<string, unknown> {
+export function wireBody(request: WorkRequest): Record<string, unknown> {
   let body = request.body;
   if (request.stream && body.stream !== true) {
     body =
@@ -496,7 +524,7 @@ interface StreamedResult {
 async function readStream(
   config: EndpointConfig,
   gate: LargeAnswerGate,
-  request: WorkRequest,
+  request: Omit<WorkRequest, 'body'>,
   body: Dispatcher.ResponseData['body'],
   attempt: Attempt,
   onDelta: ((delta: StreamDelta) => void) | undefined,
@@ -507,8 +535,7 @@ async function readStream(
       : new StreamAssembler(request.path === '/completions' ? 'completion' : 'chat');
   let ttftAt: number | undefined;
   const idle = setTimeout(() => {
-    abort(
-      attempt,
+    attempt.abort(
       failure(ErrorCode.TIMEOUT, `stream idle for more than ${config.idleTimeoutMs} ms`, true),
     );
   }, config.idleTimeoutMs);

@@ -209,8 +209,12 @@ export function transportFailure(error: unknown, phase: 'headers' | 'body'): Ser
   const local = localResourcePhrase(error);
   if (local !== undefined) {
     // CONNECTION_LOST with sent: false, not CONNECT: CONNECT counts towards marking the endpoint
-    // down (isUnreachable), and the endpoint is fine; this machine is what ran out.
-    return failure(ErrorCode.CONNECTION_LOST, `not sent: ${local}`, false, error);
+    // down (isUnreachable), and the endpoint is fine; this machine is what ran out, which
+    // `localResource` tells the circuit breaker (isEndpointFault).
+    return {
+      ...failure(ErrorCode.CONNECTION_LOST, `not sent: ${local}`, false, error),
+      localResource: true,
+    };
   }
   const phrase = connectPhrase(code);
   if (phrase !== undefined) {

@@ -7,6 +7,6 @@
  * reports an interrupted load as an ordinary error.
  */
 
-const { default: runBatch } = await import('./worker.js');
+const { default: noTask } = await import('./worker.js');
 
-export default runBatch;
+export default noTask;
