@@ -19,19 +19,24 @@ import type {
   Dispatcher,
   DispatchSink,
   EmbeddingMatrix,
+  EndpointLimits,
   LaneStats,
   Logger,
   RuntimeStats,
+  ServerHintsPoller,
   VolleyEvents,
   WorkerStats,
 } from '@volley/core';
 import {
+  createEndpointLimits,
   createLogger,
   createSupervisor,
   createTokenBucket,
   ENDPOINT_PATHS,
   ErrorCode,
   loadTokenCounter,
+  pollServerHints,
+  systemClock,
   VolleyError,
 } from '@volley/core';
 import type { Simulator } from '@volley/sim';
@@ -291,6 +296,9 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   readonly #supervisor: ReturnType<typeof createSupervisor>;
   readonly #bucket: ReturnType<typeof createTokenBucket>;
   readonly #progressTimer: ReturnType<typeof setInterval>;
+  /** Per-endpoint adaptive limits and the poller of server hints (`concurrency: 'auto'`). */
+  readonly #limits: EndpointLimits | undefined;
+  readonly #hints: ServerHintsPoller | undefined;
   #dispatcher: Dispatcher | undefined;
   /** Set once a server answered base64 embeddings with zero vectors. */
   #embeddingsAsFloat = false;
@@ -322,6 +330,23 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
           }),
       ...(cluster === undefined ? {} : { store: (setup) => cluster.store(setup) }),
     });
+    if (options.adaptive.some((policy) => policy !== undefined)) {
+      this.#limits = createEndpointLimits({
+        policies: options.adaptive,
+        clock: systemClock,
+        onDecision: (endpoint, decision) => {
+          if (this.listenerCount('concurrencyLimit') > 0)
+            this.emit('concurrencyLimit', { endpoint, ...decision });
+        },
+      });
+      const limits = this.#limits;
+      if (options.serverHints)
+        this.#hints = pollServerHints({
+          baseUrls: this.endpoints.map((url, i) => (limits.isAdaptive(i) ? url : undefined)),
+          clock: systemClock,
+          onHint: (endpoint, hint) => limits.observe(endpoint, hint),
+        });
+    }
     this.#supervisor = createSupervisor({
       createDispatcher: (sink: DispatchSink) => {
         this.#dispatcher = createDispatcherFor(options, sink);
@@ -332,6 +357,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
       circuitBreaker: options.circuitBreaker,
       tokenCounter,
       concurrency: options.concurrency,
+      ...(this.#limits === undefined ? {} : { limits: this.#limits }),
       maxQueue: options.maxQueue,
       maxRetries: options.maxRetries,
       maxAmbiguousRetries: options.maxAmbiguousRetries,
@@ -342,6 +368,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
       restartBudget: options.restartBudget,
       events: this,
       mode: options.mode,
+      ...(options.hedge === undefined ? {} : { hedge: options.hedge }),
     });
     this.#progressTimer = setInterval(() => {
       if (this.listenerCount('progress') > 0) this.emit('progress', this.stats());
@@ -504,7 +531,16 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   }
 
   stats(): RuntimeStats {
-    return this.#supervisor.stats();
+    const stats = this.#supervisor.stats();
+    const limits = this.#limits;
+    if (limits === undefined) return stats;
+    stats.byEndpoint.forEach((endpoint, i) => {
+      if (!limits.isAdaptive(i)) return;
+      endpoint.concurrencyLimit = limits.limit(i);
+      const hint = limits.hint(i);
+      if (hint !== undefined) endpoint.server = { ...hint };
+    });
+    return stats;
   }
 
   limiterStats(): Promise<LaneStats[]> {
@@ -518,6 +554,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       clearInterval(this.#progressTimer);
+      this.#hints?.close();
       await this.#supervisor.close();
       await this.simulator?.close();
     })();
@@ -526,6 +563,7 @@ class VolleyRuntime extends EventEmitter<VolleyEvents> implements Volley {
 
   async destroy(error?: Error): Promise<void> {
     clearInterval(this.#progressTimer);
+    this.#hints?.close();
     await this.#supervisor.destroy(error);
     await this.simulator?.close();
     this.#closed ??= Promise.resolve();

@@ -38,7 +38,12 @@ export { createVolley, SIMULATOR_EMBEDDING_MODEL } from './create-volley.js';
 export type { DeltaStream, StreamDelta } from './delta-stream.js';
 export type { MetricsOption } from './metrics.js';
 export type { EndpointOptions, VolleyMode, VolleyOptions } from './options.js';
-export { DEFAULT_TIMEOUT_MS, MAX_THREADS_HARD_LIMIT, maxThreads } from './options.js';
+export {
+  DEFAULT_TIMEOUT_MS,
+  defaultThreads,
+  MAX_THREADS_HARD_LIMIT,
+  maxThreads,
+} from './options.js';
 export type {
   BestOfNCandidate,
   BestOfNJudge,

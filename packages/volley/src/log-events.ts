@@ -3,7 +3,7 @@
  * and above), the per-call details at debug. Every line about an endpoint names it by origin
  * and path, with the model, never by its index and never with its key.
  */
-import type { LearnedLimits, Logger, VolleyEvents } from '@volley/core';
+import type { LearnedLimits, LimitReason, Logger, VolleyEvents } from '@volley/core';
 import type { EventEmitter } from 'eventemitter3';
 
 /** Who a log line is about: an endpoint by origin and path, and the model. */
@@ -96,6 +96,18 @@ export function logEvents(events: EventEmitter<VolleyEvents>, log: Logger, names
       'rate limited (429)',
     );
   });
+  events.on('concurrencyLimit', ({ endpoint, from, to, reason, ...figures }) => {
+    log.debug(
+      { ...names.endpoint(endpoint), from, to, reason, ...figures },
+      `concurrency limit ${from} -> ${to}: ${LIMIT_REASONS[reason]}`,
+    );
+  });
+  events.on('hedge', ({ callId, attempt, endpoint, model, to, afterMs }) => {
+    log.debug(
+      { ...names.call(endpoint, model), callId, attempt, to: names.endpoint(to).endpoint, afterMs },
+      `hedged: no first byte after ${Math.round(afterMs)} ms; a copy went to another endpoint`,
+    );
+  });
   events.on('fail', ({ callId, attempt, endpoint, model, error }) => {
     log.debug(
       { ...names.call(endpoint, model), callId, attempt, code: error.code, status: error.status },
@@ -103,6 +115,17 @@ export function logEvents(events: EventEmitter<VolleyEvents>, log: Logger, names
     );
   });
 }
+
+/** Why an adaptive limit moved, in words (`concurrency: 'auto'`). */
+const LIMIT_REASONS: Record<LimitReason, string> = {
+  'slow-start': 'latency held; doubling until it rises',
+  'latency-flat': 'latency held with the slots in use; growing',
+  'latency-rose': 'latency rose past the tolerance; shrinking',
+  'server-queue': 'the server reports requests waiting for a slot',
+  'rate-limited': 'a 429 answer',
+  'load-shed': 'a 503 answer (server queue full)',
+  timeout: 'an attempt timed out',
+};
 
 /** The line for limits a lane adopted from a server's headers. */
 export function logLimitLearned(log: Logger, subject: LogSubject, limits: LearnedLimits): void {

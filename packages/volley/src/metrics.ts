@@ -228,6 +228,22 @@ function registerStatsMetrics(
       for (const [endpoint, value] of available) this.labels(endpoint).set(value > 0 ? 1 : 0);
     },
   });
+  new Gauge({
+    name: 'volley_concurrency_limit',
+    help: "Attempts an endpoint may hold now, by its adaptive limit (concurrency 'auto').",
+    labelNames: ['endpoint'] as const,
+    registers,
+    collect() {
+      this.reset();
+      const { byEndpoint } = source.stats();
+      const adaptive = new Set(
+        origins.filter((_, i) => byEndpoint[i]?.concurrencyLimit !== undefined),
+      );
+      const limits = sumByOrigin(origins, (i) => byEndpoint[i]?.concurrencyLimit ?? 0);
+      for (const [endpoint, value] of limits)
+        if (adaptive.has(endpoint)) this.labels(endpoint).set(value);
+    },
+  });
   const gauges: Array<[string, string, (stats: RuntimeStats) => number]> = [
     ['volley_queued', 'Calls waiting for a concurrency slot now.', (s) => s.queued],
     [
@@ -252,6 +268,11 @@ function registerStatsMetrics(
       'volley_extra_billed_calls_total',
       'Attempts that may have been processed and billed but whose result was not used.',
       (s) => s.extraBilledCalls,
+    ],
+    [
+      'volley_hedged_calls_total',
+      'Copies of silent attempts sent to another endpoint (hedging); each is also an extra billed call.',
+      (s) => s.hedgedCalls,
     ],
     [
       'volley_backpressure_total',

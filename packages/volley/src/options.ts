@@ -6,17 +6,21 @@
 import { availableParallelism } from 'node:os';
 import type { ClusterOptions, GroupIdentity } from '@volley/cluster';
 import type {
+  AdaptiveLimitPolicy,
   BackoffPolicy,
   CircuitBreakerPolicy,
   EndpointConfig,
   EndpointPolicy,
+  HedgePolicy,
   LaneLimits,
   Logger,
   RestartBudget,
 } from '@volley/core';
 import {
+  defaultAdaptiveLimitPolicy,
   defaultBackoffPolicy,
   defaultCircuitBreaker,
+  defaultHedgePolicy,
   ErrorCode,
   registerHeaderSecrets,
   registerSecret,
@@ -55,6 +59,12 @@ export interface EndpointOptions {
    * an endpoint's 503 ("queue full") is backpressure: the call waits, it is not a failure.
    */
   maxInFlight?: number;
+  /**
+   * `'auto'`: this endpoint's concurrency adapts to what its server can take (README,
+   * "Concurrency auto"), under `maxInFlight` and the runtime's `concurrency`. Set on every endpoint
+   * by the runtime's `concurrency: 'auto'`.
+   */
+  concurrency?: 'auto';
   /** Limits of models that differ from the endpoint's, e.g. `{ 'gpt-4o': { rpm: 500, tpm: 30000 } }`. */
   models?: Record<string, { rpm?: number; tpm?: number }>;
   /** Plain http is refused for hosts other than loopback unless this is set (keys would travel in clear). */
@@ -79,11 +89,32 @@ export interface VolleyOptions {
   endpoints?: EndpointOptions[];
   /** Model used when a request names none. */
   model?: string;
-  /** Attempts in flight at once, across all endpoints. */
-  concurrency?: number;
+  /**
+   * Attempts in flight at once, across all endpoints; `'auto'` gives each endpoint a limit of its
+   * own that adapts to its server (README, "Concurrency auto").
+   */
+  concurrency?: number | 'auto';
+  /**
+   * With `concurrency: 'auto'`: read load hints (`/metrics`, `/slots`, `/props`) from each
+   * adaptive endpoint's origin. Default true; a server without them is left alone after a few tries.
+   */
+  serverHints?: boolean;
+  /**
+   * Hedging for tail latency, off by default: an attempt that has received nothing for longer than
+   * `percentile` of its endpoint's time to first byte gets a copy on another endpoint; the first to
+   * answer wins, the other is cancelled. Copies stay within `budget` (a fraction of attempts) and
+   * are counted in `stats().hedgedCalls` and `extraBilledCalls`: the provider may bill both.
+   * `true` takes the defaults ({@link defaultHedgePolicy}: p99, 2%, 20 ms, 100 samples). Needs two
+   * endpoints or more. README, "Hedging".
+   *
+   * @example
+   * createVolley({ endpoints: [{ baseUrl: a }, { baseUrl: b }], hedge: { budget: 0.01 } });
+   */
+  hedge?: boolean | Partial<HedgePolicy>;
   /**
    * Worker threads in `threads` mode, at most {@link maxThreads} (4 × the cores, never above 64).
-   * More than the cores never helped (research/perf-lab.md).
+   * More than the cores never helped (research/perf-lab.md). Default {@link defaultThreads}: one
+   * core left to the main loop, at most 2 (1 on 2 cores).
    */
   threads?: number;
   /** Retries per call after the first attempt. */
@@ -153,7 +184,13 @@ export interface ResolvedOptions {
   policies: EndpointPolicy[];
   circuitBreaker: CircuitBreakerPolicy;
   model: string | undefined;
+  /** The bound across all endpoints (with `'auto'`, the sum of the adaptive limits' maxima). */
   concurrency: number;
+  /** Per endpoint: the adaptive limit's policy with `concurrency: 'auto'`, else `undefined`. */
+  adaptive: Array<AdaptiveLimitPolicy | undefined>;
+  serverHints: boolean;
+  /** Hedging's policy, or `undefined` when off (the default). */
+  hedge: HedgePolicy | undefined;
   threads: number;
   maxRetries: number;
   maxAmbiguousRetries: number;
@@ -187,6 +224,22 @@ const DEFAULTS = {
   restartBudget: { maxRestarts: 5, windowMs: 60_000 },
   progressIntervalMs: 1000,
 } as const;
+
+/**
+ * Worker threads in `threads` mode when the caller does not say: one core is left to the main
+ * loop (supervisor, API, the boundary: ~20% of a request's CPU) and to the kernel's network
+ * work, and at most 2 threads, as before (more than the cores never helped, research/perf-lab.md;
+ * beyond 2 cores nothing is measured yet). So 1 thread on 1 or 2 cores, 2 from 3 cores up.
+ *
+ * Measured on 2 cores, a shared and loaded box (benchmarks/results/baseline-threads-2026-12-07-s2.md):
+ * against nginx at C=256 one thread cost 0.90x (before) and 0.88x (after) async's client CPU per
+ * request, two threads 1.45x and 1.27x; at C=1024 with 20 ms latency, paired runs gave one
+ * thread 1.20x async's req/s (1.08-1.32) and two 1.26x (0.97-1.33) at 15% more CPU per request.
+ * On 2 cores with the server beside it, the second thread mostly competes with the main loop.
+ */
+export function defaultThreads(cores = availableParallelism()): number {
+  return Math.max(1, Math.min(2, cores - 1));
+}
 
 /** The most worker threads ever allowed, whatever the machine: each costs tens of MB and start-up time. */
 export const MAX_THREADS_HARD_LIMIT = 64;
@@ -284,12 +337,31 @@ export function resolveOptions(
   if (mode !== 'threads' && mode !== 'async' && mode !== 'auto')
     throw invalid(`options.mode must be 'threads', 'async' or 'auto', got ${String(mode)}`);
   if (endpoints.length === 0) throw invalid('options.endpoints must not be empty');
-  const concurrency = positive('options.concurrency', options.concurrency, DEFAULTS.concurrency);
-  const threads = positive(
-    'options.threads',
-    options.threads,
-    Math.max(1, Math.min(2, availableParallelism())),
-  );
+  const allAuto = options.concurrency === 'auto';
+  const adaptive = endpoints.map((endpoint, i) => {
+    const name = `options.endpoints[${i}]`;
+    if (endpoint.concurrency !== undefined && endpoint.concurrency !== 'auto')
+      throw invalid(`${name}.concurrency must be 'auto', got ${String(endpoint.concurrency)}`);
+    if (!allAuto && endpoint.concurrency !== 'auto') return undefined;
+    const max = positive(
+      `${name}.maxInFlight`,
+      endpoint.maxInFlight,
+      defaultAdaptiveLimitPolicy.max,
+    );
+    return {
+      ...defaultAdaptiveLimitPolicy,
+      max,
+      initial: Math.min(defaultAdaptiveLimitPolicy.initial, max),
+    };
+  });
+  const concurrency = allAuto
+    ? adaptive.reduce((sum, policy) => sum + (policy?.max ?? 0), 0)
+    : positive(
+        'options.concurrency',
+        options.concurrency as number | undefined,
+        DEFAULTS.concurrency,
+      );
+  const threads = positive('options.threads', options.threads, defaultThreads());
   const threadCap = maxThreads();
   if (threads > threadCap.limit)
     throw invalid(`options.threads ${threadCap.reason}, got ${threads}`);
@@ -354,7 +426,8 @@ export function resolveOptions(
     const policy: EndpointPolicy = {
       label: endpoint.baseUrl,
       lane: i,
-      slots: endpoint.maxInFlight !== undefined,
+      // An adaptive endpoint's 503 is load shed too: its limit is cut and the call waits.
+      slots: endpoint.maxInFlight !== undefined || adaptive[i] !== undefined,
     };
     const models = Object.entries(endpoint.models ?? {});
     if (models.length > 0) {
@@ -432,6 +505,9 @@ export function resolveOptions(
     },
     model: options.model,
     concurrency,
+    adaptive,
+    serverHints: options.serverHints !== false,
+    hedge: hedgeOf(options.hedge, configs.length),
     threads,
     maxRetries: nonNegativeInt('options.maxRetries', options.maxRetries, DEFAULTS.maxRetries),
     maxAmbiguousRetries: nonNegativeInt(
@@ -480,4 +556,44 @@ function clusterOf(cluster: ClusterOptions | false | undefined): ClusterOptions 
   }
   const url = process.env.VOLLEY_CLUSTER_URL;
   return url === undefined || url === '' ? undefined : { url };
+}
+
+/** `options.hedge`: off unless asked for, and only with another endpoint to send copies to. */
+function hedgeOf(
+  hedge: boolean | Partial<HedgePolicy> | undefined,
+  endpointCount: number,
+): HedgePolicy | undefined {
+  if (hedge === undefined || hedge === false) return undefined;
+  if (hedge !== true && (typeof hedge !== 'object' || hedge === null))
+    throw invalid('options.hedge must be true, false or an object such as { budget: 0.02 }');
+  if (endpointCount < 2)
+    throw invalid('options.hedge needs at least two endpoints: a copy goes to another one');
+  const given = hedge === true ? {} : hedge;
+  const policy: HedgePolicy = {
+    percentile: fraction(
+      'options.hedge.percentile',
+      given.percentile,
+      defaultHedgePolicy.percentile,
+    ),
+    budget: fraction('options.hedge.budget', given.budget, defaultHedgePolicy.budget),
+    minDelayMs: given.minDelayMs ?? defaultHedgePolicy.minDelayMs,
+    minSamples: nonNegativeInt(
+      'options.hedge.minSamples',
+      given.minSamples,
+      defaultHedgePolicy.minSamples,
+    ),
+  };
+  if (typeof policy.minDelayMs !== 'number' || !(policy.minDelayMs >= 0))
+    throw invalid(
+      `options.hedge.minDelayMs must be a number >= 0, got ${String(policy.minDelayMs)}`,
+    );
+  return policy;
+}
+
+/** A number in (0, 1). */
+function fraction(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value > 0 && value < 1))
+    throw invalid(`${name} must be a number between 0 and 1 (exclusive), got ${String(value)}`);
+  return value;
 }
