@@ -8,6 +8,8 @@ import { Redis } from 'ioredis';
 import { checkPrefix, statusPatterns } from './keys.js';
 import { scriptTime } from './scripts.js';
 import { parseRedisUrl } from './url.js';
+import type { BatchStatus, WorkerStatus } from './work-status.js';
+import { readWorkStatus } from './work-status.js';
 
 export interface MemberStatus {
   member: string;
@@ -43,6 +45,10 @@ export interface ClusterStatus {
   prefix: string;
   members: MemberStatus[];
   buckets: BucketStatus[];
+  /** Batches spread over the cluster whose coordinator is alive. */
+  batches: BatchStatus[];
+  /** `volley worker` processes (and coordinators working themselves), with their load. */
+  workers: WorkerStatus[];
 }
 
 async function scanAll(redis: Redis, pattern: string): Promise<string[]> {
@@ -152,7 +158,14 @@ export async function readClusterStatus(options: {
         members: live,
       });
     }
-    return { url: target.display, prefix, members, buckets };
+    const timeMs = (await redis.time()).map(Number) as [number, number];
+    const work = await readWorkStatus(
+      redis,
+      prefix,
+      timeMs[0] * 1000 + Math.floor(timeMs[1] / 1000),
+      (pattern) => scanAll(redis, pattern),
+    );
+    return { url: target.display, prefix, members, buckets, ...work };
   } finally {
     redis.disconnect();
   }

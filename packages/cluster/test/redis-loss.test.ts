@@ -33,7 +33,9 @@ async function member(url: string, rpm: number, options: Partial<ClusterOptions>
     url,
     prefix: uniquePrefix('loss'),
     groups: [GROUP],
-    commandTimeoutMs: 500,
+    // A stopped Redis shows at once (its connections close); a short timeout would only add
+    // false outages on a loaded machine, and each test counts outages.
+    commandTimeoutMs: 2_000,
     onEvent: (event) => events.push({ ...event, at: performance.now() }),
     ...options,
   });

@@ -5,8 +5,13 @@
  */
 import type { Command } from '@commander-js/extra-typings';
 import { Option } from '@commander-js/extra-typings';
-import type { BucketStatus, ClusterStatus, MemberStatus } from '@volley/cluster';
-import { readClusterStatus } from '@volley/cluster';
+import type {
+  BatchStatus,
+  BucketStatus,
+  ClusterStatus,
+  MemberStatus,
+  WorkerStatus,
+} from '@volley/cluster';
 
 export interface ClusterStatusOptions {
   cluster: string;
@@ -15,6 +20,8 @@ export interface ClusterStatusOptions {
 }
 
 export async function clusterStatusCommand(options: ClusterStatusOptions): Promise<number> {
+  // Loaded here, not at start-up: every other command would pay for the Redis client.
+  const { readClusterStatus } = await import('@volley/cluster');
   const status = await readClusterStatus({
     url: options.cluster,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
@@ -49,13 +56,32 @@ function bucketLine(bucket: BucketStatus): string {
   );
 }
 
-/** The human form: one block of members, one of buckets. */
+function batchLine(batch: BatchStatus): string {
+  const held = Object.entries(batch.running)
+    .map(([worker, n]) => `${worker} ${n}`)
+    .join(', ');
+  return (
+    `  ${batch.batch}  coordinator ${batch.coordinator}  started ${batch.startedAt}\n` +
+    `    chunks in Redis ${batch.chunks} (of ${batch.chunkLines} lines)  running: ${held === '' ? 'none' : held}  results waiting ${batch.resultsWaiting}\n`
+  );
+}
+
+function workerLine(worker: WorkerStatus): string {
+  const { inFlight, queued, chunks } = worker.load;
+  return `  ${worker.member}  host ${worker.host}  pid ${worker.pid}  concurrency ${worker.concurrency}  in flight ${inFlight}  queued ${queued}  chunks ${chunks}  done ${worker.done.lines} lines\n`;
+}
+
+/** The human form: members, buckets, running batches, workers. */
 export function formatClusterStatus(status: ClusterStatus): string {
   let out = `cluster ${status.url} (prefix ${status.prefix})\n`;
   out += `members: ${status.members.length}\n`;
   for (const member of status.members) out += memberLine(member);
   out += `shared buckets: ${status.buckets.length}\n`;
   for (const bucket of status.buckets) out += bucketLine(bucket);
+  out += `running batches: ${status.batches.length}\n`;
+  for (const batch of status.batches) out += batchLine(batch);
+  out += `workers: ${status.workers.length}\n`;
+  for (const worker of status.workers) out += workerLine(worker);
   return out;
 }
 
@@ -72,13 +98,18 @@ export function registerClusterCommand(program: Command): void {
         .env('VOLLEY_CLUSTER_URL')
         .makeOptionMandatory(),
     )
-    .option('--prefix <prefix>', 'key prefix the members use (default volley)')
+    .addOption(
+      new Option(
+        '--cluster-prefix <prefix>',
+        'the key prefix the members were given (default volley)',
+      ).env('VOLLEY_CLUSTER_PREFIX'),
+    )
     .option('--json', 'print the status as JSON', false)
     .action(async (flags) => {
       process.exitCode = await clusterStatusCommand({
         cluster: flags.cluster,
         json: flags.json,
-        ...(flags.prefix === undefined ? {} : { prefix: flags.prefix }),
+        ...(flags.clusterPrefix === undefined ? {} : { prefix: flags.clusterPrefix }),
       });
     });
 }
