@@ -1,8 +1,7 @@
 /**
  * The SLO search and the sweep's knee, against a server whose capacity is known: the simulator
  * with a requests-per-minute limit answers 429 beyond it, so at most `rpm / 60` requests per
- * second succeed. (With the simulator's engine model the same checks will run against slots and
- * decode time instead of a rate limit.)
+ * second succeed. `server-model.test.ts` runs the same checks against the engine model's slots.
  */
 import { createBenchmark, searchSlo, sweep } from '@volley/bench';
 import { createSimulator } from '@volley/sim';
@@ -61,7 +60,9 @@ describe('volley bench against a server of known capacity', () => {
       // The truth is 3; one step of the sweep either side of a noisy point is allowed.
       expect([3, 4]).toContain(outcome.knee?.load);
       expect(outcome.runs[0]?.request_throughput).toBeLessThan(11);
-      expect(outcome.runs[5]?.request_throughput).toBeLessThan(32);
+      // The simulator's bucket holds one second of refill, so a 3 s run can see up to 4 s of the
+      // limit: 40 req/s is the ceiling, well below the 60 req/s that c = 6 would reach unlimited.
+      expect(outcome.runs[5]?.request_throughput).toBeLessThanOrEqual(40);
     } finally {
       await bench.close();
       await sim.close();

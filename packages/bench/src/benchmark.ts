@@ -9,15 +9,16 @@
  */
 
 import { monitorEventLoopDelay, performance as perf } from 'node:perf_hooks';
-import { ErrorCode, registerSecret, VolleyError } from '@volley/core';
+import type { HedgePolicy } from '@volley/core';
+import { defaultHedgePolicy, ErrorCode, registerSecret, VolleyError } from '@volley/core';
 import type { Slos } from './aggregate.js';
 import { createAggregator } from './aggregate.js';
 import type { BenchPrompt } from './dataset.js';
 import { assessHealth } from './health.js';
 import { LOOP_RESOLUTION_MS, loopDelayMs } from './histogram.js';
-import type { PhasePlan } from './protocol.js';
+import type { PhasePlan, ReplicaTarget, ShardPhaseSummary } from './protocol.js';
 import { R, RECORD_FIELDS } from './protocol.js';
-import type { LoadDescription, RunResult, StopReason, VllmMetric } from './result.js';
+import type { LoadDescription, RunContext, RunResult, StopReason, VllmMetric } from './result.js';
 import { buildRunResult } from './result.js';
 import { createSaturationCheck } from './saturation.js';
 import type { ArrivalDistribution, RampUp } from './schedule.js';
@@ -66,8 +67,17 @@ export interface BenchProgress {
 
 /** Options of {@link createBenchmark}. */
 export interface BenchmarkOptions {
-  /** OpenAI-style base URL, e.g. `http://127.0.0.1:8000/v1`. */
-  baseUrl: string;
+  /**
+   * OpenAI-style base URL, e.g. `http://127.0.0.1:8000/v1`; several are replicas of one endpoint,
+   * and requests go to the one with the fewest calls in flight (replicas.ts).
+   */
+  baseUrl: string | readonly string[];
+  /**
+   * Hedging (opt-in, needs two replicas or more): a request silent past its replica's time to
+   * first byte percentile gets a copy on another replica; the first head wins, the other
+   * connection is closed. Unset fields take @volley/core's `defaultHedgePolicy` (p99, 2% budget).
+   */
+  hedge?: Partial<HedgePolicy> | undefined;
   /** Sent as a bearer token; registered as a secret so it never appears in errors or logs. */
   apiKey?: string | undefined;
   /** Prompts of the measured phase; request `i` sends prompt `i % length`. */
@@ -125,8 +135,11 @@ export async function createBenchmark(options: BenchmarkOptions): Promise<Benchm
   if (options.prompts.length === 0) {
     throw new VolleyError(ErrorCode.INVALID_OPTIONS, 'a benchmark needs at least one prompt');
   }
-  const url = new URL(options.baseUrl);
-  const basePath = url.pathname.replace(/\/+$/, '');
+  const replicas = replicaTargets(options);
+  if (replicas.length === 0)
+    throw new VolleyError(ErrorCode.INVALID_OPTIONS, 'a benchmark needs a base URL');
+  const hedge = hedgePolicy(options);
+  if (hedge !== undefined) checkHedge(hedge, replicas.length);
   const headers: Record<string, string> = { 'user-agent': 'volley-bench/0.1' };
   if (options.apiKey !== undefined && options.apiKey !== '') {
     registerSecret(options.apiKey);
@@ -135,9 +148,10 @@ export async function createBenchmark(options: BenchmarkOptions): Promise<Benchm
   const pool: ShardPool = await createShardPool({
     threads: options.threads,
     init: {
-      origin: url.origin,
+      replicas,
+      hedge,
       headers,
-      paths: options.prompts.map((p) => basePath + p.path),
+      paths: options.prompts.map((p) => p.path),
       bodies: options.prompts.map((p) => p.body),
       requestTimeoutMs: options.requestTimeoutMs ?? 600_000,
     },
@@ -177,6 +191,20 @@ export async function createBenchmark(options: BenchmarkOptions): Promise<Benchm
     },
     close: () => pool.close(),
   };
+}
+
+function checkHedge(hedge: HedgePolicy, replicas: number): void {
+  const bad = (message: string): VolleyError =>
+    new VolleyError(ErrorCode.INVALID_OPTIONS, `hedging: ${message}`);
+  if (replicas < 2)
+    throw bad(`a copy goes to another replica, so it needs two base URLs or more, got ${replicas}`);
+  if (!(hedge.percentile > 0 && hedge.percentile < 1))
+    throw bad(`percentile must be in (0, 1), got ${hedge.percentile}`);
+  if (!(hedge.budget > 0 && hedge.budget <= 1))
+    throw bad(`budget must be in (0, 1], got ${hedge.budget}`);
+  if (!(hedge.minDelayMs >= 0)) throw bad(`minDelayMs must be >= 0, got ${hedge.minDelayMs}`);
+  if (!(Number.isSafeInteger(hedge.minSamples) && hedge.minSamples >= 1))
+    throw bad(`minSamples must be a positive integer, got ${hedge.minSamples}`);
 }
 
 function validateLoad(load: Load): void {
@@ -444,6 +472,7 @@ async function runPhase(
     stopReason,
     planned: count,
     sent,
+    ...replicaCounts(outcome.summaries, options),
     numPrompts: stop.requests ?? count,
     durationMs: runMs,
     slos,
@@ -453,4 +482,44 @@ async function runPhase(
     health,
     warnings,
   });
+}
+
+/** The replicas of `options.baseUrl`: origin and path only (no credentials or query). */
+function replicaTargets(options: BenchmarkOptions): ReplicaTarget[] {
+  const urls = typeof options.baseUrl === 'string' ? [options.baseUrl] : options.baseUrl;
+  return urls.map((baseUrl) => {
+    const url = new URL(baseUrl);
+    return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') };
+  });
+}
+
+function hedgePolicy(options: BenchmarkOptions): HedgePolicy | undefined {
+  return options.hedge === undefined ? undefined : { ...defaultHedgePolicy, ...options.hedge };
+}
+
+/** The replicas' and the hedges' counts of a phase, summed over its shards. */
+function replicaCounts(
+  summaries: readonly ShardPhaseSummary[],
+  options: BenchmarkOptions,
+): Pick<RunContext, 'replicas' | 'hedgedRequests' | 'hedging'> {
+  const sum = (of: (s: ShardPhaseSummary) => number): number =>
+    summaries.reduce((total, s) => total + of(s), 0);
+  const policy = hedgePolicy(options);
+  return {
+    replicas: replicaTargets(options).map((target, i) => ({
+      base_url: target.origin + target.basePath,
+      calls: sum((s) => s.replicaCalls[i] ?? 0),
+    })),
+    hedgedRequests: sum((s) => s.hedged),
+    hedging:
+      policy === undefined
+        ? null
+        : {
+            percentile: policy.percentile,
+            budget: policy.budget,
+            min_delay_ms: policy.minDelayMs,
+            min_samples: policy.minSamples,
+            copy_won: sum((s) => s.hedgeWins),
+          },
+  };
 }

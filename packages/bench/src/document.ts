@@ -17,7 +17,10 @@ export interface DocumentMeta {
   /** vLLM's names: `openai` (completions) or `openai-chat`. */
   backend: 'openai' | 'openai-chat';
   endpoint_type: 'openai' | 'openai-chat';
+  /** The first `--base-url`. */
   base_url: string;
+  /** Every `--base-url`, when there are replicas (two or more). */
+  base_urls?: string[];
   /** True when no `--base-url` was given and the embedded simulator answered. */
   embedded_simulator: boolean;
   model_id: string;

@@ -118,8 +118,13 @@ export function assessHealth(input: HealthInputs): ClientHealth {
   }
   for (const t of threads) {
     if (t.loop_utilization > HEALTH_LIMITS.loopUtilization) {
+      // A saturated shard is the one case more threads fix, when the machine has cores to spare.
+      const hint =
+        t.thread.startsWith('shard') && cpuCores < cores - 1
+          ? '; more --threads would spread it'
+          : '';
       reasons.push(
-        `thread ${t.thread} was busy ${(t.loop_utilization * 100).toFixed(0)}% of the time (event loop saturated)`,
+        `thread ${t.thread} was busy ${(t.loop_utilization * 100).toFixed(0)}% of the time (event loop saturated${hint})`,
       );
     } else if (t.loop_delay_ms.p99 > HEALTH_LIMITS.loopDelayP99Ms) {
       reasons.push(

@@ -13,19 +13,31 @@
  * every shard: the plan is computed once and no shard waits on another to pick its next request.
  */
 
+import type { HedgePolicy } from '@volley/core';
+
 /** Static configuration of a shard, sent once. */
 export interface ShardInit {
   shard: number;
   shards: number;
-  /** `http://host:port`. */
-  origin: string;
+  /** The replicas requests are spread over (one or more); see replicas.ts. */
+  replicas: ReplicaTarget[];
+  /** Hedging (issue #13 item 4): absent, off. Needs two replicas or more. */
+  hedge?: HedgePolicy | undefined;
   /** Request headers, credentials included (never logged). */
   headers: Record<string, string>;
-  /** Per prompt: the path (`/v1/chat/completions`) and the JSON body. */
+  /** Per prompt: the path after the replica's base path (`/chat/completions`) and the JSON body. */
   paths: string[];
   bodies: string[];
   /** Idle limit for headers and between body chunks. */
   requestTimeoutMs: number;
+}
+
+/** One replica of the endpoint under test. */
+export interface ReplicaTarget {
+  /** `http://host:port`. */
+  origin: string;
+  /** The base URL's path, without a trailing slash (`/v1`). */
+  basePath: string;
 }
 
 /** One load phase, as a shard runs it. */
@@ -90,6 +102,11 @@ export interface ShardPhaseSummary {
   loopUtilization: number;
   /** Wall time of the phase on this shard. */
   elapsedMs: number;
+  /** Calls sent to each replica (in {@link ShardInit.replicas} order), hedge copies included. */
+  replicaCalls: number[];
+  /** Requests that got a hedge copy, and how many of those the copy answered first. */
+  hedged: number;
+  hedgeWins: number;
 }
 
 /**

@@ -84,6 +84,21 @@ export interface RunResult {
   stop_reason: StopReason;
   planned_requests: number;
   sent_requests: number;
+  /** Calls the endpoint may bill: every request sent plus every hedge copy. */
+  billed_requests: number;
+  /** Requests that got a hedge copy (`hedging`); 0 when hedging is off. */
+  hedged_requests: number;
+  /** Per replica (`--base-url` order): calls sent there, hedge copies included. */
+  replicas: Array<{ base_url: string; calls: number }>;
+  /** The hedging policy and how copies fared; null when hedging is off. */
+  hedging: {
+    percentile: number;
+    budget: number;
+    min_delay_ms: number;
+    min_samples: number;
+    /** Hedged requests whose copy answered first. */
+    copy_won: number;
+  } | null;
   metrics: Record<DistributionName, DistributionSummary>;
   goodput: {
     slos_ms: Slos;
@@ -136,6 +151,9 @@ export interface RunContext {
   stopReason: StopReason;
   planned: number;
   sent: number;
+  replicas: RunResult['replicas'];
+  hedgedRequests: number;
+  hedging: RunResult['hedging'];
   numPrompts: number;
   durationMs: number;
   slos: Slos;
@@ -243,6 +261,10 @@ export function buildRunResult(agg: Aggregator, ctx: RunContext): RunResult {
     stop_reason: ctx.stopReason,
     planned_requests: ctx.planned,
     sent_requests: ctx.sent,
+    billed_requests: ctx.sent + ctx.hedgedRequests,
+    hedged_requests: ctx.hedgedRequests,
+    replicas: ctx.replicas,
+    hedging: ctx.hedging,
     metrics,
     goodput: {
       slos_ms: ctx.slos,

@@ -1,18 +1,21 @@
 /**
  * A load-generating shard: one event loop (a worker thread, or the main loop with `threads: 0`)
- * with its own undici Pool, sending its share of a phase and timing every request.
+ * with its own keep-alive connections (http1.ts), sending its share of a phase and timing every
+ * request.
  *
  * Why not Volley's own dispatcher (@volley/workers): that path exists to get every call answered
  * (the supervisor retries, the token bucket paces, Piscina hands out tasks). A benchmark must do
  * the opposite: never retry, never slow itself down, and send at the planned instant; and a
  * Piscina task per request costs 40-150 µs (architecture brief), the wrong model for a load
  * generator (research/bench-anchors.md, autocannon#289). What is shared is the SSE framing
- * (`SseParser`) and the undici keep-alive pool settings.
+ * (`SseParser`). Why not undici either: see http1.ts (its per-request cost was more than
+ * autocannon's whole cost per request).
  *
- * Each request is a raw `pool.dispatch` with a handler object, so the timestamps are taken where
- * the events happen: `onConnect` just before undici writes the request to the socket (the actual
- * send), `onHeaders`, and `onData` for each body chunk *before* SSE framing and JSON parsing, so
- * parsing cost never shows up as server latency.
+ * Requests are spread over the endpoint's replicas, with hedging when asked (replicas.ts).
+ * Each request is one pre-serialised buffer written to a free connection, and the timestamps are
+ * taken where the events happen: `onSent` just before the bytes are written (the actual send),
+ * `onHead`, and `onData` for each body chunk *before* SSE framing and JSON parsing, so parsing
+ * cost never shows up as server latency.
  *
  * Open mode paces against the shared plan with one timer: every request due by now is sent, and
  * the timer is set for the next one; a late wake-up sends the backlog at once (each request keeps
@@ -24,16 +27,22 @@ import type { IntervalHistogram } from 'node:perf_hooks';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { SseParser } from '@volley/workers';
 import type { Histogram } from 'hdr-histogram-js';
-import type { Dispatcher } from 'undici';
-import { Pool } from 'undici';
 import { encodeHistogram, LOOP_RESOLUTION_MS, loopDelayMs, newHistogram } from './histogram.js';
+import type { Exchange, ResponseHead } from './http1.js';
+import { TIMEOUT } from './http1.js';
 import type { PhasePlan, ShardInit, ShardPhaseSummary, ShardToMain } from './protocol.js';
 import { ERROR_CLASSES, HTTP_ERROR_BASE, R, RECORD_FIELDS } from './protocol.js';
+import { Replicas } from './replicas.js';
 
 /** Records are flushed to the main thread at least this often... */
 const FLUSH_INTERVAL_MS = 100;
-/** ...or when this many are waiting. */
-const FLUSH_RECORDS = 512;
+/**
+ * ...or when this many are waiting. Each post wakes the main thread, and on a busy 2-core
+ * machine the wake-up can cost the shard its time slice: with 512 a closed loop at 27k req/s
+ * posted 60 times a second and spent 0.7 ms of wall time per post (105 ms in 134 posts,
+ * 2026-12-07). At 4096 the timer sends most batches.
+ */
+const FLUSH_RECORDS = 4096;
 /** Largest SSE event or JSON body kept in memory (a hostile server cannot grow us without bound). */
 const MAX_BODY_CHARS = 64 * 1024 * 1024;
 /**
@@ -67,20 +76,8 @@ export interface Shard {
  * call on the main loop).
  */
 export function createShard(init: ShardInit, post: Post): Shard {
-  const pool = new Pool(init.origin, {
-    // Unlimited: a lane never waits for a socket, and an open loop opens one per request in
-    // flight. A fixed cap would queue requests inside undici and hide it (GuideLLM's silent
-    // 100-connection limit, research/bench-anchors.md table (d)).
-    connections: null,
-    pipelining: 1,
-    keepAliveTimeout: 30_000,
-    keepAliveMaxTimeout: 300_000,
-    headersTimeout: init.requestTimeoutMs,
-    bodyTimeout: init.requestTimeoutMs,
-    connect: { timeout: Math.min(init.requestTimeoutMs, 30_000) },
-  });
-  const bodies = init.bodies.map((body) => Buffer.from(body));
   const headers = { ...init.headers, 'content-type': 'application/json' };
+  const replicas = new Replicas(init, headers, [SIM_TIMING]);
   let phase: PhaseRun | undefined;
   let countTokens: CountTokens | undefined;
   // Loaded before the shard says it is ready: loading it when a phase starts (~150 ms) would
@@ -89,6 +86,9 @@ export function createShard(init: ShardInit, post: Post): Shard {
     (tokenizer) => {
       countTokens = (text) =>
         tokenizer.countTokens(text, { disallowedSpecial: new Set(), allowedSpecial: new Set() });
+      // The first count builds the encoder's tables (~40 ms of CPU): paid now, not inside the
+      // first measured phase, where it showed as 2 µs per request of a 20,000-request run.
+      countTokens('Warm up the tokenizer before the first phase.');
     },
     () => {
       // No tokenizer: sampled requests keep NaN and the report says no re-count was possible.
@@ -98,7 +98,7 @@ export function createShard(init: ShardInit, post: Post): Shard {
   return {
     ready,
     runPhase(plan) {
-      phase = new PhaseRun(plan, init, pool, bodies, headers, post, countTokens);
+      phase = new PhaseRun(plan, init, replicas, post, countTokens);
       phase.start();
     },
     stop(runId) {
@@ -106,7 +106,7 @@ export function createShard(init: ShardInit, post: Post): Shard {
     },
     async close() {
       phase?.stopSending();
-      await pool.destroy();
+      await replicas.close();
     },
   };
 }
@@ -115,9 +115,7 @@ export function createShard(init: ShardInit, post: Post): Shard {
 class PhaseRun {
   readonly plan: PhasePlan;
   readonly #init: ShardInit;
-  readonly #pool: Pool;
-  readonly #bodies: Buffer[];
-  readonly #headers: Record<string, string>;
+  readonly #replicas: Replicas;
   readonly #post: Post;
   readonly #countTokens: CountTokens | undefined;
   readonly #schedule: Float64Array | undefined;
@@ -143,17 +141,13 @@ class PhaseRun {
   constructor(
     plan: PhasePlan,
     init: ShardInit,
-    pool: Pool,
-    bodies: Buffer[],
-    headers: Record<string, string>,
+    replicas: Replicas,
     post: Post,
     countTokens: CountTokens | undefined,
   ) {
     this.plan = plan;
     this.#init = init;
-    this.#pool = pool;
-    this.#bodies = bodies;
-    this.#headers = headers;
+    this.#replicas = replicas;
     this.#post = post;
     this.#countTokens = countTokens;
     this.#schedule = plan.schedule === undefined ? undefined : new Float64Array(plan.schedule);
@@ -214,7 +208,7 @@ class PhaseRun {
         this.#next = count;
         break;
       }
-      this.#send(this.#next, intended, intended, undefined);
+      this.#send(this.#next, intended, intended, false);
       this.#next += shards;
       burst++;
     }
@@ -247,16 +241,15 @@ class PhaseRun {
     // Closed loop: the request is intended for the moment its lane became free.
     const intended = this.#schedule === undefined ? freeAt : (this.#schedule[index] as number);
     const slot = Math.max(freeAt, intended);
-    const lane = (): void => this.#laneNext();
     if (intended > freeAt) {
       const timer = setTimeout(() => {
         this.#laneTimers.delete(timer);
         if (this.#stopping || this.#pastDeadline(intended)) this.#laneDone();
-        else this.#send(index, intended, slot, lane);
+        else this.#send(index, intended, slot, true);
       }, intended - freeAt);
       this.#laneTimers.add(timer);
     } else {
-      this.#send(index, intended, slot, lane);
+      this.#send(index, intended, slot, true);
     }
   }
 
@@ -266,7 +259,11 @@ class PhaseRun {
     this.#maybeFinish();
   }
 
-  #send(index: number, intended: number, slot: number, then: (() => void) | undefined): void {
+  /**
+   * Sends request `index`; when it ends, a lane (closed loop) takes the next index at once. The
+   * handler calls {@link PhaseRun.settle} itself: no closure or result object per request.
+   */
+  #send(index: number, intended: number, slot: number, lane: boolean): void {
     const { plan } = this;
     const prompt = plan.promptStart + (index % plan.promptCount);
     const record = this.#freeRecords.pop() ?? new Float64Array(RECORD_FIELDS);
@@ -281,27 +278,21 @@ class PhaseRun {
       plan.recountStride > 0 && this.#countTokens !== undefined && index % plan.recountStride === 0;
     this.#inFlight++;
     this.#sent++;
-    const handler = new RequestHandler(this, record, recount, (done) => {
-      this.#inFlight--;
-      if (recount && this.#countTokens !== undefined && done.text !== undefined) {
-        record[R.recount] = this.#countTokens(done.text);
-      }
-      this.#push(record);
-      // Copied into the batch: the array can carry the next request (typed-array allocation
-      // showed up in profiles at thousands of requests per second).
-      this.#freeRecords.push(record);
-      if (then !== undefined) then();
-      else this.#maybeFinish();
-    });
-    this.#pool.dispatch(
-      {
-        method: 'POST',
-        path: this.#init.paths[prompt] as string,
-        headers: this.#headers,
-        body: this.#bodies[prompt] as Buffer,
-      },
-      handler,
-    );
+    this.#replicas.send(prompt, new RequestHandler(this, record, recount, lane));
+  }
+
+  /** A request ended (`text`: its content, kept for sampled requests only). */
+  settle(record: Float64Array, text: string | undefined, lane: boolean): void {
+    this.#inFlight--;
+    if (text !== undefined && this.#countTokens !== undefined) {
+      record[R.recount] = this.#countTokens(text);
+    }
+    this.#push(record);
+    // Copied into the batch: the array can carry the next request (typed-array allocation
+    // showed up in profiles at thousands of requests per second).
+    this.#freeRecords.push(record);
+    if (lane) this.#laneNext();
+    else this.#maybeFinish();
   }
 
   #push(record: Float64Array): void {
@@ -338,26 +329,24 @@ class PhaseRun {
       loopDelayMs: loopDelayMs(this.#loopDelay),
       loopUtilization: performance.eventLoopUtilization(this.#utilizationStart).utilization,
       elapsedMs: this.now(),
+      ...this.#replicas.takeCounts(),
     };
     this.#post({ type: 'done', shard: this.#init.shard, runId: this.plan.runId, summary });
   }
 }
 
-interface Settled {
-  text: string | undefined;
-}
-
-/**
- * undici's dispatch handler for one request. Returns nothing it does not have to; every
- * timestamp is taken first thing in its callback.
- */
-class RequestHandler implements Dispatcher.DispatchHandler {
+/** One request's exchange; every timestamp is taken first thing in its callback. */
+class RequestHandler implements Exchange {
   readonly #run: PhaseRun;
   readonly #record: Float64Array;
-  readonly #settle: (done: Settled) => void;
+  readonly #lane: boolean;
   #sse: SseParser | undefined;
-  #json: string[] | undefined;
-  #jsonChars = 0;
+  /**
+   * A JSON body's bytes as a latin1 string, one char per byte (the client reuses its read buffer;
+   * this copy costs less than a Buffer copy in an array). For an ASCII body, the usual case, it
+   * is already the text.
+   */
+  #json: string | undefined;
   #text: string[] | undefined;
   #chunkAt = 0;
   #sawDone = false;
@@ -365,41 +354,28 @@ class RequestHandler implements Dispatcher.DispatchHandler {
   #streamError = false;
   #settled = false;
 
-  constructor(
-    run: PhaseRun,
-    record: Float64Array,
-    keepText: boolean,
-    settle: (done: Settled) => void,
-  ) {
+  constructor(run: PhaseRun, record: Float64Array, keepText: boolean, lane: boolean) {
     this.#run = run;
     this.#record = record;
-    this.#settle = settle;
+    this.#lane = lane;
     if (keepText) this.#text = [];
   }
 
-  onConnect(): void {
+  onSent(): void {
     this.#record[R.sent] = this.#run.now();
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+  onHead(head: ResponseHead): void {
     const record = this.#record;
     record[R.headers] = this.#run.now();
-    record[R.status] = statusCode;
-    if (statusCode < 200 || statusCode >= 300) {
-      record[R.error] = HTTP_ERROR_BASE + statusCode;
-      return true;
+    record[R.status] = head.status;
+    if (head.status < 200 || head.status >= 300) {
+      record[R.error] = HTTP_ERROR_BASE + head.status;
+      return;
     }
-    let sse = false;
-    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i] as Buffer;
-      if (name.length === 12 && name.toString('latin1').toLowerCase() === 'content-type') {
-        sse = (rawHeaders[i + 1] as Buffer).toString('latin1').includes('text/event-stream');
-      } else if (name.length === SIM_TIMING.length) {
-        if (name.toString('latin1').toLowerCase() === SIM_TIMING)
-          this.#serverTiming((rawHeaders[i + 1] as Buffer).toString('utf8'));
-      }
-    }
-    if (sse) {
+    const timing = head.captured.get(SIM_TIMING);
+    if (timing !== undefined) this.#serverTiming(timing);
+    if (head.contentType.includes('text/event-stream')) {
       this.#sse = new SseParser(
         {
           onData: (data) => this.#event(data),
@@ -412,29 +388,27 @@ class RequestHandler implements Dispatcher.DispatchHandler {
         MAX_BODY_CHARS,
       );
     } else {
-      this.#json = [];
+      this.#json = '';
     }
-    return true;
   }
 
-  onData(chunk: Buffer): boolean {
+  onData(chunk: Buffer): void {
     const t = this.#run.now();
     this.#chunkAt = t;
     const record = this.#record;
-    if (record[R.error] !== 0) return true;
+    if (record[R.error] !== 0) return;
     if (this.#sse !== undefined) {
       try {
         this.#sse.push(chunk);
       } catch {
         this.#fail(E.bad_response);
       }
-      return true;
+      return;
     }
     if (Number.isNaN(record[R.firstEvent] as number)) record[R.firstEvent] = t;
-    this.#jsonChars += chunk.length;
-    if (this.#jsonChars > MAX_BODY_CHARS) this.#fail(E.bad_response);
-    else this.#json?.push(chunk.toString('utf8'));
-    return true;
+    if (this.#json === undefined) return;
+    if (this.#json.length + chunk.length > MAX_BODY_CHARS) this.#fail(E.bad_response);
+    else this.#json += chunk.toString('latin1');
   }
 
   onComplete(): void {
@@ -459,17 +433,21 @@ class RequestHandler implements Dispatcher.DispatchHandler {
     this.#done();
   }
 
-  onError(error: Error): void {
+  onError(code: string): void {
     const record = this.#record;
     record[R.end] = this.#run.now();
-    if (record[R.error] === 0) record[R.error] = classifyTransport(error);
+    if (record[R.error] === 0) record[R.error] = classifyTransport(code);
     this.#done();
   }
 
   #done(): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#settle({ text: this.#text === undefined ? undefined : this.#text.join('') });
+    this.#run.settle(
+      this.#record,
+      this.#text === undefined ? undefined : this.#text.join(''),
+      this.#lane,
+    );
   }
 
   #fail(code: number): void {
@@ -525,7 +503,9 @@ class RequestHandler implements Dispatcher.DispatchHandler {
    */
   #completeJson(): void {
     const record = this.#record;
-    const text = (this.#json ?? []).join('');
+    const bytes = this.#json ?? '';
+    // Otherwise decoded whole, so a character split between two reads stays one character.
+    const text = NON_ASCII.test(bytes) ? Buffer.from(bytes, 'latin1').toString('utf8') : bytes;
     if (this.#text === undefined) {
       const completion = lastNumber(text, COMPLETION_TOKENS);
       if (completion !== undefined && CHOICES.test(text) && !TOP_ERROR.test(text)) {
@@ -627,25 +607,55 @@ function contentOf(choice: ChunkChoice): string | undefined {
   return typeof choice.text === 'string' && choice.text.length > 0 ? choice.text : undefined;
 }
 
-const COMPLETION_TOKENS = /(?<!\\)"completion_tokens"\s*:\s*(\d+)/g;
-const PROMPT_TOKENS = /(?<!\\)"prompt_tokens"\s*:\s*(\d+)/g;
+const COMPLETION_TOKENS = '"completion_tokens"';
+const PROMPT_TOKENS = '"prompt_tokens"';
 const CHOICES = /(?<!\\)"choices"\s*:\s*\[/;
 const TOP_ERROR = /^\s*\{\s*"error"\s*:/;
 
-/** The value of the last unescaped `"key": <digits>` in `text`. */
-function lastNumber(text: string, pattern: RegExp): number | undefined {
-  let value: number | undefined;
-  pattern.lastIndex = 0;
-  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) value = Number(m[1]);
-  return value;
+const NON_ASCII = /[\u0080-\u00ff]/;
+
+/** What a regular expression's `\s` matches (the scan below replaced `\s*:\s*(\d+)`). */
+function isSpace(c: number): boolean {
+  return (
+    c === 32 ||
+    (c >= 9 && c <= 13) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
 }
 
-function classifyTransport(error: Error): number {
-  const code = (error as { code?: unknown }).code;
+/**
+ * The value of the last unescaped `"key": <digits>` in `text` (`quotedKey` with its quotes),
+ * scanning back with `lastIndexOf`: no regular expression and no match object per response.
+ */
+function lastNumber(text: string, quotedKey: string): number | undefined {
+  for (let at = text.lastIndexOf(quotedKey); at !== -1; at = text.lastIndexOf(quotedKey, at - 1)) {
+    if (at === 0 || text.charCodeAt(at - 1) !== 92) {
+      let i = at + quotedKey.length;
+      while (isSpace(text.charCodeAt(i))) i++;
+      if (text.charCodeAt(i) === 58) {
+        i++;
+        while (isSpace(text.charCodeAt(i))) i++;
+        const start = i;
+        for (let c = text.charCodeAt(i); c >= 48 && c <= 57; c = text.charCodeAt(++i));
+        if (i > start) return Number(text.slice(start, i));
+      }
+    }
+    if (at === 0) break;
+  }
+  return undefined;
+}
+
+function classifyTransport(code: string): number {
   switch (code) {
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
+    case TIMEOUT:
       return E.timeout;
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
