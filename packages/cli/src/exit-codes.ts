@@ -1,4 +1,5 @@
 import { isVolleyError, scrubSecrets } from '@volley/core';
+import type { CliErrorCode } from './codes.js';
 import { InputReadError } from './jsonl/reader.js';
 import { OutputError } from './jsonl/writer.js';
 
@@ -30,9 +31,9 @@ export const ExitCode = {
 /** An error that ends a command with a given exit code and a one-line message. */
 export class CliError extends Error {
   readonly exitCode: number;
-  /** A stable `VOLLEY_*` code for scripts (`--json` prints it), when there is one. */
-  readonly code: string | undefined;
-  constructor(message: string, exitCode: number, code?: string) {
+  /** A stable `VOLLEY_*` code for scripts (`--json` prints it), from the catalog in codes.ts. */
+  readonly code: CliErrorCode | undefined;
+  constructor(message: string, exitCode: number, code?: CliErrorCode) {
     super(message);
     this.name = 'CliError';
     this.exitCode = exitCode;
@@ -56,6 +57,9 @@ export function exitCodeFor(error: unknown): number {
   if (typeof osCode === 'string' && WRITE_FAILURES.has(osCode)) return ExitCode.WRITE_FAILED;
   if (error instanceof InputReadError) return ExitCode.USAGE;
   if (isVolleyError(error) && error.code === 'VOLLEY_ERR_INVALID_OPTIONS') return ExitCode.USAGE;
+  // `--cluster` whose Redis cannot be reached at start: a configuration to fix; nothing was sent.
+  if (isVolleyError(error) && error.code === 'VOLLEY_ERR_CLUSTER_UNAVAILABLE')
+    return ExitCode.USAGE;
   return ExitCode.SOME_FAILED;
 }
 

@@ -5,21 +5,27 @@
 import { Argument, Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { scrubSecrets } from '@volley/core';
 import { maxThreads } from 'volley';
-import { benchCommand, benchCompareCommand } from './commands/bench.js';
 import { registerClusterCommand } from './commands/cluster.js';
 import { completionScript, SHELLS } from './commands/completion.js';
 import { embedCommand } from './commands/embed.js';
 import { runCommand } from './commands/run.js';
-import { simCommand } from './commands/sim.js';
 import { exitCodeFor } from './exit-codes.js';
 import { EMBED_HELP_AFTER, installUsageErrors, RUN_HELP_AFTER } from './help.js';
 import { DEFAULT_METRICS_HOST } from './metrics-server.js';
 import { SELECT_MODES } from './run/samples/settings.js';
 
+// `bench`, `sim` and `worker` load their modules (the benchmark kit, the simulator, the Redis
+// client) when they run: at start-up they cost every `volley run` ~0.3 s of CPU.
+
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
   return n;
+}
+
+/** `--concurrency`: a positive integer, or `auto` (a limit per endpoint that adapts to its server). */
+function concurrencyFlag(value: string): number | 'auto' {
+  return value === 'auto' ? 'auto' : positiveInt(value);
 }
 
 /** `--threads`: a positive integer within the machine's sane maximum (see `maxThreads`). */
@@ -96,6 +102,32 @@ const sharedFlag = {
       '--auth <scheme>',
       'how keys are sent: bearer (Authorization) or api-key (Azure OpenAI); default by host',
     ).choices(['bearer', 'api-key'] as const),
+  concurrency: (fallback: number) =>
+    new Option(
+      '-c, --concurrency <n>',
+      "requests in flight at once; 'auto' adapts a limit per endpoint to its server",
+    )
+      .argParser(concurrencyFlag)
+      .default(fallback),
+  /** `work`: what runs where the mode says (run: HTTP; embed: HTTP and decoding). */
+  mode: (work: string) =>
+    new Option(
+      '--mode <mode>',
+      `where ${work} runs: one event loop, worker threads, or auto (by workload; default)`,
+    ).choices(['async', 'threads', 'auto'] as const),
+  threads: () =>
+    new Option('--threads <n>', 'worker threads in threads mode').argParser(threadCount),
+  /** `unit`: what one call serves (a line, a request). */
+  maxRetries: (unit: string) =>
+    new Option(
+      '--max-retries <n>',
+      `retries per ${unit} after the first attempt (default: 5)`,
+    ).argParser(nonNegativeInt),
+  timeoutMs: (unit: string) =>
+    new Option(
+      '--timeout-ms <ms>',
+      `total time allowed per ${unit}, across retries (default: 600000)`,
+    ).argParser(positiveInt),
   rpm: () =>
     new Option('--rpm <n>', 'requests-per-minute limit of each endpoint').argParser(positiveNumber),
   tpm: () =>
@@ -119,6 +151,11 @@ const sharedFlag = {
       '--cluster <redis-url>',
       'share the rate limits with every process using this Redis, e.g. redis://host:6379',
     ).env('VOLLEY_CLUSTER_URL'),
+  clusterPrefix: () =>
+    new Option(
+      '--cluster-prefix <prefix>',
+      'with --cluster: the prefix of every key in Redis, to keep clusters that share a Redis apart (default volley)',
+    ).env('VOLLEY_CLUSTER_PREFIX'),
   metricsPort: () =>
     new Option(
       '--metrics-port <port>',
@@ -206,27 +243,14 @@ program
     'refuse lines whose model is not one of these (repeatable)',
     collect,
   )
-  .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 64)
+  .addOption(sharedFlag.concurrency(64))
   .addOption(sharedFlag.rpm())
   .addOption(sharedFlag.tpm())
   .addOption(sharedFlag.maxInFlight())
-  .addOption(
-    new Option(
-      '--mode <mode>',
-      'where HTTP runs: one event loop, worker threads, or auto (by workload; default)',
-    ).choices(['async', 'threads', 'auto'] as const),
-  )
-  .option('--threads <n>', 'worker threads in threads mode', threadCount)
-  .option(
-    '--max-retries <n>',
-    'retries per line after the first attempt (default: 5)',
-    nonNegativeInt,
-  )
-  .option(
-    '--timeout-ms <ms>',
-    'total time allowed per line, across retries (default: 600000)',
-    positiveInt,
-  )
+  .addOption(sharedFlag.mode('HTTP'))
+  .addOption(sharedFlag.threads())
+  .addOption(sharedFlag.maxRetries('line'))
+  .addOption(sharedFlag.timeoutMs('line'))
   .addOption(sharedFlag.progress())
   .option(
     '--progress-interval-ms <ms>',
@@ -267,6 +291,7 @@ program
   .option('--sync-interval-ms <ms>', 'longest a written record waits for fsync', positiveInt)
   .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
   .addOption(sharedFlag.cluster())
+  .addOption(sharedFlag.clusterPrefix())
   .option(
     '--samples <n>',
     "send each line's request n times at once and write one record from the samples (see --select)",
@@ -283,6 +308,18 @@ program
   .addOption(sharedFlag.metricsPort())
   .addOption(sharedFlag.metricsHost())
   .addOption(sharedFlag.metricsDump())
+  // Cluster hook: a batch spread over the workers of --cluster (run/cluster-batch.ts).
+  .option('--no-local-work', 'with --cluster: only coordinate, leave the lines to the workers')
+  .option(
+    '--chunk-lines <n>',
+    'with --cluster: lines per chunk handed to a worker (default 100)',
+    positiveInt,
+  )
+  .option(
+    '--lease-ms <ms>',
+    "with --cluster: a silent worker's chunk goes to another after this long (default 30000)",
+    positiveInt,
+  )
   .addHelpText('after', RUN_HELP_AFTER)
   .action(async (input, flags) => {
     process.exitCode = await runCommand({
@@ -330,10 +367,14 @@ program
         judgeModel: flags.judgeModel,
         judgeInstructions: flags.judgeInstructions,
         cluster: flags.cluster,
+        clusterPrefix: flags.clusterPrefix,
         inputFormat: flags.inputFormat,
         metricsPort: flags.metricsPort,
         metricsHost: flags.metricsHost,
         metricsDump: flags.metricsDump,
+        localWork: flags.localWork,
+        chunkLines: flags.chunkLines,
+        leaseMs: flags.leaseMs,
       }),
     });
   });
@@ -394,27 +435,14 @@ program
   .addOption(sharedFlag.apiKeyEnv())
   .addOption(sharedFlag.header())
   .addOption(sharedFlag.auth())
-  .option('-c, --concurrency <n>', 'requests in flight at once', positiveInt, 16)
+  .addOption(sharedFlag.concurrency(16))
   .addOption(sharedFlag.rpm())
   .addOption(sharedFlag.tpm())
   .addOption(sharedFlag.maxInFlight())
-  .addOption(
-    new Option(
-      '--mode <mode>',
-      'where HTTP and decoding run: one event loop, worker threads, or auto (default)',
-    ).choices(['async', 'threads', 'auto'] as const),
-  )
-  .option('--threads <n>', 'worker threads in threads mode', threadCount)
-  .option(
-    '--max-retries <n>',
-    'retries per request after the first attempt (default: 5)',
-    nonNegativeInt,
-  )
-  .option(
-    '--timeout-ms <ms>',
-    'total time allowed per request, across retries (default: 600000)',
-    positiveInt,
-  )
+  .addOption(sharedFlag.mode('HTTP and decoding'))
+  .addOption(sharedFlag.threads())
+  .addOption(sharedFlag.maxRetries('request'))
+  .addOption(sharedFlag.timeoutMs('request'))
   .addOption(sharedFlag.progress())
   .option('--progress-interval-ms <ms>', 'how often progress is shown', positiveInt)
   .option('--json', 'print the final summary as JSON on stdout', false)
@@ -435,6 +463,7 @@ program
   .option('--sync-interval-ms <ms>', 'longest a written vector waits for fsync', positiveInt)
   .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
   .addOption(sharedFlag.cluster())
+  .addOption(sharedFlag.clusterPrefix())
   .addOption(sharedFlag.metricsPort())
   .addOption(sharedFlag.metricsHost())
   .addOption(sharedFlag.metricsDump())
@@ -478,6 +507,7 @@ program
         syncIntervalMs: flags.syncIntervalMs,
         progressIntervalMs: flags.progressIntervalMs,
         cluster: flags.cluster,
+        clusterPrefix: flags.clusterPrefix,
         metricsPort: flags.metricsPort,
         metricsHost: flags.metricsHost,
         metricsDump: flags.metricsDump,
@@ -498,6 +528,16 @@ program
     '--fault-rate <p>',
     'fraction of requests that get an injected fault (429, 500, 503 or a reset, equally)',
     fraction,
+  )
+  .option(
+    '--stall-rate <p>',
+    'fraction of requests that stall: no headers, no byte, for --stall-ms (a hung replica; hedging)',
+    fraction,
+  )
+  .option(
+    '--stall-ms <ms>',
+    'how long a stalled request stays silent (default 5000)',
+    nonNegativeInt,
   )
   .option('--seed <n>', 'seed for faults and latency jitter', nonNegativeInt)
   .option('--api-key-env <name>', "require this environment variable's value as the bearer key")
@@ -538,6 +578,7 @@ program
     nonNegativeNumber,
   )
   .action(async (flags) => {
+    const { simCommand } = await import('./commands/sim.js');
     process.exitCode = await simCommand({
       port: flags.port,
       host: flags.host,
@@ -547,6 +588,8 @@ program
         latencyMs: flags.latencyMs,
         tokensPerSecond: flags.tokensPerSecond,
         faultRate: flags.faultRate,
+        stallRate: flags.stallRate,
+        stallMs: flags.stallMs,
         seed: flags.seed,
         apiKeyEnv: flags.apiKeyEnv,
         engineSlots: flags.engineSlots,
@@ -592,8 +635,10 @@ const bench = program
   .addOption(
     new Option(
       '--base-url <url>',
-      'server base URL, e.g. http://localhost:8000/v1 (default: the embedded simulator)',
-    ).env('OPENAI_BASE_URL'),
+      'server base URL, e.g. http://localhost:8000/v1 (default: the embedded simulator); repeat it for replicas of one endpoint (requests go to the least busy)',
+    )
+      .argParser(collect)
+      .env('OPENAI_BASE_URL'),
   )
   .option(
     '--endpoint <path>',
@@ -699,6 +744,20 @@ const bench = program
   )
   .option('--metric-percentiles <list>', 'percentiles of those fields, e.g. 50,90,99', '99')
   .option('--seed <n>', 'seed for prompts and arrivals', nonNegativeInt, 0)
+  .option(
+    '--hedge',
+    "with two --base-url or more: a request silent past its replica's time-to-first-byte percentile gets a copy on another replica; the first to answer wins (both are billed)",
+  )
+  .option(
+    '--hedge-percentile <p>',
+    "with --hedge: the percentile (0-100) of a replica's time to first byte to wait (default 99)",
+    positiveNumber,
+  )
+  .option(
+    '--hedge-budget <fraction>',
+    'with --hedge: copies as a share of requests sent, at most (default 0.02)',
+    fraction,
+  )
   .option('--threads <n>', 'worker threads generating load (0: the main loop)', nonNegativeInt)
   .option(
     '--request-timeout-ms <ms>',
@@ -771,6 +830,7 @@ const bench = program
   )
   .action(async (flags) => {
     const endpointType = flags.endpointType ?? flags.backend;
+    const { benchCommand } = await import('./commands/bench.js');
     process.exitCode = await benchCommand({
       requestRate: flags.requestRate,
       numWarmups: flags.numWarmups,
@@ -819,6 +879,9 @@ const bench = program
         ignoreEos: flags.ignoreEos,
         percentileMetrics: flags.percentileMetrics,
         threads: flags.threads,
+        hedge: flags.hedge,
+        hedgePercentile: flags.hedgePercentile,
+        hedgeBudget: flags.hedgeBudget,
         sweepConcurrency: flags.sweepConcurrency,
         sweepRate: flags.sweepRate,
         sweepAuto: flags.sweepAuto,
@@ -841,6 +904,7 @@ bench
   .argument('<b>', 'result JSON to compare with it')
   .option('--json', 'print the comparison as JSON', false)
   .action(async (a, b, flags) => {
+    const { benchCompareCommand } = await import('./commands/bench.js');
     process.exitCode = await benchCompareCommand(a, b, flags.json);
   });
 
@@ -850,6 +914,71 @@ bench
 
 // `volley cluster status`: shared limits (commands/cluster.ts).
 registerClusterCommand(program);
+
+// `volley worker`: serves the batches of a cluster (commands/worker.ts).
+program
+  .command('worker')
+  .description(
+    'Join a cluster and run the chunks of lines that `volley run --cluster` hands out, with this host’s endpoints and limits.',
+  )
+  .addOption(
+    new Option('--cluster <redis-url>', 'the Redis the cluster shares, redis://host:6379')
+      .env('VOLLEY_CLUSTER_URL')
+      .makeOptionMandatory(),
+  )
+  .addOption(sharedFlag.clusterPrefix())
+  .addOption(sharedFlag.baseUrl())
+  .addOption(sharedFlag.apiKeyEnv())
+  .addOption(sharedFlag.header())
+  .addOption(sharedFlag.auth())
+  .addOption(sharedFlag.concurrency(64))
+  .addOption(sharedFlag.rpm())
+  .addOption(sharedFlag.tpm())
+  .addOption(sharedFlag.maxInFlight())
+  .addOption(sharedFlag.mode('HTTP'))
+  .addOption(sharedFlag.threads())
+  .addOption(sharedFlag.maxRetries('line'))
+  .addOption(sharedFlag.timeoutMs('line'))
+  .option('--allow-insecure-http', 'allow plain http to hosts other than loopback', false)
+  .option(
+    '--grace-ms <ms>',
+    'how long the first signal waits for lines in flight',
+    positiveInt,
+    30_000,
+  )
+  .option('-q, --quiet', 'no information lines', false)
+  .option('--json', 'print a JSON summary on stdout when it stops', false)
+  .addOption(sharedFlag.metricsPort())
+  .addOption(sharedFlag.metricsHost())
+  .addOption(sharedFlag.metricsDump())
+  .action(async (flags) => {
+    const { workerCommand } = await import('./commands/worker.js');
+    process.exitCode = await workerCommand({
+      cluster: flags.cluster,
+      concurrency: flags.concurrency,
+      graceMs: flags.graceMs,
+      quiet: flags.quiet,
+      json: flags.json,
+      allowInsecureHttp: flags.allowInsecureHttp,
+      ...(flags.baseUrl === undefined ? {} : { baseUrl: [flags.baseUrl].flat() }),
+      ...definedOnly({
+        apiKeyEnv: flags.apiKeyEnv,
+        header: flags.header,
+        auth: flags.auth,
+        rpm: flags.rpm,
+        tpm: flags.tpm,
+        maxInFlight: flags.maxInFlight,
+        mode: flags.mode,
+        threads: flags.threads,
+        maxRetries: flags.maxRetries,
+        timeoutMs: flags.timeoutMs,
+        clusterPrefix: flags.clusterPrefix,
+        metricsPort: flags.metricsPort,
+        metricsHost: flags.metricsHost,
+        metricsDump: flags.metricsDump,
+      }),
+    });
+  });
 
 program
   .command('completion')

@@ -12,6 +12,8 @@
  */
 
 import { createLogUpdate } from 'log-update';
+import type { ClusterSplit } from './run/cluster-batch.js';
+import { escapeForTerminal } from './text.js';
 
 /** How progress is shown. `auto` picks `tty` on an interactive terminal, else `plain`. */
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'none';
@@ -33,6 +35,11 @@ export interface ProgressSnapshot {
   elapsedMs: number;
   /** Estimated spend so far in USD, when prices are configured. */
   costUsd?: number;
+  /**
+   * `--concurrency auto`: each endpoint's current limit, in endpoint order (`null` for an endpoint
+   * without one).
+   */
+  concurrencyLimits?: Array<number | null>;
 }
 
 /** The final figures of a run, printed once by {@link ProgressReporter.finish}. */
@@ -66,12 +73,15 @@ export interface RunSummary {
   byError: Record<string, number>;
   /** The most frequent failures by message, most frequent first (see run/error-tally.ts). */
   topErrors?: TopError[];
-  byEndpoint?: Record<string, { succeeded: number; failed: number }>;
+  /** `concurrencyLimit`: the endpoint's adaptive limit at the end (`--concurrency auto`). */
+  byEndpoint?: Record<string, { succeeded: number; failed: number; concurrencyLimit?: number }>;
   outputPath?: string;
   errorsPath?: string;
   retryPath?: string;
   /** The command line that continues the run, when lines are left pending. */
   resumeCommand?: string;
+  /** `--cluster`: the batch's split per worker (run/cluster-batch.ts). */
+  cluster?: ClusterSplit;
 }
 
 /** One kind of failure: its code, HTTP status and message, how often, and one line it hit. */
@@ -132,41 +142,6 @@ const DEFAULT_TTY_INTERVAL_MS = 200;
 const DEFAULT_PLAIN_INTERVAL_MS = 5_000;
 const EM_DASH = '\u2014';
 const JSON_EVENT_VERSION = 1;
-
-// C0, DEL, C1, the line/paragraph separators and the bidi overrides/isolates (which can reorder
-// what a terminal shows: "Trojan Source"), plus lone surrogates, which are not text.
-const UNSAFE_TEXT =
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-  /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-const UNSAFE_TEXT_TEST = new RegExp(UNSAFE_TEXT.source);
-const NAMED_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-
-/**
- * Makes text from model output or input files safe to print on a terminal: control characters,
- * C1 codes, U+2028/U+2029, bidi controls and lone surrogates become visible escapes (`\n`, `\x1b`,
- * `\u202e`). Everything else, including non-ASCII letters and emoji, is kept.
- *
- * @example
- * escapeForTerminal('ok\x1b[2J') // 'ok\\x1b[2J'
- */
-export function escapeForTerminal(text: string): string {
-  return text.replace(UNSAFE_TEXT, (ch) => {
-    const named = NAMED_ESCAPES[ch];
-    if (named !== undefined) return named;
-    const code = ch.charCodeAt(0);
-    return code <= 0xff
-      ? `\\x${code.toString(16).padStart(2, '0')}`
-      : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
-
-/**
- * True if {@link escapeForTerminal} would change the text: it holds control, C1, bidi or
- * line-separator characters, or lone surrogates. Used to refuse unsafe `custom_id`s.
- */
-export function hasUnsafeTextChars(text: string): boolean {
-  return UNSAFE_TEXT_TEST.test(text);
-}
 
 /**
  * Formats a remaining time: `45s`, `3m05s`, `2h03m`, `1d04h`; `—` when unknown (undefined, NaN,
@@ -469,6 +444,7 @@ function progressEvent(
     completionTokensPerSecOverall: n(r.completionTokensPerSecOverall),
     etaMs: r.etaMs === undefined ? null : Math.round(r.etaMs),
     costUsd: s.costUsd === undefined ? null : roundUsd(s.costUsd),
+    ...(s.concurrencyLimits === undefined ? {} : { concurrencyLimits: s.concurrencyLimits }),
   };
 }
 
@@ -582,6 +558,11 @@ export function formatProgressLine(
   add(
     `in flight ${formatInt(s.inFlight)}${s.queued > 0 ? ` (+${formatInt(s.queued)} queued)` : ''}`,
   );
+  // `--concurrency auto`: where each endpoint's limit is now, the figure the user cannot guess.
+  if (s.concurrencyLimits !== undefined) {
+    const limits = s.concurrencyLimits.map((l) => (l === null ? '-' : formatInt(l)));
+    add(`${limits.length === 1 ? 'limit' : 'limits'} ${limits.join('/')}`);
+  }
   // Only while it holds something back: a constant "0" would push the token rates off the line.
   const limiter = `waiting on limiter ${formatInt(s.rateLimited)}`;
   if (s.rateLimited > 0) add(limiter, paint.yellow(limiter));
@@ -726,7 +707,7 @@ export function formatSummary(summary: RunSummary, options: SummaryFormatOptions
     const width = Math.max(...endpoints.map(([name]) => escapeForTerminal(name).length));
     for (const [name, counts] of endpoints) {
       lines.push(
-        `    ${`${escapeForTerminal(name)}:`.padEnd(width + 1)}  succeeded ${formatInt(counts.succeeded)}, failed ${formatInt(counts.failed)}`,
+        `    ${`${escapeForTerminal(name)}:`.padEnd(width + 1)}  succeeded ${formatInt(counts.succeeded)}, failed ${formatInt(counts.failed)}${counts.concurrencyLimit === undefined ? '' : `, concurrency limit ${formatInt(counts.concurrencyLimit)}`}`,
       );
     }
   }

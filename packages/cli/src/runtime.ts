@@ -4,7 +4,7 @@
  */
 
 import type { Logger } from '@volley/core';
-import { createLogger } from '@volley/core';
+import { createLogger, defaultAdaptiveLimitPolicy } from '@volley/core';
 import type { EndpointOptions, Volley, VolleyMode } from 'volley';
 import { createVolley, ErrorCode, VolleyError } from 'volley';
 import type { MetricsFlags } from './metrics-server.js';
@@ -20,7 +20,8 @@ export interface RuntimeFlags extends MetricsFlags {
   /** `--auth`: how every endpoint's key is sent (default: by host, see EndpointOptions.auth). */
   auth?: 'bearer' | 'api-key' | undefined;
   model?: string | undefined;
-  concurrency?: number | undefined;
+  /** `'auto'`: each endpoint's limit adapts to its server (README, "Concurrency auto"). */
+  concurrency?: number | 'auto' | undefined;
   rpm?: number | undefined;
   tpm?: number | undefined;
   /** Slot capacity of each endpoint (local servers). */
@@ -33,6 +34,19 @@ export interface RuntimeFlags extends MetricsFlags {
   allowInsecureHttp?: boolean | undefined;
   /** `--cluster <redis-url>`: share the endpoints' limits with every process on this Redis. */
   cluster?: string | undefined;
+  /** `--cluster-prefix`: the prefix of the cluster's keys in Redis (default `volley`). */
+  clusterPrefix?: string | undefined;
+}
+
+/**
+ * The most requests a command may have in flight, which sizes its window of lines: the fixed
+ * `--concurrency` (else `fallback`), or with `auto` the most the adaptive limits can reach
+ * (`--max-in-flight`, else their default maximum) on every endpoint together.
+ */
+export function inFlightCeiling(flags: RuntimeFlags, fallback: number): number {
+  if (flags.concurrency !== 'auto') return flags.concurrency ?? fallback;
+  const perEndpoint = flags.maxInFlight ?? defaultAdaptiveLimitPolicy.max;
+  return perEndpoint * (flags.baseUrl?.length ?? 1);
 }
 
 /**
@@ -65,9 +79,19 @@ export async function createCliVolley(flags: RuntimeFlags): Promise<Volley> {
     ...(flags.threads === undefined ? {} : { threads: flags.threads }),
     ...(flags.maxRetries === undefined ? {} : { maxRetries: flags.maxRetries }),
     ...(flags.timeoutMs === undefined ? {} : { timeoutMs: flags.timeoutMs }),
-    ...(flags.cluster === undefined ? {} : { cluster: { url: flags.cluster } }),
+    ...(flags.cluster === undefined
+      ? {}
+      : {
+          cluster: {
+            url: flags.cluster,
+            ...(flags.clusterPrefix === undefined ? {} : { prefix: flags.clusterPrefix }),
+          },
+        }),
     ...(operatorLog() === undefined ? { logger: false } : {}),
     ...(wantsMetrics(flags) ? { metrics: true } : {}),
+    // Never hedged: in a batch every copy is a call billed twice, for a latency nobody waits on
+    // (issue #13 item 4: library and `volley bench` only).
+    hedge: false,
   });
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseBatchLine } from '../src/jsonl/batch-line.js';
-import { hasUnsafeTextChars } from '../src/progress.js';
+import { hasUnsafeTextChars } from '../src/text.js';
 
 function issueOf(text: string) {
   const result = parseBatchLine({ lineNo: 4, offset: 99, text }, { model: 'm' });

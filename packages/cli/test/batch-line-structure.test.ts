@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseBatchLine, scanJsonStructure } from '../src/jsonl/batch-line.js';
+import { parseBatchLine } from '../src/jsonl/batch-line.js';
+import { scanJsonStructure } from '../src/jsonl/json-structure.js';
 
 function codeOf(text: string): string | undefined {
   const result = parseBatchLine({ lineNo: 1, offset: 0, text }, { model: 'm' });
@@ -113,5 +114,33 @@ describe('parseBatchLine structural checks on valid JSON', () => {
       { model: 'm' },
     );
     expect(result).toMatchObject({ ok: false, issue: { customId: 'keep-me' } });
+  });
+});
+
+describe('scanJsonStructure with the parsed value (the fast proof)', () => {
+  // Each text is valid JSON; the proof may only skip the scan when the scan finds nothing.
+  const cases = [
+    '{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m","messages":[{"role":"user","content":"hi"}]}}',
+    '{"a":1,"a":2}',
+    '{"a":{"x":1},"a":2}',
+    '{"a" : 1, "b"\t:\n{"c" :1}, "a" : 3}',
+    '{"a":"x\\":","a":1}',
+    '{"a":"colon: inside","b":"quote then colon \\":"}',
+    '{"a":1,"\\u0061":2}',
+    '{"__proto__":{"polluted":1}}',
+    '{"x":[{"constructor":1}]}',
+    '{"n":9007199254740993}',
+    '{"n":-9007199254740993}',
+    '{"n":9007199254740991}',
+    '{"n":1e400}',
+    '{"n":1e20}',
+    '{"n":12345678901234567.5}',
+    `{"deep":${'['.repeat(63)}${']'.repeat(63)}}`,
+    `{"deep":${'['.repeat(64)}${']'.repeat(64)}}`,
+    '"top-level: string"',
+    '[1,2,{"a":1,"a":1}]',
+  ];
+  it.each(cases)('agrees with the full scan on %s', (text) => {
+    expect(scanJsonStructure(text, JSON.parse(text))).toEqual(scanJsonStructure(text));
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createDuplicateTracker, duplicateCustomIdIssue } from '../src/jsonl/batch-line.js';
+import { duplicateCustomIdIssue } from '../src/jsonl/batch-line.js';
+import { createDuplicateTracker } from '../src/jsonl/duplicate-tracker.js';
 
 describe('createDuplicateTracker', () => {
   it('reports the second add of an id as a duplicate', () => {

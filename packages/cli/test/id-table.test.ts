@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createDuplicateTracker } from '../src/jsonl/batch-line.js';
+import { createDuplicateTracker } from '../src/jsonl/duplicate-tracker.js';
 import { createIdTable } from '../src/jsonl/id-table.js';
 import { fnvCollidingIds } from './helpers/hash-collisions.js';
 
@@ -45,7 +45,9 @@ describe('createDuplicateTracker against crafted ids', () => {
     for (let i = 0; i < crafted.length; i += 101) expect(ids.add(crafted[i] as string)).toBe(false);
     expect(ids.size).toBe(65_536);
     // With one shared hash every insertion would walk the whole chain: 65,536 slots at the end,
-    // 2^31 comparisons in all. Keyed, chains stay as short as for random ids.
-    expect(ids.longestProbe).toBeLessThan(200);
+    // 2^31 comparisons in all. Keyed, chains stay as short as for random ids: linear probing at
+    // up to 3/4 load gives a longest run of some hundreds over 65,536 random keys (203 was seen
+    // in CI against a bound of 200), so the bound sits well above that and far below the attack.
+    expect(ids.longestProbe).toBeLessThan(1_000);
   });
 });

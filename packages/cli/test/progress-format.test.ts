@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  createRateWindow,
-  escapeForTerminal,
-  formatEta,
-  formatProgressLine,
-} from '../src/progress.js';
+import { createRateWindow, formatEta, formatProgressLine } from '../src/progress.js';
+import { escapeForTerminal } from '../src/text.js';
 import { snapshot } from './helpers/fake-stream.js';
 
 describe('formatEta', () => {

@@ -13,6 +13,15 @@ describe('record ids', () => {
     expect(recordId(RUN, 'req-2', '{"prompt":"x"}')).not.toBe(id);
     expect(recordId('f'.repeat(32), 'req-1', '{"prompt":"x"}')).not.toBe(id);
   });
+
+  it('keep the values earlier versions wrote, so --resume recognises their records', () => {
+    // The first 12 bytes of SHA-256(run, NUL, custom_id, NUL, line) as hex, computed with the
+    // Buffer-based code these ids were first written with.
+    expect(recordId(RUN, 'req-1', '{"prompt":"x"}')).toBe('batch_req_2c3d2eb909b4e543a9da4c7f');
+    expect(recordId(RUN, 'é "id"', '{"prompt":"naïve ☃"}')).toBe(
+      'batch_req_5c2e6e9cd596c74fd6f6535d',
+    );
+  });
 });
 
 describe('parseRecordHead', () => {

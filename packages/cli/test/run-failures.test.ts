@@ -1,6 +1,7 @@
 import { ErrorCode, VolleyError } from '@volley/core';
 import { describe, expect, it } from 'vitest';
-import { isRetryable, retryLine } from '../src/run/batch-run.js';
+import { isRetryable } from '../src/batch/failure.js';
+import { retryLine } from '../src/run/batch-run.js';
 
 describe('isRetryable (what --resume sends again)', () => {
   const error = (

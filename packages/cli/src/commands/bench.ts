@@ -55,11 +55,13 @@ import { CliError, ExitCode } from '../exit-codes.js';
 import { parseBatchLine } from '../jsonl/batch-line.js';
 import { readJsonlLines } from '../jsonl/reader.js';
 import type { ProgressMode } from '../progress.js';
-import { escapeForTerminal, formatEta } from '../progress.js';
+import { formatEta } from '../progress.js';
+import { escapeForTerminal } from '../text.js';
 
 /** Options of {@link benchCommand}, from the flags. */
 export interface BenchCommandOptions {
-  baseUrl?: string;
+  /** One URL, or several replicas of one endpoint. */
+  baseUrl?: string[];
   endpoint?: string;
   endpointType?: 'openai' | 'openai-chat';
   model?: string;
@@ -92,6 +94,10 @@ export interface BenchCommandOptions {
   metricPercentiles: string;
   seed: number;
   threads?: number;
+  /** Hedging across replicas (library @volley/bench `hedge`); the percentile is 0-100 here. */
+  hedge?: boolean;
+  hedgePercentile?: number;
+  hedgeBudget?: number;
   requestTimeoutMs: number;
   sweepConcurrency?: number[];
   sweepRate?: number[];
@@ -136,21 +142,22 @@ export async function benchCommand(options: BenchCommandOptions): Promise<number
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    let baseUrl = options.baseUrl;
-    if (baseUrl === undefined) {
+    let baseUrls = options.baseUrl ?? [];
+    if (baseUrls.length === 0) {
       sim = await createSimulator({
         latency: { headersMs: options.simLatencyMs, tokensPerSecond: options.simTokensPerSecond },
       });
-      baseUrl = sim.url;
+      baseUrls = [sim.url];
       process.stderr.write(
         `volley bench: no --base-url, so this benchmarks the embedded simulator at ${sim.url} ` +
           `(in this process; ${options.simLatencyMs} ms to headers, ${options.simTokensPerSecond} tokens/s). ` +
           'For real figures point --base-url at a server, or run `volley sim` in another process.\n',
       );
     }
+    const baseUrl = baseUrls[0] as string;
     const apiKey = process.env.OPENAI_API_KEY;
     if (apiKey !== undefined && apiKey !== '' && options.allowInsecureHttp !== true)
-      refuseKeyInClear(baseUrl);
+      for (const url of baseUrls) refuseKeyInClear(url);
     const model =
       options.model ?? (sim !== undefined ? SIM_MODEL : await firstModel(baseUrl, apiKey));
     const prompts = await buildPrompts(options, kind, model);
@@ -161,6 +168,7 @@ export async function benchCommand(options: BenchCommandOptions): Promise<number
       backend: kind === 'chat' ? 'openai-chat' : 'openai',
       endpoint_type: kind === 'chat' ? 'openai-chat' : 'openai',
       base_url: displayUrl(baseUrl),
+      ...(baseUrls.length > 1 ? { base_urls: baseUrls.map(displayUrl) } : {}),
       embedded_simulator: sim !== undefined,
       model_id: model,
       tokenizer_id: 'gpt-tokenizer (o200k_base)',
@@ -174,7 +182,8 @@ export async function benchCommand(options: BenchCommandOptions): Promise<number
     };
     const progress = createBenchProgress(options.progress);
     const bench = await createBenchmark({
-      baseUrl: endpointBase(baseUrl, options.endpoint),
+      baseUrl: baseUrls.map((url) => endpointBase(url, options.endpoint)),
+      hedge: hedgeOf(options),
       apiKey,
       prompts,
       warmupRequests: options.numWarmups,
@@ -456,7 +465,29 @@ function datasetDescription(options: BenchCommandOptions): Record<string, unknow
 const usage = (message: string): CliError =>
   new CliError(message, ExitCode.USAGE, 'VOLLEY_ERR_INVALID_OPTIONS');
 
+/** The library's hedge policy from the flags; undefined without --hedge. */
+function hedgeOf(
+  options: BenchCommandOptions,
+): { percentile?: number; budget?: number } | undefined {
+  if (options.hedge !== true) return undefined;
+  return {
+    ...(options.hedgePercentile === undefined ? {} : { percentile: options.hedgePercentile / 100 }),
+    ...(options.hedgeBudget === undefined ? {} : { budget: options.hedgeBudget }),
+  };
+}
+
 function checkCombination(options: BenchCommandOptions, slos: Slos): void {
+  if (options.hedge !== true && (options.hedgePercentile ?? options.hedgeBudget) !== undefined)
+    throw usage('--hedge-percentile and --hedge-budget need --hedge');
+  if (options.hedge === true && (options.baseUrl?.length ?? 0) < 2)
+    throw usage(
+      '--hedge sends a copy to another replica: give two --base-url or more (each a replica of the same endpoint)',
+    );
+  if (
+    options.hedgePercentile !== undefined &&
+    !(options.hedgePercentile > 0 && options.hedgePercentile < 100)
+  )
+    throw usage(`--hedge-percentile must be in (0, 100), got ${options.hedgePercentile}`);
   const modes = [
     options.sweepConcurrency !== undefined,
     options.sweepRate !== undefined,
@@ -611,6 +642,16 @@ export function formatSummary(doc: BenchDocument): string {
     ];
     const errors = Object.entries(run.errors.by_class);
     if (errors.length > 0) rows.push(['Errors', errors.map(([k, v]) => `${k} ${v}`).join(', ')]);
+    if (run.replicas.length > 1)
+      rows.push([
+        'Calls per replica',
+        run.replicas.map((r) => `${escapeForTerminal(r.base_url)} ${r.calls}`).join(', '),
+      ]);
+    if (run.hedging !== null)
+      rows.push([
+        'Hedged / billed requests',
+        `${run.hedged_requests} / ${run.billed_requests} (copy answered first: ${run.hedging.copy_won})`,
+      ]);
     const width = Math.max(...rows.map(([k]) => k.length));
     for (const [k, v] of rows) lines.push(`${`${k}:`.padEnd(width + 2)}${v}`);
     const h = run.client_health;

@@ -16,8 +16,18 @@
 import { hash } from 'node:crypto';
 import { stat, unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { VolleyMode } from 'volley';
 import { SIMULATOR_EMBEDDING_MODEL } from 'volley';
+import type { BatchFlags } from '../batch/session.js';
+import {
+  createBatchProgress,
+  openBatch,
+  refuseUnusableInput,
+  runPass,
+  startBatch,
+  withRunLock,
+  withSignalGate,
+} from '../batch/session.js';
+import { createStateWriter } from '../batch/state-writer.js';
 import type { EmbedOutcome, EmbedSurvey } from '../embed/embed-pass.js';
 import { EmbedPass, LineJudge, surveyInput } from '../embed/embed-pass.js';
 import type { EmbedInputFormat } from '../embed/input.js';
@@ -29,60 +39,33 @@ import {
   vectorFormatOf,
   vectorPaths,
 } from '../embed/vector-output.js';
-import { CliError, ExitCode, printJsonError } from '../exit-codes.js';
-import type { JournalFile } from '../jsonl/journal.js';
-import { createSyncTimer, openJournalFile } from '../jsonl/journal.js';
-import { DEFAULT_MAX_LINE_BYTES, inspectInputFile } from '../jsonl/reader.js';
+import { CliError, ExitCode } from '../exit-codes.js';
+import { openJournalFile } from '../jsonl/journal.js';
+import { DEFAULT_MAX_LINE_BYTES, inspectInput } from '../jsonl/reader.js';
 import { assertDistinctPaths } from '../jsonl/writer.js';
-import type { MetricsExposure } from '../metrics-server.js';
-import { exposeMetrics } from '../metrics-server.js';
-import type { ProgressMode, ProgressReporter, RunSummary } from '../progress.js';
-import { createProgressReporter, summaryForJson } from '../progress.js';
+import type { ProgressReporter, RunSummary } from '../progress.js';
+import { summaryForJson } from '../progress.js';
 import { resumeCommandLine, shouldHintResume } from '../resume-hint.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { createFinishedSet } from '../run/finished-set.js';
-import { acquireRunLock } from '../run/lock.js';
 import { DEFAULT_STOP_AFTER_SAME_ERROR } from '../run/pass-common.js';
 import { compactErrors, compactionTempPath, scanErrorRecords } from '../run/resume.js';
 import type { SignalGate } from '../run/signals.js';
-import { createSignalGate } from '../run/signals.js';
-import { nonEmptyFiles, recordedNothing, shouldResume } from '../run/start.js';
-import type { RunState, RunStatus } from '../run/state.js';
-import { displayEndpoint, newRunId, readRunState, writeRunState } from '../run/state.js';
-import type { RuntimeFlags } from '../runtime.js';
-import { createCliVolley } from '../runtime.js';
+import type { RunState } from '../run/state.js';
+import { displayEndpoint } from '../run/state.js';
 
 /** Options of {@link embedCommand}, from the flags. */
-export interface EmbedCommandOptions extends RuntimeFlags {
-  input: string;
+export interface EmbedCommandOptions extends BatchFlags {
   output: string;
   format?: VectorFormat;
   /** Ids file of a binary output (default `<output stem>.ids.jsonl`). */
   ids?: string;
-  errors?: string;
   inputFormat?: EmbedInputFormat;
   dimensions?: number;
   /** Inputs per request. */
   batchSize?: number;
   /** Estimated tokens per request. */
   maxTokensPerRequest?: number;
-  mode?: VolleyMode;
-  progress: ProgressMode;
-  /** `--quiet`: no progress display and no information lines; warnings and the summary stay. */
-  quiet?: boolean;
-  progressIntervalMs?: number;
-  json: boolean;
-  overwrite: boolean;
-  resume?: boolean;
-  /** Resume although the configuration changed; keeps the earlier vectors. */
-  forceResume?: boolean;
-  /** Any bad line stops the run before anything is sent. */
-  strict?: boolean;
-  maxLineBytes?: number;
-  graceMs: number;
-  /** Stop once the first this many texts answered all failed alike (0: never). Default 20. */
-  stopAfterSameError?: number;
-  syncIntervalMs?: number;
 }
 
 /**
@@ -90,16 +73,8 @@ export interface EmbedCommandOptions extends RuntimeFlags {
  * {@link CliError} (exit 2) before anything is sent; with `json`, they are also printed as a
  * JSON object on stdout.
  */
-export async function embedCommand(options: EmbedCommandOptions): Promise<number> {
-  const signals = createSignalGate();
-  try {
-    return await embedWithSignals(options, signals);
-  } catch (error) {
-    if (options.json) printJsonError(error);
-    throw error;
-  } finally {
-    signals.dispose();
-  }
+export function embedCommand(options: EmbedCommandOptions): Promise<number> {
+  return withSignalGate(options.json, (signals) => embedWithSignals(options, signals));
 }
 
 /** Everything decided before the lock is taken. */
@@ -110,6 +85,8 @@ interface EmbedSetup {
   paths: VectorPaths;
   statePath: string;
   maxLineBytes: number;
+  /** The input's first bytes, read by the file check; the preflight pass starts from them. */
+  head: Buffer | undefined;
   configHash: string;
   progress: ProgressReporter;
   signals: SignalGate;
@@ -131,7 +108,7 @@ async function embedWithSignals(
   if (options.ids !== undefined && format === 'jsonl') {
     throw usage('--ids names the ids file of a binary output (.npy or .f32); JSONL holds its ids');
   }
-  const issue = await inspectInputFile(options.input);
+  const { issue, head } = await inspectInput(options.input);
   if (issue !== undefined) throw new CliError(issue.message, ExitCode.USAGE, issue.code);
 
   const endpoints = options.baseUrl ?? [];
@@ -170,6 +147,7 @@ async function embedWithSignals(
     paths,
     statePath,
     maxLineBytes,
+    head,
     // What decides the vectors: a resume with another of these would mix two configurations.
     configHash: hash(
       'sha256',
@@ -183,43 +161,43 @@ async function embedWithSignals(
         maxLineBytes,
       }),
     ),
-    progress: createProgressReporter({
-      mode: options.quiet === true ? 'none' : options.progress,
-      keepSummary: options.quiet === true,
-      ...(options.progressIntervalMs === undefined
-        ? {}
-        : { intervalMs: options.progressIntervalMs }),
-    }),
+    progress: createBatchProgress(options),
     signals,
   };
-  const lock = await acquireRunLock(lockPath, (m) => setup.progress.log(m));
-  try {
-    return await embedLocked(options, setup);
-  } finally {
-    await lock.release();
-  }
+  return withRunLock(lockPath, setup.progress, () => embedLocked(options, setup));
 }
 
 async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Promise<number> {
   const { paths, progress, signals, format } = setup;
-  const prior = await readRunState(setup.statePath);
-  const existing = await nonEmptyFiles([paths.output, paths.ids, paths.errors]);
-  const resuming = shouldResume({
-    resume: options.resume === true || options.forceResume === true,
-    overwrite: options.overwrite,
+  const { prior, resuming, runId } = await startBatch({
+    command: 'embed',
     statePath: setup.statePath,
-    prior,
-    existing,
+    outputs: [paths.output, paths.ids, paths.errors],
+    resume: options.resume === true,
+    forceResume: options.forceResume === true,
+    overwrite: options.overwrite,
+    configHash: setup.configHash,
+    describePrior: (earlier) =>
+      `endpoints ${earlier.config.endpoints.join(', ')}, model ${earlier.config.model ?? '(none)'}`,
+    alsoCovered: 'the dimensions, input format or line limit',
+    mixes: 'vectors',
+    checkPrior: (earlier) => {
+      if (earlier.vectors !== undefined && earlier.vectors.format !== format) {
+        throw new CliError(
+          `cannot resume: the run wrote ${earlier.vectors.format}, not ${format}`,
+          ExitCode.USAGE,
+          'VOLLEY_ERR_RESUME_FORMAT_CHANGED',
+        );
+      }
+    },
+    progress,
   });
-  const runId = resuming && prior !== undefined ? prior.runId : newRunId();
 
   // What earlier runs left.
   let finished: FinishedSet | undefined;
   let rows = 0;
   let dimensions = options.dimensions;
   if (resuming && prior !== undefined) {
-    const configChangeOk = options.forceResume === true || recordedNothing(prior, existing);
-    checkResumable(prior, setup, configChangeOk, progress);
     finished = createFinishedSet();
     const kept = await loadVectorOutput(
       paths,
@@ -241,14 +219,8 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
   const survey = await preflight(options, setup, finished);
   if (survey === undefined) return signals.exitCode ?? ExitCode.INTERRUPTED;
 
-  // The runtime before the files: a bad option must not leave files behind.
-  const volley = await createCliVolley(options);
-  let sink: VectorSink;
-  let errors: JournalFile;
-  let metrics: MetricsExposure | undefined;
-  try {
-    metrics = await exposeMetrics(volley, options, (m) => progress.log(m));
-    sink = await openVectorSink({
+  const opened = await openBatch(options, progress, async () => {
+    const sink = await openVectorSink({
       paths,
       format,
       dimensions,
@@ -257,120 +229,91 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
       overwrite: options.overwrite,
     });
     try {
-      errors = await openJournalFile(
+      const errors = await openJournalFile(
         paths.errors,
         resuming ? { append: true } : { overwrite: options.overwrite },
       );
+      return { sink, errors };
     } catch (error) {
       await sink.close().catch(() => undefined);
       throw error;
     }
-  } catch (error) {
-    await volley.destroy().catch(() => undefined);
-    await metrics?.finish();
-    throw error;
-  }
-  if (volley.simulator !== undefined) {
-    progress.log(`no endpoint configured: using the embedded simulator at ${volley.simulator.url}`);
-  }
+  });
+  const { volley } = opened;
+  const { sink, errors } = opened.files;
 
   const { size, mtimeMs } = await stat(options.input);
   const state = newState(options, setup, runId, prior, survey, sink);
   state.input = { path: options.input, size, mtimeMs };
-  let stateWrites = Promise.resolve();
-  let stateWarned = false;
-  let outcome: EmbedOutcome | undefined;
-  const saveState = (status: RunStatus): Promise<void> => {
-    stateWrites = stateWrites.then(async () => {
-      state.status = status;
-      state.updatedAt = new Date().toISOString();
-      const summary = outcome?.summary;
-      if (summary !== undefined) {
-        state.counts = {
-          succeeded: summary.succeeded,
-          failed: summary.failed,
-          invalid: summary.skipped,
-          pending: summary.pending ?? null,
+  let summarySoFar: RunSummary | undefined;
+  const stateWriter = createStateWriter(
+    setup.statePath,
+    state,
+    (s) => {
+      if (summarySoFar !== undefined) {
+        s.counts = {
+          succeeded: summarySoFar.succeeded,
+          failed: summarySoFar.failed,
+          invalid: summarySoFar.skipped,
+          pending: summarySoFar.pending ?? null,
         };
       }
-      state.committed = {
+      s.committed = {
         results: sink.files[0]?.syncedBytes ?? 0,
         errors: errors.syncedBytes,
         retry: 0,
         spill: 0,
       };
-      state.vectors = {
+      s.vectors = {
         format,
         dimensions: sink.dimensions ?? null,
         ids: paths.ids === undefined ? null : resolve(paths.ids),
       };
-      try {
-        await writeRunState(setup.statePath, state);
-      } catch (error) {
-        // The previous state stays valid: resuming reads the outputs, not these counts.
-        if (!stateWarned) {
-          stateWarned = true;
-          progress.log(`cannot update the state file: ${(error as Error).message}`);
-        }
-      }
-    });
-    return stateWrites;
-  };
-
-  const syncTimer = createSyncTimer({
-    files: () => [...sink.files, errors],
-    ...(options.syncIntervalMs === undefined ? {} : { intervalMs: options.syncIntervalMs }),
-    onSync: async () => {
-      await sink.checkpoint().catch(() => undefined);
-      await saveState('running');
     },
-    onError: () => undefined, // Sticky in the file; the next append reports it.
-  });
-  try {
-    await saveState('running');
-    outcome = await new EmbedPass({
-      volley,
-      input: options.input,
-      judge: new LineJudge(setup.inputFormat, setup.model, finished),
-      embed: {
-        model: setup.model,
-        ...(options.dimensions === undefined ? {} : { dimensions: options.dimensions }),
-        ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-        ...(options.maxTokensPerRequest === undefined
-          ? {}
-          : { maxTokensPerRequest: options.maxTokensPerRequest }),
-      },
-      maxLineBytes: setup.maxLineBytes,
-      strict: options.strict === true,
-      graceMs: options.graceMs,
-      stopAfterSameError: options.stopAfterSameError ?? DEFAULT_STOP_AFTER_SAME_ERROR,
-      runId,
-      sink,
-      errors,
-      survey,
+    (m) => progress.log(m),
+  );
+
+  const outcome = await runPass(
+    {
+      opened,
       progress,
-      signals,
-    }).run();
-  } finally {
-    syncTimer.stop();
-    await volley.destroy().catch(() => undefined);
-    // Every call has ended: the final scrape matches the summary.
-    await metrics?.finish();
-    const closed = await Promise.allSettled([sink.close(), errors.close()]);
-    const closeError = closed.find((r) => r.status === 'rejected');
-    if (closeError !== undefined && outcome !== undefined && outcome.status !== 'write-failed') {
-      progress.log(
-        `${((closeError as PromiseRejectedResult).reason as Error).message}; run the same command with --resume once it can be written`,
-      );
-      outcome = {
-        ...outcome,
-        status: 'write-failed',
-        exitCode: ExitCode.WRITE_FAILED,
-        summary: { ...outcome.summary, status: 'write-failed' },
-      };
-    }
-    await saveState(outcome?.status ?? 'stopped');
-  }
+      state: stateWriter,
+      syncFiles: () => [...sink.files, errors],
+      syncIntervalMs: options.syncIntervalMs,
+      beforeCheckpoint: () => sink.checkpoint(),
+      closers: [() => sink.close(), () => errors.close()],
+      afterClose: async (ended) => {
+        summarySoFar = ended?.summary;
+      },
+    },
+    async (): Promise<EmbedOutcome> => {
+      const ended = await new EmbedPass({
+        volley,
+        input: options.input,
+        judge: new LineJudge(setup.inputFormat, setup.model, finished),
+        embed: {
+          model: setup.model,
+          ...(options.dimensions === undefined ? {} : { dimensions: options.dimensions }),
+          ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+          ...(options.maxTokensPerRequest === undefined
+            ? {}
+            : { maxTokensPerRequest: options.maxTokensPerRequest }),
+        },
+        maxLineBytes: setup.maxLineBytes,
+        strict: options.strict === true,
+        graceMs: options.graceMs,
+        stopAfterSameError: options.stopAfterSameError ?? DEFAULT_STOP_AFTER_SAME_ERROR,
+        runId,
+        sink,
+        errors,
+        survey,
+        progress,
+        signals,
+      }).run();
+      summarySoFar = ended.summary;
+      return ended;
+    },
+  );
   const summary: RunSummary = {
     ...outcome.summary,
     outputPath: paths.output,
@@ -392,39 +335,6 @@ async function embedLocked(options: EmbedCommandOptions, setup: EmbedSetup): Pro
   return outcome.exitCode;
 }
 
-function checkResumable(
-  prior: RunState,
-  setup: EmbedSetup,
-  /** `--force-resume`, or nothing recorded yet: a new configuration mixes nothing. */
-  configChangeOk: boolean,
-  progress: ProgressReporter,
-): void {
-  if (prior.command !== 'embed') {
-    throw new CliError(
-      `cannot resume: ${setup.statePath} was written by volley run, not volley embed`,
-      ExitCode.USAGE,
-      'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
-    );
-  }
-  if (prior.vectors !== undefined && prior.vectors.format !== setup.format) {
-    throw new CliError(
-      `cannot resume: the run wrote ${prior.vectors.format}, not ${setup.format}`,
-      ExitCode.USAGE,
-      'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
-    );
-  }
-  if (prior.config.hash === setup.configHash) return;
-  const was = `endpoints ${prior.config.endpoints.join(', ')}, model ${prior.config.model ?? '(none)'}`;
-  if (!configChangeOk) {
-    throw new CliError(
-      `cannot resume: the configuration changed since the run began (it used ${was}; or the dimensions, input format or line limit changed). Resuming would mix vectors of two configurations; pass --force-resume to do so anyway, or --overwrite to start over`,
-      ExitCode.USAGE,
-      'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
-    );
-  }
-  progress.log(`continuing a run that used ${was} with a new configuration`);
-}
-
 /** The preflight pass; undefined when a signal interrupted it (nothing was sent). */
 async function preflight(
   options: EmbedCommandOptions,
@@ -438,7 +348,7 @@ async function preflight(
     survey = await surveyInput(
       options.input,
       new LineJudge(setup.inputFormat, setup.model, finished),
-      { maxLineBytes: setup.maxLineBytes, signal: interrupted.signal },
+      { maxLineBytes: setup.maxLineBytes, signal: interrupted.signal, head: setup.head },
     );
   } catch (error) {
     if (interrupted.signal.aborted) {
@@ -447,29 +357,9 @@ async function preflight(
     }
     throw error;
   }
-  const issues = (separator: string): string =>
-    survey.firstIssues.map((i) => `${i.code} ${i.message}`).join(separator);
-  if (survey.valid + survey.invalid === 0) {
-    throw new CliError(
-      `${JSON.stringify(options.input)}: holds only blank lines`,
-      ExitCode.USAGE,
-      'VOLLEY_INPUT_FILE_EMPTY',
-    );
-  }
-  if (survey.valid === 0) {
-    throw new CliError(
-      `${JSON.stringify(options.input)}: not one of its ${survey.invalid} lines holds a text to embed; nothing sent (first: ${issues('; ')})`,
-      ExitCode.USAGE,
-      'VOLLEY_INPUT_FILE_NO_VALID_LINES',
-    );
-  }
-  if (options.strict === true && survey.invalid > 0) {
-    throw new CliError(
-      `--strict: ${survey.invalid} bad lines, nothing sent:\n${issues('\n')}`,
-      ExitCode.USAGE,
-      'VOLLEY_INPUT_STRICT',
-    );
-  }
+  refuseUnusableInput(options.input, survey, options.strict === true, {
+    noneValid: 'holds a text to embed',
+  });
   if (setup.progress.mode !== 'none') {
     const n = (value: number): string => value.toLocaleString('en-US');
     setup.progress.log(

@@ -20,28 +20,39 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CountTokens } from '@volley/core';
 import { loadTokenCounter } from '@volley/core';
-import type { VolleyMode } from 'volley';
 import { DEFAULT_TIMEOUT_MS } from 'volley';
+import type { BatchFlags } from '../batch/session.js';
+import {
+  createBatchProgress,
+  openBatch,
+  refuseUnusableInput,
+  runPass,
+  startBatch,
+  withRunLock,
+  withSignalGate,
+} from '../batch/session.js';
+import { createStateWriter } from '../batch/state-writer.js';
 import { inputFormatOf } from '../embed/input.js';
-import { CliError, ExitCode, printJsonError } from '../exit-codes.js';
+import { CliError, ExitCode } from '../exit-codes.js';
 import type { JournalFile } from '../jsonl/journal.js';
-import { createSyncTimer, journalOverWriter, openJournalFile } from '../jsonl/journal.js';
-import type { InputIssue } from '../jsonl/reader.js';
-import { classifySample, DEFAULT_MAX_LINE_BYTES, inspectInputFile } from '../jsonl/reader.js';
+import { journalOverWriter, openJournalFile } from '../jsonl/journal.js';
+import {
+  classifySample,
+  DEFAULT_MAX_LINE_BYTES,
+  inspectInput,
+  inspectInputFile,
+} from '../jsonl/reader.js';
 import { assertDistinctPaths, openJsonlWriter } from '../jsonl/writer.js';
-import type { MetricsExposure, MetricsFlags } from '../metrics-server.js';
-import { exposeMetrics } from '../metrics-server.js';
-import type { ProgressMode, ProgressReporter, RunSummary } from '../progress.js';
-import { createProgressReporter, formatDryRun, summaryForJson } from '../progress.js';
+import type { ProgressReporter, RunSummary } from '../progress.js';
+import { formatDryRun, summaryForJson } from '../progress.js';
 import { resumeCommandLine, shouldHintResume } from '../resume-hint.js';
 import type { BatchOutcome } from '../run/batch-run.js';
 import { BatchRun } from '../run/batch-run.js';
+import type { ClusterBatchRun, ClusterRunFlags } from '../run/cluster-batch.js';
 import type { LineRules, PreflightResult, ResumeIndex, RunInputFormat } from '../run/lines.js';
 import { preflight } from '../run/lines.js';
-import type { RunLock } from '../run/lock.js';
-import { acquireRunLock } from '../run/lock.js';
 import { paceWarning } from '../run/pace-warning.js';
-import { DEFAULT_STOP_AFTER_SAME_ERROR, isBrokenPipe } from '../run/pass-common.js';
+import { DEFAULT_STOP_AFTER_SAME_ERROR } from '../run/pass-common.js';
 import type { RunPaths } from '../run/paths.js';
 import { runPaths } from '../run/paths.js';
 import type { PriceTable } from '../run/prices.js';
@@ -54,77 +65,27 @@ import { scaleEstimate } from '../run/samples/estimate.js';
 import type { SamplingSettings, SelectMode } from '../run/samples/settings.js';
 import { describeSampling, resolveSampling } from '../run/samples/settings.js';
 import type { SignalGate } from '../run/signals.js';
-import { createSignalGate } from '../run/signals.js';
-import { nonEmptyFiles, recordedNothing, shouldResume } from '../run/start.js';
-import type { RunConfig, RunState, RunStatus } from '../run/state.js';
-import {
-  configHash,
-  displayEndpoint,
-  newRunId,
-  readRunState,
-  writeRunState,
-} from '../run/state.js';
-import { createCliVolley, operatorLog } from '../runtime.js';
+import type { RunConfig, RunState } from '../run/state.js';
+import { configHash, displayEndpoint } from '../run/state.js';
+import { inFlightCeiling, operatorLog } from '../runtime.js';
 
 export { errorRecord, successRecord } from '../run/record.js';
 
 /** Options of {@link runCommand}, from the flags. */
-export interface RunCommandOptions extends MetricsFlags {
-  input: string;
+export interface RunCommandOptions extends BatchFlags, ClusterRunFlags {
   /** Required unless `dryRun`. */
   output?: string;
-  errors?: string;
   retryFile?: string;
-  baseUrl?: string[];
-  /** `--api-key-env`, paired with `baseUrl` by position (see runtime.ts). */
-  apiKeyEnv?: string[];
-  /** `--header 'Name: value'` (see runtime.ts). */
-  header?: string[];
-  /** `--auth bearer|api-key` (see runtime.ts). */
-  auth?: 'bearer' | 'api-key';
-  model?: string;
   allowModel?: string[];
-  concurrency?: number;
-  rpm?: number;
-  tpm?: number;
-  /** Slot capacity of each endpoint (local servers). */
-  maxInFlight?: number;
-  mode?: VolleyMode;
-  threads?: number;
-  maxRetries?: number;
-  timeoutMs?: number;
-  progress: ProgressMode;
-  /** `--quiet`: no progress display and no information lines; warnings and the summary stay. */
-  quiet?: boolean;
-  /** Render interval of the progress display. */
-  progressIntervalMs?: number;
-  json: boolean;
-  overwrite: boolean;
-  resume?: boolean;
-  /** Resume although the configuration or some lines changed; keeps the earlier records. */
-  forceResume?: boolean;
   order?: 'completion' | 'input';
   /** `--order input`: most lines between the oldest unwritten one and the newest read. */
   reorderWindow?: number;
-  /** Any bad line stops the run (before anything is sent, for files). */
-  strict?: boolean;
   /** Validate and estimate; send nothing, write nothing. */
   dryRun?: boolean;
-  maxLineBytes?: number;
   maxPromptTokens?: number;
-  /** How long the first Ctrl-C waits for in-flight lines before giving up on them. */
-  graceMs: number;
-  /** Stop once the first this many lines answered all failed alike (0: never). Default 20. */
-  stopAfterSameError?: number;
-  /** Longest a written record waits for fdatasync. */
-  syncIntervalMs?: number;
   priceInput?: number;
   priceOutput?: number;
   prices?: string;
-  /** Allow plain http to hosts other than loopback. */
-  allowInsecureHttp?: boolean;
-  /** `--cluster <redis-url>`: shared limits (see runtime.ts). */
-  cluster?: string;
   /** Requests per line (`--samples`); see run/samples/settings.ts. */
   samples?: number;
   /** How a sampled line's record is chosen; default `all`. */
@@ -151,32 +112,22 @@ const MAX_EMIT_QUEUE_BYTES = 4 * 1024 * 1024;
  * Runs `volley run` and returns its exit code. Usage and input problems throw a {@link CliError}
  * (exit 2) before anything is sent; with `json`, they are also printed as a JSON object on stdout.
  */
-export async function runCommand(options: RunCommandOptions): Promise<number> {
-  const signals = createSignalGate();
-  try {
-    return await runWithSignals(options, signals);
-  } catch (error) {
-    if (options.json) printJsonError(error);
-    throw error;
-  } finally {
-    signals.dispose();
-  }
+export function runCommand(options: RunCommandOptions): Promise<number> {
+  return withSignalGate(options.json, (signals) => runWithSignals(options, signals));
 }
 
 async function runWithSignals(options: RunCommandOptions, signals: SignalGate): Promise<number> {
   checkFlags(options);
   const sampling = resolveSampling(options);
-  const progress = createProgressReporter({
-    mode: options.quiet === true ? 'none' : options.progress,
-    keepSummary: options.quiet === true,
-    ...(options.progressIntervalMs === undefined ? {} : { intervalMs: options.progressIntervalMs }),
-  });
+  const progress = createBatchProgress(options);
   const prices = await loadPriceTable({
     priceInput: options.priceInput,
     priceOutput: options.priceOutput,
     pricesFile: options.prices,
   });
   let stdin: Readable | undefined;
+  // The bytes the file check read: the preflight pass starts from them, not from the disk.
+  let head: Buffer | undefined;
   if (options.input === '-') {
     const interrupted = new AbortController();
     signals.setHandler(() => interrupted.abort());
@@ -187,7 +138,7 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
       return signals.exitCode ?? ExitCode.INTERRUPTED;
     }
   } else {
-    await checkInputFile(options.input);
+    head = await checkInputFile(options.input);
   }
 
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
@@ -207,9 +158,17 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
     countTokens,
     inputFormat: inputFormatFor(options),
   };
-  if (options.dryRun === true) {
-    return dryRun(options, { rules, maxLineBytes, stdin, prices, signals, progress, sampling });
-  }
+  const setup: DryRunSetup = {
+    rules,
+    sampling,
+    maxLineBytes,
+    stdin,
+    head,
+    prices,
+    signals,
+    progress,
+  };
+  if (options.dryRun === true) return dryRun(options, setup);
 
   const output = options.output as string;
   const paths = await runPaths(output, { errors: options.errors, retryFile: options.retryFile });
@@ -221,23 +180,7 @@ async function runWithSignals(options: RunCommandOptions, signals: SignalGate): 
       'VOLLEY_ERR_RESUME_IMPOSSIBLE',
     );
   }
-  const lock =
-    paths.lock === undefined ? undefined : await acquireRunLock(paths.lock, (m) => progress.log(m));
-  try {
-    return await runLocked(options, {
-      paths,
-      rules,
-      sampling,
-      maxLineBytes,
-      stdin,
-      prices,
-      signals,
-      progress,
-      lock,
-    });
-  } finally {
-    await lock?.release();
-  }
+  return withRunLock(paths.lock, progress, () => runLocked(options, { ...setup, paths }));
 }
 
 function checkFlags(options: RunCommandOptions): void {
@@ -274,9 +217,11 @@ function inputFormatFor(options: RunCommandOptions): RunInputFormat {
 const NOT_JSONL_HINT =
   "volley run reads JSONL (one JSON object per line). For one prompt per line, name the file .txt or pass --input-format text with -m <model>, or convert it: jq -Rc '{prompt: .}' prompts.txt > prompts.jsonl";
 
-async function checkInputFile(input: string): Promise<void> {
-  const issue = await inspectInputFile(input);
+/** Refuses an input file that cannot be used at all; returns the bytes it read to find out. */
+async function checkInputFile(input: string): Promise<Buffer | undefined> {
+  const { issue, head } = await inspectInput(input);
   if (issue !== undefined) throw new CliError(issue.message, ExitCode.USAGE, issue.code);
+  return head;
 }
 
 /**
@@ -351,10 +296,11 @@ interface RunSetup {
   sampling: SamplingSettings | undefined;
   maxLineBytes: number;
   stdin: Readable | undefined;
+  /** The input's first bytes, read by the file check; the preflight pass starts from them. */
+  head: Buffer | undefined;
   prices: PriceTable | undefined;
   signals: SignalGate;
   progress: ProgressReporter;
-  lock: RunLock | undefined;
 }
 
 async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<number> {
@@ -372,19 +318,22 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
   const hash = configHash(config);
 
   // Fresh run, resume, or refusal.
-  const prior = paths.state === undefined ? undefined : await readRunState(paths.state);
   const force = options.forceResume === true;
-  const existing = await nonEmptyFiles([paths.output, paths.errors, paths.retry]);
-  const resuming = shouldResume({
-    resume: options.resume === true || force,
+  const { prior, resuming, runId } = await startBatch({
+    command: 'run',
+    statePath: paths.state,
+    outputs: [paths.output, paths.errors, paths.retry],
+    resume: options.resume === true,
+    forceResume: force,
     overwrite: options.overwrite,
-    statePath: paths.state ?? 'the state file',
-    prior,
-    existing,
+    configHash: hash,
+    describePrior: (earlier) => describePrior(earlier, setup.sampling),
+    alsoCovered: 'the line rules',
+    mixes: 'results',
+    progress,
   });
   if (resuming && prior !== undefined) {
-    const configChangeOk = force || recordedNothing(prior, existing);
-    checkResumable(prior, hash, setup.sampling, order, configChangeOk, progress);
+    notePrior(prior, order, progress);
     // The errors file holds the failures that stay failed: reading another one would send
     // those lines again.
     if (prior.files.errors !== resolve(paths.errors) && paths.errors !== paths.output) {
@@ -392,13 +341,12 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
         throw new CliError(
           `cannot resume: the run wrote its errors to ${prior.files.errors}, not ${resolve(paths.errors)}; pass -e ${JSON.stringify(prior.files.errors)} (or --force-resume)`,
           ExitCode.USAGE,
-          'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
+          'VOLLEY_ERR_RESUME_ERRORS_PATH',
         );
       }
       progress.log(`--force-resume: failures recorded in ${prior.files.errors} are not read`);
     }
   }
-  const runId = resuming && prior !== undefined ? prior.runId : newRunId();
 
   // What the earlier run left.
   let previous: PreviousRun | undefined;
@@ -430,6 +378,7 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
       pre = await preflight(options.input, {
         rules: setup.rules,
         maxLineBytes: setup.maxLineBytes,
+        head: setup.head,
         resume,
         signal: interrupted.signal,
       });
@@ -459,15 +408,19 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
       progress.log(`warning: ${warning.message} (${warning.code}; further ones not shown)`);
     }
   }
-  const pace = paceWarning({
-    lines: pre?.toSend,
-    concurrency: options.concurrency ?? 64,
-    rpm: options.rpm,
-    tpm: options.tpm,
-    endpoints: options.baseUrl?.length ?? 1,
-    requestsPerLine: setup.sampling?.samples ?? 1,
-    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-  });
+  // With `auto` no fixed number of lines is in flight to warn about: the limits follow the server.
+  const pace =
+    options.concurrency === 'auto'
+      ? undefined
+      : paceWarning({
+          lines: pre?.toSend,
+          concurrency: inFlightCeiling(options, 64),
+          rpm: options.rpm,
+          tpm: options.tpm,
+          endpoints: options.baseUrl?.length ?? 1,
+          requestsPerLine: setup.sampling?.samples ?? 1,
+          timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        });
   if (pace !== undefined) progress.log(`warning: ${pace}`);
 
   // Tidy, open, and go.
@@ -481,24 +434,28 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
       if (path !== undefined) await unlink(path).catch(() => undefined);
     }
   }
-  // The runtime first: a bad option (VOLLEY_ERR_INVALID_OPTIONS) must not leave files behind.
-  const volley = await createCliVolley(options);
-  let files: RunFiles;
-  let metrics: MetricsExposure | undefined;
-  try {
-    metrics = await exposeMetrics(volley, options, (m) => progress.log(m));
-    files = await openFiles(options, paths, resuming, order, previous);
-  } catch (error) {
-    await volley.destroy().catch(() => undefined);
-    await metrics?.finish();
-    throw error;
-  }
-  let outcome: BatchOutcome | undefined;
+  // Cluster hook: `--cluster` spreads the lines over the cluster's workers (run/cluster-batch.ts).
+  let clusterRun: ClusterBatchRun | undefined;
+  const opened = await openBatch(options, progress, async (volley) => {
+    if (options.cluster !== undefined) {
+      // Loaded only here: the Redis client costs a plain run ~0.2 s of start-up CPU.
+      const { startClusterBatch } = await import('../run/cluster-batch.js');
+      clusterRun = await startClusterBatch(
+        { ...options, cluster: options.cluster },
+        volley,
+        runId,
+        progress,
+      );
+    }
+    try {
+      return await openFiles(options, paths, resuming, order, previous);
+    } catch (error) {
+      await clusterRun?.finish(false, undefined);
+      throw error;
+    }
+  });
+  const { volley, files } = opened;
   let run: BatchRun | undefined;
-  if (volley.simulator !== undefined) {
-    progress.log(`no endpoint configured: using the embedded simulator at ${volley.simulator.url}`);
-  }
-
   const state: RunState | undefined =
     paths.state === undefined
       ? undefined
@@ -529,17 +486,13 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
           counts: { succeeded: 0, failed: 0, invalid: 0, pending: pre?.toSend ?? null },
           committed: { results: 0, errors: 0, retry: 0, spill: 0 },
         };
-  let stateWrites = Promise.resolve();
-  let stateWarned = false;
-  const saveState = (status: RunStatus): Promise<void> => {
-    if (state === undefined || paths.state === undefined) return Promise.resolve();
-    const statePath = paths.state;
-    stateWrites = stateWrites.then(async () => {
-      state.status = status;
-      state.updatedAt = new Date().toISOString();
+  const stateWriter = createStateWriter(
+    paths.state,
+    state,
+    (s) => {
       const counts = run?.counts;
       if (counts !== undefined) {
-        state.counts = {
+        s.counts = {
           succeeded: counts.succeeded,
           failed: counts.failed,
           invalid: counts.invalid,
@@ -547,146 +500,96 @@ async function runLocked(options: RunCommandOptions, setup: RunSetup): Promise<n
             pre === undefined ? null : Math.max(0, pre.toSend - counts.succeeded - counts.failed),
         };
       }
-      state.committed = {
+      s.committed = {
         results: files.results.syncedBytes,
         errors: files.errors.syncedBytes,
         retry: files.retry?.syncedBytes ?? 0,
         spill: files.spill?.syncedBytes ?? 0,
       };
-      try {
-        await writeRunState(statePath, state);
-      } catch (error) {
-        // The previous state stays valid: resuming reads the records, not these counts.
-        if (!stateWarned) {
-          stateWarned = true;
-          progress.log(`cannot update the state file: ${(error as Error).message}`);
-        }
-      }
-    });
-    return stateWrites;
-  };
+    },
+    (m) => progress.log(m),
+  );
 
   const journal = [files.results, files.errors, files.retry, files.spill].filter(
     (f, i, all): f is JournalFile => f !== undefined && all.indexOf(f) === i,
   );
-  const syncTimer = createSyncTimer({
-    files: () => journal,
-    ...(options.syncIntervalMs === undefined ? {} : { intervalMs: options.syncIntervalMs }),
-    onSync: () => saveState('running'),
-    onError: () => undefined, // The failure is sticky in the file; the next append reports it.
-  });
   let reorder: ReorderBuffer | undefined;
-  try {
-    await saveState('running');
-    if (order === 'input' && files.spill !== undefined) {
-      const { results, errors } = files;
-      reorder = createReorderBuffer({
-        windowLines: options.reorderWindow ?? DEFAULT_REORDER_WINDOW,
-        cacheBytes: REORDER_CACHE_BYTES,
-        spill: files.spill,
-        emit: (record) =>
-          (record.target === 'results' ? results : errors).append(record.record).written,
-        mustWait: () => results.queuedBytes + errors.queuedBytes > MAX_EMIT_QUEUE_BYTES,
-      });
-    }
-    run = new BatchRun({
-      volley,
-      input: options.input,
-      stdin: setup.stdin,
-      // The preflight pass already counted prompt tokens; the sending pass need not again.
-      rules:
-        pre === undefined
-          ? setup.rules
-          : { defaults: setup.rules.defaults, inputFormat: setup.rules.inputFormat },
-      sampling: setup.sampling,
-      maxLineBytes: setup.maxLineBytes,
-      concurrency: options.concurrency ?? 64,
-      strict: options.strict === true,
-      graceMs: options.graceMs,
-      stopAfterSameError: options.stopAfterSameError ?? DEFAULT_STOP_AFTER_SAME_ERROR,
-      runId,
-      files,
-      reorder,
-      pre,
-      resume,
+  const outcome = await runPass(
+    {
+      opened,
       progress,
-      prices: setup.prices,
-      signals,
-    });
-    outcome = await run.run();
-  } finally {
-    syncTimer.stop();
-    await volley.destroy().catch(() => undefined);
-    // Every call has ended: the final scrape matches the summary.
-    await metrics?.finish();
-    await reorder?.close();
-    let closeError: unknown;
-    for (const file of journal) {
-      try {
-        await file.close();
-      } catch (error) {
-        closeError ??= error;
+      state: stateWriter,
+      syncFiles: () => journal,
+      syncIntervalMs: options.syncIntervalMs,
+      beforeTeardown: async (ended) => clusterRun?.finish(ended?.complete === true, ended?.summary),
+      closers: [async () => reorder?.close(), ...journal.map((file) => () => file.close())],
+      afterClose: async (ended) => {
+        if (ended?.complete === true && files.spill !== undefined) {
+          await unlink(files.spill.path).catch(() => undefined);
+        }
+        if (files.tempDir !== undefined) await rm(files.tempDir, { recursive: true, force: true });
+      },
+    },
+    async (): Promise<BatchOutcome> => {
+      if (order === 'input' && files.spill !== undefined) {
+        const { results, errors } = files;
+        reorder = createReorderBuffer({
+          windowLines: options.reorderWindow ?? DEFAULT_REORDER_WINDOW,
+          cacheBytes: REORDER_CACHE_BYTES,
+          spill: files.spill,
+          emit: (record) =>
+            (record.target === 'results' ? results : errors).append(record.record).written,
+          mustWait: () => results.queuedBytes + errors.queuedBytes > MAX_EMIT_QUEUE_BYTES,
+        });
       }
-    }
-    if (
-      closeError !== undefined &&
-      outcome !== undefined &&
-      outcome.status !== 'write-failed' &&
-      // `-o -` whose reader went away: the pass has already said so and stopped (exit 3).
-      !isBrokenPipe(closeError)
-    ) {
-      progress.log(
-        `${(closeError as Error).message}; run the same command with --resume once it can be written`,
-      );
-      outcome = {
-        ...outcome,
-        status: 'write-failed',
-        exitCode: ExitCode.WRITE_FAILED,
-        complete: false,
-      };
-    }
-    if (outcome?.complete === true && files.spill !== undefined) {
-      await unlink(files.spill.path).catch(() => undefined);
-    }
-    if (files.tempDir !== undefined) await rm(files.tempDir, { recursive: true, force: true });
-    await saveState(outcome?.status ?? 'stopped');
-  }
-  if (outcome === undefined) throw new Error('the run ended without an outcome');
+      run = new BatchRun({
+        volley,
+        input: options.input,
+        stdin: setup.stdin,
+        // The preflight pass already counted prompt tokens; the sending pass need not again.
+        rules:
+          pre === undefined
+            ? setup.rules
+            : { defaults: setup.rules.defaults, inputFormat: setup.rules.inputFormat },
+        sampling: setup.sampling,
+        maxLineBytes: setup.maxLineBytes,
+        concurrency: clusterRun?.concurrency ?? inFlightCeiling(options, 64),
+        caller: clusterRun?.caller,
+        strict: options.strict === true,
+        graceMs: options.graceMs,
+        stopAfterSameError: options.stopAfterSameError ?? DEFAULT_STOP_AFTER_SAME_ERROR,
+        runId,
+        files,
+        reorder,
+        pre,
+        resume,
+        progress,
+        prices: setup.prices,
+        signals,
+      });
+      return run.run();
+    },
+  );
   finishSummary(options, paths, progress, outcome);
   return outcome.exitCode;
 }
 
-function checkResumable(
+/** The earlier run's configuration, for messages. */
+function describePrior(prior: RunState, sampling: SamplingSettings | undefined): string {
+  const sampledBefore = prior.config.sampling ?? describeSampling(undefined);
+  const sampledNow = describeSampling(sampling);
+  return (
+    `endpoints ${prior.config.endpoints.join(', ')}, model ${prior.config.model ?? '(none)'}, ${sampledBefore}` +
+    (sampledBefore === sampledNow ? '' : `; this run asks for ${sampledNow}`)
+  );
+}
+
+/** What a resume keeps from the earlier run that this one would do otherwise. */
+function notePrior(
   prior: RunState,
-  hash: string,
-  sampling: SamplingSettings | undefined,
   order: 'completion' | 'input',
-  /** `--force-resume`, or nothing recorded yet: a new configuration mixes nothing. */
-  configChangeOk: boolean,
   progress: ProgressReporter,
 ): void {
-  if (prior.command === 'embed') {
-    throw new CliError(
-      'cannot resume: the state file was written by volley embed, not volley run',
-      ExitCode.USAGE,
-      'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
-    );
-  }
-  if (prior.config.hash !== hash) {
-    const sampledBefore = prior.config.sampling ?? describeSampling(undefined);
-    const sampledNow = describeSampling(sampling);
-    const was =
-      `endpoints ${prior.config.endpoints.join(', ')}, model ${prior.config.model ?? '(none)'}, ${sampledBefore}` +
-      (sampledBefore === sampledNow ? '' : `; this run asks for ${sampledNow}`);
-    if (!configChangeOk) {
-      throw new CliError(
-        `cannot resume: the configuration changed since the run began (it used ${was}; or the line rules changed). Resuming would mix results of two configurations; pass --force-resume to do so anyway, or --overwrite to start over`,
-        ExitCode.USAGE,
-        'VOLLEY_ERR_RESUME_CONFIG_CHANGED',
-      );
-    }
-    progress.log(`continuing a run that used ${was} with a new configuration`);
-  }
   if (prior.order !== order) {
     progress.log(
       `note: the run began with --order ${prior.order}; records already written keep that order`,
@@ -698,27 +601,11 @@ function checkResumable(
 }
 
 function checkPreflight(options: RunCommandOptions, pre: PreflightResult, resuming: boolean): void {
-  if (pre.valid + pre.invalid === 0) {
-    throw new CliError(
-      `${JSON.stringify(options.input)}: holds only blank lines`,
-      ExitCode.USAGE,
-      'VOLLEY_INPUT_FILE_EMPTY',
-    );
-  }
-  if (pre.valid === 0) {
-    throw new CliError(
-      `${JSON.stringify(options.input)}: not one of its ${pre.invalid} lines is a valid request; nothing sent (first: ${describeIssues(pre.firstIssues.slice(0, 3))})${looksNotJsonl(pre) ? `. ${NOT_JSONL_HINT}` : ''}`,
-      ExitCode.USAGE,
-      'VOLLEY_INPUT_FILE_NO_VALID_LINES',
-    );
-  }
-  if (options.strict === true && pre.invalid > 0) {
-    throw new CliError(
-      `--strict: ${pre.invalid} bad lines, nothing sent:\n${describeIssues(pre.firstIssues, '\n')}`,
-      ExitCode.USAGE,
-      'VOLLEY_INPUT_STRICT',
-    );
-  }
+  refuseUnusableInput(options.input, pre, options.strict === true, {
+    noneValid: 'is a valid request',
+    listed: 3,
+    ...(looksNotJsonl(pre) ? { hint: NOT_JSONL_HINT } : {}),
+  });
   if (resuming && pre.conflicts.count > 0) {
     const examples = pre.conflicts.first
       .map((c) => `line ${c.lineNo} (${JSON.stringify(c.customId).slice(0, 60)})`)
@@ -734,10 +621,6 @@ function checkPreflight(options: RunCommandOptions, pre: PreflightResult, resumi
 /** Every line failed to parse as JSON: the file is not JSONL at all (CSV, prompts, a log). */
 function looksNotJsonl(pre: PreflightResult): boolean {
   return Object.keys(pre.byCode).every((code) => code.startsWith('VOLLEY_INPUT_JSON_'));
-}
-
-function describeIssues(issues: InputIssue[], separator = '; '): string {
-  return issues.map((i) => `${i.code} ${i.message}`).join(separator);
 }
 
 function describePreflight(input: string, pre: PreflightResult, resuming: boolean): string {
@@ -842,15 +725,8 @@ function finishSummary(
   }
 }
 
-interface DryRunSetup {
-  rules: LineRules;
-  sampling: SamplingSettings | undefined;
-  maxLineBytes: number;
-  stdin: Readable | undefined;
-  prices: PriceTable | undefined;
-  signals: SignalGate;
-  progress: ProgressReporter;
-}
+/** What the dry run needs: everything a run does but its output paths. */
+type DryRunSetup = Omit<RunSetup, 'paths'>;
 
 /** `--dry-run`: the preflight pass with token estimates; nothing sent, nothing written. */
 async function dryRun(options: RunCommandOptions, setup: DryRunSetup): Promise<number> {
@@ -861,6 +737,7 @@ async function dryRun(options: RunCommandOptions, setup: DryRunSetup): Promise<n
     pre = await preflight(options.input, {
       rules: setup.rules,
       maxLineBytes: setup.maxLineBytes,
+      head: setup.head,
       estimateTokens: setup.rules.countTokens,
       signal: interrupted.signal,
       ...(setup.stdin === undefined ? {} : { stdin: setup.stdin }),

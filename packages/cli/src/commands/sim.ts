@@ -4,6 +4,7 @@
  */
 import type { EngineOptions, FaultKind, Simulator, SimulatorOptions } from '@volley/sim';
 import { createSimulator, SimulatorOptionError } from '@volley/sim';
+import type { CliErrorCode } from '../codes.js';
 import { CliError, ExitCode } from '../exit-codes.js';
 
 export interface SimCommandOptions {
@@ -14,6 +15,9 @@ export interface SimCommandOptions {
   latencyMs?: number;
   tokensPerSecond?: number;
   faultRate?: number;
+  /** Requests that stall (the `slow-headers` fault: nothing sent for `stallMs`). */
+  stallRate?: number;
+  stallMs?: number;
   seed?: number;
   apiKeyEnv?: string;
   engineSlots?: number;
@@ -44,6 +48,7 @@ const FLAGS: Readonly<Record<string, string>> = {
   'latency.headersMs': '--latency-ms',
   'latency.tokensPerSecond': '--tokens-per-second',
   'faults.rate': '--fault-rate',
+  'faults.slowMs': '--stall-ms',
   'engine.slots': '--engine-slots',
   'engine.prefillMsPerToken': '--prefill-ms-per-token',
   'engine.decodeStepMs': '--decode-step-ms',
@@ -63,7 +68,7 @@ const ENGINE_FLAGS = {
   maxBatchedTokens: '--max-batched-tokens',
 } as const;
 
-function usageError(message: string, code = 'VOLLEY_ERR_USAGE'): CliError {
+function usageError(message: string, code: CliErrorCode = 'VOLLEY_ERR_USAGE'): CliError {
   return new CliError(message, ExitCode.USAGE, code);
 }
 
@@ -132,10 +137,19 @@ export async function simCommand(options: SimCommandOptions): Promise<number> {
         : { tokensPerSecond: options.tokensPerSecond }),
     };
   }
-  if (options.faultRate !== undefined) {
+  const faultRate = options.faultRate ?? 0;
+  const stallRate = options.stallRate ?? 0;
+  if (options.stallMs !== undefined && options.stallRate === undefined)
+    throw usageError('--stall-ms needs --stall-rate');
+  if (options.faultRate !== undefined || options.stallRate !== undefined) {
+    // One draw per request: a fault at the two rates together, then which one by weight.
+    const kinds: Partial<Record<FaultKind, number>> = {};
+    for (const kind of CLI_FAULT_KINDS) if (faultRate > 0) kinds[kind] = faultRate;
+    if (stallRate > 0) kinds['slow-headers'] = stallRate * CLI_FAULT_KINDS.length;
     simOptions.faults = {
-      rate: options.faultRate,
-      kinds: Object.fromEntries(CLI_FAULT_KINDS.map((kind) => [kind, 1])),
+      rate: Math.min(1, faultRate + stallRate),
+      kinds,
+      ...(options.stallMs === undefined ? {} : { slowMs: options.stallMs }),
     };
   }
   const engine = engineOptions(options);

@@ -13,34 +13,22 @@
  */
 
 import type { Readable } from 'node:stream';
+import { isRefusedContent } from '@volley/core';
 import type { EmbedOptions, Volley } from 'volley';
 import { ErrorCode, isVolleyError } from 'volley';
-import type { DuplicateTracker } from '../jsonl/batch-line.js';
-import { createDuplicateTracker } from '../jsonl/batch-line.js';
+import { failureDetails, leavesLinePending } from '../batch/failure.js';
+import type { DuplicateTracker } from '../jsonl/duplicate-tracker.js';
+import { createDuplicateTracker } from '../jsonl/duplicate-tracker.js';
 import type { JournalFile } from '../jsonl/journal.js';
 import type { InputIssue, RawLine, RawTextLine, ReaderStats } from '../jsonl/reader.js';
 import { readJsonlLines } from '../jsonl/reader.js';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
-import { createErrorTally } from '../run/error-tally.js';
 import type { FinishedSet } from '../run/finished-set.js';
 import { RecordKind } from '../run/finished-set.js';
-import {
-  allEndpointsOut,
-  failedForLackOfEndpoint,
-  isBrokenPipe,
-  isRetryable,
-  onOutputClosed,
-  onStopSignal,
-  onWriteFailure,
-  progressSnapshot,
-  runtimeSummary,
-  SameErrorRule,
-  watchEndpoints,
-} from '../run/pass-common.js';
-import { errorRecord, recordId } from '../run/record.js';
-import type { SignalGate, StopSignal } from '../run/signals.js';
+import { PassLedger, progressSnapshot, SameErrorRule } from '../run/pass-common.js';
+import { badLineRecord, errorRecord, recordId } from '../run/record.js';
+import type { SignalGate } from '../run/signals.js';
 import type { RunStatus } from '../run/state.js';
-import { runEnding } from '../run/status.js';
 import type { EmbedInputFormat, EmbedLine } from './input.js';
 import { duplicateIdIssue, parseEmbedLine } from './input.js';
 import type { VectorSink } from './vector-output.js';
@@ -108,7 +96,8 @@ const MAX_LISTED_ISSUES = 10;
 export async function surveyInput(
   input: string,
   judge: LineJudge,
-  options: { maxLineBytes: number; signal?: AbortSignal },
+  /** `head`: the file's first bytes, already read by the file check. */
+  options: { maxLineBytes: number; signal?: AbortSignal; head?: Uint8Array | undefined },
 ): Promise<EmbedSurvey> {
   const stats: ReaderStats = { lines: 0, blankLines: 0, issues: 0, bytesRead: 0 };
   const survey: EmbedSurvey = {
@@ -175,8 +164,6 @@ interface Pending {
   lineNo: number;
 }
 
-/** HTTP statuses with which a server refuses a request for what it holds (one input too long). */
-const REFUSED_CONTENT = new Set([400, 413, 422]);
 /** Bytes queued for the disk past which the pass waits for the writer. */
 const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 const PROGRESS_UPDATE_MS = 200;
@@ -190,10 +177,8 @@ const PROGRESS_UPDATE_MS = 200;
  */
 export class EmbedPass {
   readonly #ctx: EmbedPassContext;
-  readonly #startedAt = performance.now();
   readonly #abortReader = new AbortController();
-  readonly #byError: Record<string, number> = {};
-  readonly #topErrors = createErrorTally();
+  readonly #ledger: PassLedger;
   /** Texts handed to embedStream, in order, until their vector or error comes back. */
   readonly #waiting: Pending[] = [];
   #waitingHead = 0;
@@ -203,46 +188,18 @@ export class EmbedPass {
   #failedBatch: { error: Error; items: Pending[] } | undefined;
   /** Writes and single-input retries not yet settled. */
   readonly #unsettled = new Set<Promise<void>>();
-  #succeeded = 0;
-  #failed = 0;
-  #invalid = 0;
-  #alreadyDone = 0;
-  #alreadyFailed = 0;
-  #leftPending = 0;
   #isolated = 0;
-  #interrupted: StopSignal | undefined;
-  /** stdout or stderr closed by its reader (EPIPE). */
-  #outputClosed: 'stdout' | 'stderr' | undefined;
-  #writeError: Error | undefined;
-  #strictIssue: InputIssue | undefined;
-  #stopReason: string | undefined;
-  readonly #sameError: SameErrorRule;
-  /** The first texts answered all failed alike: the rest would too. */
-  #sameErrorStop = false;
-  #cancelDrain: (() => void) | undefined;
 
   constructor(ctx: EmbedPassContext) {
     this.#ctx = ctx;
-    this.#sameError = new SameErrorRule(ctx.stopAfterSameError);
+    this.#ledger = new PassLedger(ctx, () => this.#abortReader.abort());
   }
 
   async run(): Promise<EmbedOutcome> {
     const { volley, progress, signals } = this.#ctx;
     const ticker = setInterval(() => progress.update(this.#snapshot()), PROGRESS_UPDATE_MS);
     ticker.unref();
-    signals.setHandler((signal, count) => this.#onSignal(signal, count));
-    if (signals.first !== undefined) this.#onSignal(signals.first, 1);
-    signals.setClosedHandler((stream) => this.#onOutputClosed(stream));
-    if (signals.closed !== undefined) this.#onOutputClosed(signals.closed);
-    watchEndpoints(this.#ctx, ({ reason, kind, allOut }) => {
-      // A stopped endpoint stops the run's status; a down one may come back while others serve.
-      if (kind === 'stopped' || allOut) this.#stopReason ??= reason;
-      // Every endpoint out: no point reading more lines.
-      if (allOut) this.#abortReader.abort();
-    });
-    volley.on('workerCrash', ({ restarts }) => {
-      progress.log(`a worker thread crashed (${restarts} so far); its requests were re-dispatched`);
-    });
+    this.#ledger.watch(signals);
     try {
       for await (const item of volley.embedStream(this.#texts(), this.#ctx.embed)) {
         const pending = this.#waiting[this.#waitingHead];
@@ -267,7 +224,7 @@ export class EmbedPass {
       await volley.close();
     } finally {
       clearInterval(ticker);
-      this.#cancelDrain?.();
+      this.#ledger.dispose();
     }
     return this.#finish();
   }
@@ -282,18 +239,18 @@ export class EmbedPass {
     });
     try {
       for await (const raw of lines) {
-        if (this.#shouldStop()) return;
+        if (this.#ledger.shouldStop()) return;
         const verdict = judge.judge(raw);
         switch (verdict.kind) {
           case 'invalid':
             this.#reject(raw.lineNo, verdict.issue, verdict.text);
             break;
           case 'done':
-            this.#alreadyDone++;
+            this.#ledger.counts.alreadyDone++;
             break;
           case 'done-failed':
-            this.#alreadyDone++;
-            this.#alreadyFailed++;
+            this.#ledger.counts.alreadyDone++;
+            this.#ledger.counts.alreadyFailed++;
             break;
           case 'send':
             this.#waiting.push({ ...verdict.line, lineNo: raw.lineNo });
@@ -328,12 +285,12 @@ export class EmbedPass {
       });
       return;
     }
-    this.#observe(undefined);
+    this.#ledger.observe(undefined);
     const written = sink.write(item.id, vector).then(
       () => {
-        this.#succeeded++;
+        this.#ledger.counts.succeeded++;
       },
-      (error: unknown) => this.#onWriteError(error),
+      (error: unknown) => this.#ledger.onWriteError(error),
     );
     this.#track(written);
     if (sink.queuedBytes > MAX_QUEUED_BYTES) await written;
@@ -349,12 +306,11 @@ export class EmbedPass {
     if (batch === undefined) return;
     this.#failedBatch = undefined;
     const { error, items } = batch;
-    const status = isVolleyError(error) ? error.status : undefined;
     const isolate =
       items.length > 1 &&
-      status !== undefined &&
-      REFUSED_CONTENT.has(status) &&
-      !this.#shouldStop();
+      isVolleyError(error) &&
+      isRefusedContent(error) &&
+      !this.#ledger.shouldStop();
     for (const item of items) {
       if (isolate) this.#embedAlone(item);
       else this.#onFailure(item, error);
@@ -376,35 +332,14 @@ export class EmbedPass {
   }
 
   #onFailure(item: Pending, error: unknown): void {
-    const code = isVolleyError(error) ? error.code : 'VOLLEY_ERR_INTERNAL';
-    // Stopped endpoints, an interrupt and a failed write leave lines pending: no record.
-    if (
-      failedForLackOfEndpoint(code) ||
-      code === ErrorCode.STOPPED ||
-      (code === ErrorCode.ABORTED && this.#shouldStop())
-    ) {
-      this.#leftPending++;
+    if (leavesLinePending(error, this.#ledger.shouldStop())) {
+      this.#ledger.counts.leftPending++;
       return;
     }
-    this.#recordFailure(item, {
-      code,
-      message: error instanceof Error ? error.message : String(error),
-      status: isVolleyError(error) ? error.status : undefined,
-      retryable: isRetryable(error),
-      serverCode: isVolleyError(error) ? error.errorType : undefined,
-    });
-    this.#observe(error);
-  }
-
-  /** A text answered (`error` undefined for a success): `--stop-after-same-error` may stop. */
-  #observe(error: unknown): void {
-    const reason = this.#sameError.observe(error);
-    if (reason === undefined) return;
-    this.#stopReason ??= reason;
-    this.#sameErrorStop = true;
-    this.#abortReader.abort();
-    // The texts in flight would fail the same way: abort them; they stay pending.
-    this.#ctx.volley.destroy().catch(() => undefined);
+    // Embed records name no attempts: a text's calls are its batch's, shared with other texts.
+    const { code, message, status, retryable, serverCode } = failureDetails(error);
+    this.#recordFailure(item, { code, message, status, retryable, serverCode });
+    this.#ledger.observe(error);
   }
 
   /** Appends an error record for a line that was sent (or whose vector was unusable). */
@@ -426,38 +361,28 @@ export class EmbedPass {
     this.#track(
       errors.append(record).written.then(
         () => {
-          this.#failed++;
-          this.#byError[details.code] = (this.#byError[details.code] ?? 0) + 1;
-          this.#topErrors.add({ ...details, customId: item.id });
+          this.#ledger.counts.failed++;
+          this.#ledger.countError({ ...details, customId: item.id });
         },
-        (error: unknown) => this.#onWriteError(error),
+        (error: unknown) => this.#ledger.onWriteError(error),
       ),
     );
   }
 
   /** A bad input line: its record goes to the errors file and is derived afresh by every run. */
   #reject(lineNo: number, issue: InputIssue, text: string | undefined): void {
-    const id = issue.customId ?? `line-${lineNo}`;
-    const record = errorRecord(recordId(this.#ctx.runId, id, text ?? `#${issue.code}`), id, {
-      code: issue.code,
-      message: issue.message,
-      retryable: false,
-      line: lineNo,
-      offset: issue.offset,
-      snippet: issue.snippet,
-    });
+    const { customId: id, record } = badLineRecord(this.#ctx.runId, lineNo, issue, text);
     this.#track(
       this.#ctx.errors.append(record).written.then(
         () => {
-          this.#invalid++;
-          this.#byError[issue.code] = (this.#byError[issue.code] ?? 0) + 1;
-          this.#topErrors.add({ code: issue.code, message: issue.message, customId: id });
+          this.#ledger.counts.invalid++;
+          this.#ledger.countError({ code: issue.code, message: issue.message, customId: id });
         },
-        (error: unknown) => this.#onWriteError(error),
+        (error: unknown) => this.#ledger.onWriteError(error),
       ),
     );
-    if (this.#ctx.strict && this.#strictIssue === undefined) {
-      this.#strictIssue = issue;
+    if (this.#ctx.strict && this.#ledger.strictIssue === undefined) {
+      this.#ledger.strictIssue = issue;
       this.#ctx.progress.log(`--strict: stopping at line ${lineNo} (${issue.code})`);
       this.#abortReader.abort();
     }
@@ -471,41 +396,6 @@ export class EmbedPass {
   // -------------------------------------------------------------------------------------------
   // Flow control
 
-  #shouldStop(): boolean {
-    return (
-      this.#interrupted !== undefined ||
-      this.#outputClosed !== undefined ||
-      this.#writeError !== undefined ||
-      this.#strictIssue !== undefined ||
-      this.#sameErrorStop ||
-      (this.#stopReason !== undefined && allEndpointsOut(this.#ctx.volley))
-    );
-  }
-
-  #onSignal(signal: StopSignal, count: number): void {
-    const cancelDrain = onStopSignal(this.#ctx, signal, count, () => this.#abortReader.abort());
-    if (count === 1) {
-      this.#interrupted = signal;
-      this.#cancelDrain ??= cancelDrain;
-    }
-  }
-
-  #onOutputClosed(stream: 'stdout' | 'stderr'): void {
-    if (this.#outputClosed !== undefined) return;
-    this.#outputClosed = stream;
-    this.#cancelDrain ??= onOutputClosed(this.#ctx, stream, () => this.#abortReader.abort());
-  }
-
-  #onWriteError(error: unknown): void {
-    if (isBrokenPipe(error)) {
-      // The output on stdout and its reader went away: what is in flight can no longer be written.
-      this.#onOutputClosed('stdout');
-      this.#ctx.volley.destroy().catch(() => undefined);
-      return;
-    }
-    this.#writeError ??= onWriteFailure(this.#ctx, error, () => this.#abortReader.abort());
-  }
-
   // -------------------------------------------------------------------------------------------
   // Reporting
 
@@ -513,59 +403,25 @@ export class EmbedPass {
     const { survey } = this.#ctx;
     const snapshot = progressSnapshot(
       this.#ctx.volley,
-      { succeeded: this.#succeeded, failed: this.#failed, invalid: this.#invalid },
-      this.#startedAt,
+      {
+        succeeded: this.#ledger.counts.succeeded,
+        failed: this.#ledger.counts.failed,
+        invalid: this.#ledger.counts.invalid,
+      },
+      this.#ledger.startedAt,
     );
     if (survey !== undefined) snapshot.total = survey.toSend + survey.invalid;
     return snapshot;
   }
 
   #finish(): EmbedOutcome {
-    const { volley, survey, progress } = this.#ctx;
-    const processed = this.#succeeded + this.#failed;
-    const pending =
-      survey === undefined ? this.#leftPending : Math.max(0, survey.toSend - processed);
-    const { status, exitCode } = runEnding({
-      outputClosed: this.#outputClosed !== undefined && pending > 0,
-      writeFailed: this.#writeError !== undefined,
-      interrupted: this.#interrupted,
-      strictStop: this.#strictIssue !== undefined,
-      stopped: pending > 0 || this.#stopReason !== undefined,
-      failures: this.#failed + this.#invalid + this.#alreadyFailed,
-    });
-    if (this.#strictIssue !== undefined) progress.log(this.#strictIssue.message);
-    else if (this.#outputClosed !== undefined && pending > 0) {
-      progress.log(
-        `stopped: ${this.#outputClosed} was closed by its reader; ${pending} lines pending (--resume continues)`,
-      );
-    } else if (this.#stopReason !== undefined && pending > 0) {
-      progress.log(`stopped: ${this.#stopReason}; ${pending} lines pending (--resume continues)`);
-    }
+    const { survey, progress } = this.#ctx;
+    const ending = this.#ledger.end(survey);
     if (this.#isolated > 0) {
       progress.log(
         `${this.#isolated} texts were sent again one by one after the server refused their batch (if it refuses most batches, it may cap the inputs per request: lower --batch-size)`,
       );
     }
-    return {
-      exitCode,
-      status,
-      summary: {
-        status,
-        total:
-          survey === undefined
-            ? processed + this.#invalid + pending + this.#alreadyDone
-            : survey.valid + survey.invalid,
-        succeeded: this.#succeeded,
-        failed: this.#failed,
-        skipped: this.#invalid,
-        pending,
-        alreadyDone: this.#alreadyDone,
-        alreadyFailed: this.#alreadyFailed,
-        ...runtimeSummary(volley),
-        wallMs: performance.now() - this.#startedAt,
-        byError: this.#byError,
-        topErrors: this.#topErrors.top(),
-      },
-    };
+    return ending;
   }
 }

@@ -14,6 +14,7 @@
  * one wins), so the outputs hold at most one vector per id.
  */
 
+import type { EMBED_INPUT_ISSUE_CODES } from '../codes.js';
 import type { BatchLineDefaults } from '../jsonl/batch-line.js';
 import {
   isPlaceholderForm,
@@ -22,21 +23,10 @@ import {
   withPlaceholderId,
 } from '../jsonl/batch-line.js';
 import type { InputIssue, RawLine, RawTextLine } from '../jsonl/reader.js';
-import { makeSnippet } from '../jsonl/reader.js';
+import { makeSnippet } from '../text.js';
 
 /** How input lines are read. */
 export type EmbedInputFormat = 'jsonl' | 'text';
-
-/** Codes of the problems only `volley embed` reports (JSON syntax and framing reuse run's). */
-export const EMBED_INPUT_ISSUE_CODES = {
-  VOLLEY_INPUT_ID_INVALID:
-    '"id" missing, not a non-empty string or integer, too long, or of the reserved form #line-<n>',
-  VOLLEY_INPUT_TEXT_INVALID: '"text" missing, empty or not a string',
-  VOLLEY_INPUT_NOT_EMBEDDING: 'a batch line for another endpoint than /v1/embeddings',
-  VOLLEY_INPUT_MANY_INPUTS: 'a batch line whose "input" holds more than one text',
-  VOLLEY_INPUT_MODEL_MISMATCH: 'a batch line naming another model than the run embeds with',
-  VOLLEY_INPUT_DUPLICATE_ID: 'an id already used by an earlier line',
-} as const;
 
 /** A line ready to embed. */
 export interface EmbedLine {
@@ -170,7 +160,12 @@ function issue(
   return { ok: false, issue: makeIssue(raw, code, detail, id) };
 }
 
-function makeIssue(raw: RawTextLine, code: string, detail: string, id?: string): InputIssue {
+function makeIssue(
+  raw: RawTextLine,
+  code: InputIssue['code'],
+  detail: string,
+  id?: string,
+): InputIssue {
   const made: InputIssue = {
     code,
     message: `line ${raw.lineNo}: ${detail}`,

@@ -12,182 +12,25 @@
  * valid, otherwise the placeholder `#line-<n>` (see {@link placeholderCustomId}).
  *
  * The cost of a valid line is one `JSON.parse` plus one structural scan of the raw text
- * ({@link scanJsonStructure}), which skips string contents with native `indexOf` and so costs in
- * proportion to the number of tokens, not of characters. Measured on Node 20 (this machine): a
- * 2.5 KB chat line takes 2.4 µs to JSON.parse, 1.0 µs to scan, 4.7 µs in all; a 12 KB line of
- * tool schemas (structure-heavy, the worst case) 92 µs, 76 µs and 170 µs. Either way the parser
- * handles far more lines per second than a rate-limited run sends. The slow diagnosis of bad JSON
- * runs only after `JSON.parse` has failed.
+ * ({@link scanJsonStructure}, json-structure.ts), which skips string contents with native
+ * `indexOf` and so costs in proportion to the number of tokens, not of characters. The slow
+ * diagnosis of bad JSON ({@link diagnoseJsonError}, json-diagnose.ts) runs only after
+ * `JSON.parse` has failed. The codes are in the CLI's one catalog, codes.ts.
  */
 
 import type { BatchUrl } from '@volley/core';
 import { BATCH_URLS } from '@volley/core';
-import { hasUnsafeTextChars } from '../progress.js';
-import type { IdTableOptions } from './id-table.js';
-import { createIdTable } from './id-table.js';
+import type { InputIssueCode } from '../codes.js';
+import { hasUnsafeTextChars, makeSnippet } from '../text.js';
+import { diagnoseJsonError } from './json-diagnose.js';
+import { scanJsonStructure } from './json-structure.js';
 import type { InputIssue } from './reader.js';
-import { makeSnippet } from './reader.js';
 
 export type { InputIssue } from './reader.js';
 
 // The endpoints a batch line may target: the one list, in @volley/core's batch protocol.
 export type { BatchUrl };
 export { BATCH_URLS };
-
-/** Every code `parseBatchLine` and the reader can report, with its severity and meaning. */
-export const INPUT_ISSUE_CODES = {
-  // Framing (reader.ts)
-  VOLLEY_INPUT_LINE_TOO_LONG: {
-    severity: 'error',
-    meaning: 'line over maxLineBytes; skipped unread',
-  },
-  VOLLEY_INPUT_INVALID_UTF8: { severity: 'error', meaning: 'line is not valid UTF-8' },
-  // JSON syntax
-  VOLLEY_INPUT_UNEXPECTED_BOM: {
-    severity: 'error',
-    meaning: 'a byte order mark starts a line other than line 1',
-  },
-  VOLLEY_INPUT_JSON_TRUNCATED: {
-    severity: 'error',
-    meaning: 'JSON ends early (unclosed string, object or array)',
-  },
-  VOLLEY_INPUT_JSON_SINGLE_QUOTE: {
-    severity: 'error',
-    meaning: 'single-quoted string (a JS/Python-ism)',
-  },
-  VOLLEY_INPUT_JSON_TRAILING_COMMA: { severity: 'error', meaning: 'comma before } or ]' },
-  VOLLEY_INPUT_JSON_NON_STANDARD_LITERAL: {
-    severity: 'error',
-    meaning: 'NaN, Infinity, undefined, True, False or None',
-  },
-  VOLLEY_INPUT_JSON_COMMENT: { severity: 'error', meaning: '// or /* comment' },
-  VOLLEY_INPUT_JSON_UNQUOTED_KEY: {
-    severity: 'error',
-    meaning: 'object key without double quotes',
-  },
-  VOLLEY_INPUT_JSON_CONTROL_CHAR: {
-    severity: 'error',
-    meaning: 'raw control character inside a string',
-  },
-  VOLLEY_INPUT_JSON_TRAILING_DATA: {
-    severity: 'error',
-    meaning: 'more text after the JSON value (two objects on one line?)',
-  },
-  VOLLEY_INPUT_JSON_SYNTAX: { severity: 'error', meaning: 'other JSON syntax error' },
-  // JSON structure (valid JSON that Volley still refuses)
-  VOLLEY_INPUT_JSON_TOO_DEEP: {
-    severity: 'error',
-    meaning: 'objects/arrays nested deeper than 64',
-  },
-  VOLLEY_INPUT_JSON_UNSAFE_INTEGER: {
-    severity: 'error',
-    meaning: 'integer literal beyond 2^53 - 1 (would lose precision)',
-  },
-  VOLLEY_INPUT_JSON_NUMBER_OUT_OF_RANGE: {
-    severity: 'error',
-    meaning: 'number literal beyond the double range (would become Infinity, sent as null)',
-  },
-  VOLLEY_INPUT_JSON_DUPLICATE_KEY: {
-    severity: 'error',
-    meaning: 'the same key twice in one object',
-  },
-  VOLLEY_INPUT_JSON_FORBIDDEN_KEY: {
-    severity: 'error',
-    meaning: '__proto__ or constructor key, at any depth',
-  },
-  // Line shape
-  VOLLEY_INPUT_NOT_OBJECT: { severity: 'error', meaning: 'the line is not a JSON object' },
-  VOLLEY_INPUT_UNRECOGNIZED_LINE: {
-    severity: 'error',
-    meaning: 'neither a batch line nor a prompt/messages/input line',
-  },
-  VOLLEY_INPUT_AMBIGUOUS_LINE: {
-    severity: 'error',
-    meaning: 'more than one of prompt, messages, input',
-  },
-  VOLLEY_INPUT_UNKNOWN_FIELD: {
-    severity: 'warning',
-    meaning: 'unknown top-level field in a batch line; ignored',
-  },
-  // custom_id
-  VOLLEY_INPUT_CUSTOM_ID_MISSING: { severity: 'error', meaning: 'batch line without custom_id' },
-  VOLLEY_INPUT_CUSTOM_ID_NOT_STRING: { severity: 'error', meaning: 'custom_id is not a string' },
-  VOLLEY_INPUT_CUSTOM_ID_EMPTY: { severity: 'error', meaning: 'custom_id is empty or whitespace' },
-  VOLLEY_INPUT_CUSTOM_ID_TOO_LONG: {
-    severity: 'error',
-    meaning: 'custom_id over 512 UTF-16 code units',
-  },
-  VOLLEY_INPUT_CUSTOM_ID_UNSAFE: {
-    severity: 'error',
-    meaning: 'custom_id has control, bidi or lone-surrogate characters',
-  },
-  VOLLEY_INPUT_CUSTOM_ID_RESERVED: {
-    severity: 'error',
-    meaning: 'custom_id of the form #line-<n>, reserved for the records of lines without one',
-  },
-  VOLLEY_INPUT_DUPLICATE_CUSTOM_ID: {
-    severity: 'error',
-    meaning: 'custom_id already used by an earlier line',
-  },
-  // Request envelope
-  VOLLEY_INPUT_METHOD_INVALID: { severity: 'error', meaning: 'method is missing or not "POST"' },
-  VOLLEY_INPUT_URL_ABSOLUTE: {
-    severity: 'error',
-    meaning: 'url has a scheme or host; hosts come from configuration',
-  },
-  VOLLEY_INPUT_URL_UNSUPPORTED: {
-    severity: 'error',
-    meaning: 'url is missing or not one of BATCH_URLS',
-  },
-  VOLLEY_INPUT_BODY_MISSING: { severity: 'error', meaning: 'batch line without body' },
-  VOLLEY_INPUT_BODY_NOT_OBJECT: { severity: 'error', meaning: 'body is not a JSON object' },
-  VOLLEY_INPUT_BODY_EMPTY: { severity: 'error', meaning: 'body is {}' },
-  // Request body
-  VOLLEY_INPUT_MODEL_MISSING: {
-    severity: 'error',
-    meaning: 'no body.model and no --model default',
-  },
-  VOLLEY_INPUT_MODEL_INVALID: { severity: 'error', meaning: 'model is not a non-empty string' },
-  VOLLEY_INPUT_MODEL_NOT_ALLOWED: {
-    severity: 'error',
-    meaning: 'model is not in the allowed list',
-  },
-  VOLLEY_INPUT_MESSAGES_INVALID: {
-    severity: 'error',
-    meaning: 'messages is not a non-empty array of {role, content}',
-  },
-  VOLLEY_INPUT_PROMPT_INVALID: {
-    severity: 'error',
-    meaning: 'prompt is missing, empty or of the wrong type',
-  },
-  VOLLEY_INPUT_EMBEDDING_INPUT_INVALID: {
-    severity: 'error',
-    meaning: 'input is missing, empty or of the wrong type',
-  },
-  VOLLEY_INPUT_RESPONSE_INPUT_INVALID: {
-    severity: 'error',
-    meaning: 'input of a /v1/responses line is not a non-empty string or array of items',
-  },
-  VOLLEY_INPUT_STREAM_NOT_ALLOWED: {
-    severity: 'error',
-    meaning: 'stream is set; Volley decides streaming itself',
-  },
-  VOLLEY_INPUT_MAX_TOKENS_INVALID: {
-    severity: 'error',
-    meaning: 'max_tokens/max_completion_tokens/max_output_tokens not a positive integer',
-  },
-  VOLLEY_INPUT_PROMPT_TOO_LONG: {
-    severity: 'error',
-    meaning: 'estimated prompt tokens over --max-prompt-tokens',
-  },
-  VOLLEY_INPUT_SAMPLES_UNSUPPORTED: {
-    severity: 'error',
-    meaning: '--samples on an embeddings line, or on a line with n > 1 with --select vote or judge',
-  },
-} as const satisfies Record<string, { severity: 'error' | 'warning'; meaning: string }>;
-
-/** A stable `VOLLEY_INPUT_*` code. */
-export type InputIssueCode = keyof typeof INPUT_ISSUE_CODES;
 
 /** Defaults and policy applied to every line, from flags and configuration. */
 export interface BatchLineDefaults {
@@ -226,8 +69,6 @@ export interface BatchLineInput {
 
 /** Longest accepted `custom_id`, in UTF-16 code units. */
 export const MAX_CUSTOM_ID_LENGTH = 512;
-/** Deepest accepted nesting of objects and arrays; the line's own object is depth 1. */
-export const MAX_JSON_DEPTH = 64;
 
 const BATCH_FIELDS = new Set(['custom_id', 'method', 'url', 'body']);
 const CHAT_ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
@@ -239,7 +80,7 @@ type Failure = { ok: false; issue: InputIssue };
 /**
  * Validates one line and turns it into a request. Never throws on bad input: every problem is a
  * coded issue naming the field. Duplicate `custom_id`s across lines are the caller's job (see
- * {@link createDuplicateTracker}).
+ * `createDuplicateTracker` (duplicate-tracker.ts)).
  *
  * Unknown top-level fields in a batch line are accepted with a `VOLLEY_INPUT_UNKNOWN_FIELD`
  * warning: the OpenAI Batch API ignores them too, and refusing would break files written by
@@ -279,7 +120,7 @@ export function parseBatchLine(
     );
   }
 
-  const structure = scanJsonStructure(text);
+  const structure = scanJsonStructure(text, value);
   if (structure !== undefined) {
     const id = isRecord(value) ? validCustomId(value.custom_id) : undefined;
     return fail(line, structure.code, structure.detail, structure.index, id);
@@ -353,8 +194,8 @@ function parseBatchShape(
   }
 
   const request: BatchRequest = { customId, url: url as BatchUrl, body };
+  if (!hasUnknownField(obj)) return { ok: true, request };
   const unknown = Object.keys(obj).filter((key) => !BATCH_FIELDS.has(key));
-  if (unknown.length === 0) return { ok: true, request };
   const warning = makeIssue(
     line,
     'VOLLEY_INPUT_UNKNOWN_FIELD',
@@ -363,6 +204,12 @@ function parseBatchShape(
     customId,
   );
   return { ok: true, request, warnings: [warning] };
+}
+
+/** Whether a batch line has a field beyond the four; allocates nothing (it runs on every line). */
+function hasUnknownField(obj: Record<string, unknown>): boolean {
+  for (const key in obj) if (!BATCH_FIELDS.has(key)) return true;
+  return false;
 }
 
 function parseConvenienceShape(
@@ -455,6 +302,8 @@ interface Problem {
   detail: string;
 }
 
+const MAX_TOKENS_FIELDS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;
+
 /** Checks (and completes: the default model) a request body. `where` prefixes field names. */
 function checkBody(
   url: BatchUrl,
@@ -492,7 +341,7 @@ function checkBody(
       detail: `"${where}stream" must be absent or false; Volley chooses streaming itself`,
     };
   }
-  for (const key of ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const) {
+  for (const key of MAX_TOKENS_FIELDS) {
     const v = body[key];
     if (v !== undefined && v !== null && !(Number.isSafeInteger(v) && (v as number) > 0)) {
       return {
@@ -507,7 +356,7 @@ function checkBody(
   }
   switch (url) {
     case '/v1/chat/completions':
-      return checkMessages(body.messages, `${where}messages`);
+      return checkMessages(body.messages, where);
     case '/v1/completions':
       return checkTextOrTokens(body.prompt, `${where}prompt`, 'VOLLEY_INPUT_PROMPT_INVALID');
     case '/v1/embeddings':
@@ -551,17 +400,24 @@ function checkSampling(
   return undefined;
 }
 
-function checkMessages(messages: unknown, field: string): Problem | undefined {
-  const bad = (detail: string): Problem => ({ code: 'VOLLEY_INPUT_MESSAGES_INVALID', detail });
+/**
+ * `where` prefixes the field (`body.` or nothing). Field names are built only for a message: this
+ * runs on every line, in both passes (issue 12: allocation per line is the run's biggest cost).
+ */
+function checkMessages(messages: unknown, where: string): Problem | undefined {
   if (!Array.isArray(messages) || messages.length === 0) {
-    return bad(`"${field}" must be a non-empty array, got ${describe(messages)}`);
+    return messagesProblem(
+      `"${where}messages" must be a non-empty array, got ${describe(messages)}`,
+    );
   }
   for (let i = 0; i < messages.length; i++) {
     const m: unknown = messages[i];
-    const at = `${field}[${i}]`;
-    if (!isRecord(m)) return bad(`"${at}" must be an object, got ${describe(m)}`);
+    if (!isRecord(m))
+      return messagesProblem(`"${messageField(where, i)}" must be an object, got ${describe(m)}`);
     if (typeof m.role !== 'string' || !CHAT_ROLES.has(m.role)) {
-      return bad(`"${at}.role" must be one of ${ROLE_LIST}, got ${describe(m.role)}`);
+      return messagesProblem(
+        `"${messageField(where, i)}.role" must be one of ${ROLE_LIST}, got ${describe(m.role)}`,
+      );
     }
     const { content } = m;
     if (content === undefined) {
@@ -569,22 +425,33 @@ function checkMessages(messages: unknown, field: string): Problem | undefined {
       if (m.role === 'assistant' && (m.tool_calls !== undefined || m.function_call !== undefined)) {
         continue;
       }
-      return bad(`"${at}.content" is missing`);
+      return messagesProblem(`"${messageField(where, i)}.content" is missing`);
     }
     if (content === null || typeof content === 'string') continue;
     if (!Array.isArray(content)) {
-      return bad(
-        `"${at}.content" must be a string, an array of parts or null, got ${describe(content)}`,
+      return messagesProblem(
+        `"${messageField(where, i)}.content" must be a string, an array of parts or null, got ${describe(content)}`,
       );
     }
     for (let j = 0; j < content.length; j++) {
       const part: unknown = content[j];
       if (!isRecord(part) || typeof part.type !== 'string') {
-        return bad(`"${at}.content[${j}]" must be an object with a string "type"`);
+        return messagesProblem(
+          `"${messageField(where, i)}.content[${j}]" must be an object with a string "type"`,
+        );
       }
     }
   }
   return undefined;
+}
+
+function messagesProblem(detail: string): Problem {
+  return { code: 'VOLLEY_INPUT_MESSAGES_INVALID', detail };
+}
+
+/** `body.messages[2]`, built only for a message. */
+function messageField(where: string, i: number): string {
+  return `${where}messages[${i}]`;
 }
 
 /** `input` of /v1/responses: a non-empty string, or a non-empty array of input items (objects). */
@@ -692,7 +559,7 @@ function validCustomId(id: unknown): string | undefined {
 
 /**
  * Builds the issue for a `custom_id` seen on an earlier line; the caller detects it with
- * {@link createDuplicateTracker}.
+ * `createDuplicateTracker` (duplicate-tracker.ts).
  */
 export function duplicateCustomIdIssue(line: BatchLineInput, customId: string): InputIssue {
   // A line without its own id repeats an id only through its implicit one: its record takes the
@@ -767,444 +634,4 @@ function describe(v: unknown): string {
       ? 'an empty string'
       : `string ${makeSnippet(JSON.stringify(v)).slice(0, 40)}`;
   return `${typeof v} ${String(v)}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Raw-text scans
-
-/** A problem found by {@link scanJsonStructure}; `index` is a UTF-16 index into the text. */
-export interface StructureProblem {
-  code:
-    | 'VOLLEY_INPUT_JSON_TOO_DEEP'
-    | 'VOLLEY_INPUT_JSON_UNSAFE_INTEGER'
-    | 'VOLLEY_INPUT_JSON_NUMBER_OUT_OF_RANGE'
-    | 'VOLLEY_INPUT_JSON_DUPLICATE_KEY'
-    | 'VOLLEY_INPUT_JSON_FORBIDDEN_KEY';
-  detail: string;
-  index: number;
-}
-
-/** Objects switch from a linear array of keys to a Set above this many keys. */
-const SMALL_OBJECT_KEYS = 16;
-
-/**
- * One linear pass over text that `JSON.parse` has accepted, finding what it accepts silently:
- * duplicate keys (it keeps the last), `__proto__`/`constructor` keys (a prototype-pollution
- * vector once the object is merged), integer literals beyond 2^53 (it rounds them), number
- * literals beyond the double range (it makes them Infinity, which `JSON.stringify` sends as
- * `null`) and nesting deeper than {@link MAX_JSON_DEPTH}. Number problems name the field path.
- *
- * Strings are skipped with `indexOf('"')`, so prompts, the bulk of a line, are crossed at native
- * speed; only structural characters are visited one by one. Keys are compared after decoding
- * escapes (`"\u005f_proto__"` is `__proto__`). Per object, keys go in an array (small objects) or
- * a Set (large ones): linear overall, never quadratic.
- *
- * The text must be valid JSON; on other text the result is meaningless.
- */
-export function scanJsonStructure(text: string): StructureProblem | undefined {
-  // One entry per open container: the keys seen so far (objects) or null (arrays).
-  const frames: Array<string[] | Set<string> | null> = [];
-  let expectKey = false;
-  const n = text.length;
-  let i = 0;
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22 /* " */) {
-      let end = text.indexOf('"', i + 1);
-      while (end !== -1 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
-      if (end === -1) return undefined;
-      if (expectKey) {
-        const raw = text.slice(i + 1, end);
-        const key = raw.includes('\\') ? (JSON.parse(text.slice(i, end + 1)) as string) : raw;
-        if (key === '__proto__' || key === 'constructor') {
-          return {
-            code: 'VOLLEY_INPUT_JSON_FORBIDDEN_KEY',
-            detail: `key ${JSON.stringify(key)} is not allowed`,
-            index: i,
-          };
-        }
-        const frame = frames[frames.length - 1];
-        if (frame != null && addKey(frames, frame, key)) {
-          return {
-            code: 'VOLLEY_INPUT_JSON_DUPLICATE_KEY',
-            detail: `key ${makeSnippet(JSON.stringify(key)).slice(0, 60)} appears twice in the same object`,
-            index: i,
-          };
-        }
-        expectKey = false;
-      }
-      i = end + 1;
-      continue;
-    }
-    switch (c) {
-      case 0x7b /* { */:
-      case 0x5b /* [ */:
-        frames.push(c === 0x7b ? [] : null);
-        if (frames.length > MAX_JSON_DEPTH) {
-          return {
-            code: 'VOLLEY_INPUT_JSON_TOO_DEEP',
-            detail: `nesting is deeper than ${MAX_JSON_DEPTH} levels`,
-            index: i,
-          };
-        }
-        expectKey = c === 0x7b;
-        break;
-      case 0x7d /* } */:
-      case 0x5d /* ] */:
-        frames.pop();
-        expectKey = false;
-        break;
-      case 0x2c /* , */:
-        expectKey = frames[frames.length - 1] != null;
-        break;
-      case 0x3a /* : */:
-        expectKey = false;
-        break;
-      default:
-        if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
-          let end = i + 1;
-          let integer = true;
-          let exponent = false;
-          for (; end < n; end++) {
-            const d = text.charCodeAt(end);
-            if (d >= 0x30 && d <= 0x39) continue;
-            if (d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) {
-              integer = false;
-              if (d === 0x65 || d === 0x45) exponent = true;
-              continue;
-            }
-            break;
-          }
-          // 2^53 has 16 digits: shorter integer literals are always safe, so most numbers are
-          // never converted here.
-          const digits = end - i - (c === 0x2d ? 1 : 0);
-          if (integer && digits >= 16 && !Number.isSafeInteger(Number(text.slice(i, end)))) {
-            return {
-              code: 'VOLLEY_INPUT_JSON_UNSAFE_INTEGER',
-              detail: `${fieldLabel(text, i)}integer ${text.slice(i, Math.min(end, i + 40))} is beyond 2^53 - 1 and would lose precision; quote it as a string`,
-              index: i,
-            };
-          }
-          // Only an exponent or over 308 digits can leave the double range (1.8e308).
-          if (
-            !integer &&
-            (exponent || digits > 308) &&
-            !Number.isFinite(Number(text.slice(i, end)))
-          ) {
-            return {
-              code: 'VOLLEY_INPUT_JSON_NUMBER_OUT_OF_RANGE',
-              detail: `${fieldLabel(text, i)}number ${text.slice(i, Math.min(end, i + 40))} is beyond the largest double (about 1.8e308) and would be sent as null; use a smaller number`,
-              index: i,
-            };
-          }
-          i = end;
-          continue;
-        }
-    }
-    i++;
-  }
-  return undefined;
-}
-
-/** `"body.temperature": ` for the value starting at `index`, or nothing at the top level. */
-function fieldLabel(text: string, index: number): string {
-  const path = jsonPathAt(text, index);
-  return path === '' ? '' : `${makeSnippet(JSON.stringify(path)).slice(0, 80)}: `;
-}
-
-/**
- * The path (`body.messages[0].content`) of the value that starts at `index` in valid JSON text:
- * one linear pass, run only to describe a problem already found.
- */
-export function jsonPathAt(text: string, index: number): string {
-  // One entry per open container: the current key (objects) or element number (arrays).
-  const frames: Array<{ key: string } | { element: number }> = [];
-  let expectKey = false;
-  let i = 0;
-  while (i < index) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22 /* " */) {
-      let end = text.indexOf('"', i + 1);
-      while (end !== -1 && isEscaped(text, end)) end = text.indexOf('"', end + 1);
-      if (end === -1) break;
-      const frame = frames[frames.length - 1];
-      if (expectKey && frame !== undefined && 'key' in frame) {
-        frame.key = JSON.parse(text.slice(i, end + 1)) as string;
-        expectKey = false;
-      }
-      i = end + 1;
-      continue;
-    }
-    const frame = frames[frames.length - 1];
-    if (c === 0x7b /* { */) {
-      frames.push({ key: '' });
-      expectKey = true;
-    } else if (c === 0x5b /* [ */) {
-      frames.push({ element: 0 });
-    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
-      frames.pop();
-    } else if (c === 0x2c /* , */ && frame !== undefined) {
-      if ('key' in frame) expectKey = true;
-      else frame.element++;
-    }
-    i++;
-  }
-  let path = '';
-  for (const frame of frames) {
-    if ('element' in frame) path += `[${frame.element}]`;
-    else path += path === '' ? frame.key : `.${frame.key}`;
-  }
-  return path;
-}
-
-/** Adds `key` to the current object's frame; true if it was already there. */
-function addKey(
-  frames: Array<string[] | Set<string> | null>,
-  frame: string[] | Set<string>,
-  key: string,
-): boolean {
-  if (Array.isArray(frame)) {
-    if (frame.includes(key)) return true;
-    if (frame.length < SMALL_OBJECT_KEYS) {
-      frame.push(key);
-      return false;
-    }
-    const set = new Set(frame);
-    set.add(key);
-    frames[frames.length - 1] = set;
-    return false;
-  }
-  if (frame.has(key)) return true;
-  frame.add(key);
-  return false;
-}
-
-/** True if the quote at `index` is preceded by an odd number of backslashes. */
-function isEscaped(text: string, index: number): boolean {
-  let k = index - 1;
-  while (k >= 0 && text.charCodeAt(k) === 0x5c) k--;
-  return (index - 1 - k) % 2 === 1;
-}
-
-/** What {@link diagnoseJsonError} found: the first anomaly in text order. */
-export interface JsonDiagnosis {
-  code:
-    | 'VOLLEY_INPUT_JSON_TRUNCATED'
-    | 'VOLLEY_INPUT_JSON_SINGLE_QUOTE'
-    | 'VOLLEY_INPUT_JSON_TRAILING_COMMA'
-    | 'VOLLEY_INPUT_JSON_NON_STANDARD_LITERAL'
-    | 'VOLLEY_INPUT_JSON_COMMENT'
-    | 'VOLLEY_INPUT_JSON_UNQUOTED_KEY'
-    | 'VOLLEY_INPUT_JSON_CONTROL_CHAR'
-    | 'VOLLEY_INPUT_JSON_TRAILING_DATA'
-    | 'VOLLEY_INPUT_JSON_SYNTAX';
-  detail: string;
-  index: number | undefined;
-}
-
-const NON_STANDARD_LITERALS: Record<string, string> = {
-  NaN: 'NaN is not JSON; use null or a string',
-  Infinity: 'Infinity is not JSON; use null or a string',
-  undefined: 'undefined is not JSON; use null or leave the field out',
-  True: 'True is not JSON; use true',
-  False: 'False is not JSON; use false',
-  None: 'None is not JSON; use null',
-};
-
-/**
- * Names what is wrong with text that `JSON.parse` rejected, by a tolerant linear scan. Runs on
- * the error path only. Falls back to `VOLLEY_INPUT_JSON_SYNTAX` when nothing specific is found.
- */
-export function diagnoseJsonError(text: string): JsonDiagnosis {
-  const stack: number[] = [];
-  // What came last: the start, `{`/`[`, `,`, `:`, a key or a value.
-  let prev: 'start' | 'open' | 'comma' | 'colon' | 'key' | 'value' = 'start';
-  let lastComma = 0;
-  let complete = false;
-  const n = text.length;
-  const diag = (code: JsonDiagnosis['code'], detail: string, index?: number): JsonDiagnosis => ({
-    code,
-    detail,
-    index,
-  });
-  const afterValue = (): void => {
-    prev = 'value';
-    if (stack.length === 0) complete = true;
-  };
-
-  let i = 0;
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) {
-      i++;
-      continue;
-    }
-    if (complete) {
-      if (c === 0x2f && (text.charCodeAt(i + 1) === 0x2f || text.charCodeAt(i + 1) === 0x2a)) {
-        return diag('VOLLEY_INPUT_JSON_COMMENT', 'comments are not allowed in JSON', i);
-      }
-      return diag(
-        'VOLLEY_INPUT_JSON_TRAILING_DATA',
-        'unexpected text after the end of the JSON value',
-        i,
-      );
-    }
-    if (c === 0x22) {
-      let j = i + 1;
-      for (; j < n; j++) {
-        const d = text.charCodeAt(j);
-        if (d === 0x22) break;
-        if (d === 0x5c) {
-          j++;
-          continue;
-        }
-        if (d < 0x20) {
-          return diag(
-            'VOLLEY_INPUT_JSON_CONTROL_CHAR',
-            `raw control character U+${d.toString(16).padStart(4, '0')} inside a string; escape it`,
-            j,
-          );
-        }
-      }
-      if (j >= n)
-        return diag('VOLLEY_INPUT_JSON_TRUNCATED', 'unterminated string: the line ends early', i);
-      const isKey = stack[stack.length - 1] === 0x7b && (prev === 'open' || prev === 'comma');
-      if (isKey) prev = 'key';
-      else afterValue();
-      i = j + 1;
-      continue;
-    }
-    switch (c) {
-      case 0x27:
-        return diag(
-          'VOLLEY_INPUT_JSON_SINGLE_QUOTE',
-          'single-quoted string; JSON needs double quotes',
-          i,
-        );
-      case 0x2f:
-        if (text.charCodeAt(i + 1) === 0x2f || text.charCodeAt(i + 1) === 0x2a) {
-          return diag('VOLLEY_INPUT_JSON_COMMENT', 'comments are not allowed in JSON', i);
-        }
-        return diag('VOLLEY_INPUT_JSON_SYNTAX', 'unexpected "/"', i);
-      case 0x7b:
-      case 0x5b:
-        stack.push(c);
-        prev = 'open';
-        i++;
-        continue;
-      case 0x7d:
-      case 0x5d: {
-        if (prev === 'comma') {
-          return diag(
-            'VOLLEY_INPUT_JSON_TRAILING_COMMA',
-            `trailing comma before "${text[i]}"`,
-            lastComma,
-          );
-        }
-        const open = stack.pop();
-        if (open === undefined || (open === 0x7b) !== (c === 0x7d)) {
-          return diag('VOLLEY_INPUT_JSON_SYNTAX', `unexpected "${text[i]}"`, i);
-        }
-        afterValue();
-        i++;
-        continue;
-      }
-      case 0x2c:
-        prev = 'comma';
-        lastComma = i;
-        i++;
-        continue;
-      case 0x3a:
-        prev = 'colon';
-        i++;
-        continue;
-    }
-    if (c === 0x2d && text.startsWith('-Infinity', i)) {
-      return diag(
-        'VOLLEY_INPUT_JSON_NON_STANDARD_LITERAL',
-        NON_STANDARD_LITERALS.Infinity as string,
-        i,
-      );
-    }
-    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      let j = i + 1;
-      while (j < n && /[0-9.eE+-]/.test(text[j] as string)) j++;
-      afterValue();
-      i = j;
-      continue;
-    }
-    if (/[A-Za-z_$]/.test(text[i] as string)) {
-      let j = i + 1;
-      while (j < n && /[A-Za-z0-9_$]/.test(text[j] as string)) j++;
-      const word = text.slice(i, j);
-      const nonStandard = NON_STANDARD_LITERALS[word];
-      if (nonStandard !== undefined) {
-        return diag('VOLLEY_INPUT_JSON_NON_STANDARD_LITERAL', nonStandard, i);
-      }
-      if (stack[stack.length - 1] === 0x7b && (prev === 'open' || prev === 'comma')) {
-        return diag(
-          'VOLLEY_INPUT_JSON_UNQUOTED_KEY',
-          `key ${word.slice(0, 40)} must be in double quotes`,
-          i,
-        );
-      }
-      if (word !== 'true' && word !== 'false' && word !== 'null') {
-        return diag('VOLLEY_INPUT_JSON_SYNTAX', `unexpected word ${word.slice(0, 40)}`, i);
-      }
-      afterValue();
-      i = j;
-      continue;
-    }
-    return diag('VOLLEY_INPUT_JSON_SYNTAX', `unexpected character ${JSON.stringify(text[i])}`, i);
-  }
-  if (!complete) {
-    return diag(
-      'VOLLEY_INPUT_JSON_TRUNCATED',
-      stack.length > 0
-        ? `the line ends with ${stack.length} unclosed object(s)/array(s)`
-        : 'the line ends early',
-    );
-  }
-  return diag('VOLLEY_INPUT_JSON_SYNTAX', 'invalid JSON');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Duplicate custom_id tracking
-
-/** A set of `custom_id`s; see {@link createDuplicateTracker}. */
-export interface DuplicateTracker {
-  /** Adds an id; false if it was already there (a duplicate). */
-  add(id: string): boolean;
-  has(id: string): boolean;
-  /** Distinct ids stored. */
-  readonly size: number;
-  /** Bytes of memory held, for diagnostics. */
-  readonly bytes: number;
-  /** The most slots one lookup has visited, for diagnostics. */
-  readonly longestProbe: number;
-}
-
-/**
- * Creates an exact set of ids for duplicate detection across millions of lines: an
- * {@link createIdTable | id table} (compact, compares ids, keyed hash). `options` are for tests.
- *
- * @example
- * const ids = createDuplicateTracker();
- * if (!ids.add(request.customId)) report(duplicateCustomIdIssue(line, request.customId));
- */
-export function createDuplicateTracker(options: IdTableOptions = {}): DuplicateTracker {
-  const ids = createIdTable(options);
-  return {
-    add: (id) => ids.add(id) >= 0,
-    has: (id) => ids.indexOf(id) >= 0,
-    get size() {
-      return ids.size;
-    },
-    get bytes() {
-      return ids.bytes;
-    },
-    get longestProbe() {
-      return ids.longestProbe;
-    },
-  };
 }

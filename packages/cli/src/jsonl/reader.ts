@@ -11,16 +11,23 @@
  *                                   └─► over the cap: only a byte count and an 80-byte head kept
  */
 
+import { isUtf8 } from 'node:buffer';
 import { createReadStream, constants as fsConstants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { addAbortSignal } from 'node:stream';
-import { escapeForTerminal } from '../progress.js';
+import type {
+  CliErrorCode,
+  EmbedInputIssueCode,
+  FILE_ISSUE_CODES,
+  InputIssueCode,
+} from '../codes.js';
+import { makeSnippet } from '../text.js';
 
 /** One problem with one input line. Tests and tools match on `code`, never on `message`. */
 export interface InputIssue {
-  /** Stable `VOLLEY_INPUT_*` code; see `INPUT_ISSUE_CODES` in `batch-line.ts`. */
-  code: string;
+  /** Stable `VOLLEY_INPUT_*` code, from the catalog (codes.ts). */
+  code: InputIssueCode | EmbedInputIssueCode;
   /** Human readable, names the field: `line 12: "custom_id" must be a non-empty string`. */
   message: string;
   /** 1-based physical line number, counting blank lines, as editors show it. */
@@ -76,6 +83,11 @@ export interface ReadJsonlOptions {
   maxLineBytes?: number;
   /** Aborting destroys the underlying stream; the generator then throws `signal.reason`. */
   signal?: AbortSignal;
+  /**
+   * The file's first bytes, already read by {@link inspectInput}: they are framed first and the
+   * file is read from just after them, so the check's sample is not read twice.
+   */
+  head?: Uint8Array | undefined;
   /** Updated in place as lines are read; also the generator's return value. */
   stats?: ReaderStats;
   /** The stream `'-'` reads. Default `process.stdin`; tests inject their own. */
@@ -84,25 +96,6 @@ export interface ReadJsonlOptions {
 
 /** Default of `maxLineBytes`: far above any real prompt line, far below memory trouble. */
 export const DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024;
-
-/** Codes of {@link FileIssue}: the input cannot be used at all, so nothing is sent. */
-export const FILE_ISSUE_CODES = {
-  VOLLEY_INPUT_FILE_NOT_FOUND: 'the path does not exist',
-  VOLLEY_INPUT_FILE_UNREADABLE: 'the file exists but cannot be opened or read (permissions, I/O)',
-  VOLLEY_INPUT_FILE_IS_DIRECTORY: 'the path is a directory',
-  VOLLEY_INPUT_FILE_NOT_REGULAR:
-    'a FIFO, socket or device; it cannot be re-read on resume (pipe it to "-" instead)',
-  VOLLEY_INPUT_FILE_EMPTY: 'the file is empty or holds only blank lines',
-  VOLLEY_INPUT_FILE_UTF16: 'UTF-16 or UTF-32 (by BOM or by NUL pattern); JSONL must be UTF-8',
-  VOLLEY_INPUT_FILE_GZIP: 'gzip-compressed; decompress it first (or pipe through zcat to "-")',
-  VOLLEY_INPUT_FILE_COMPRESSED: 'another compressed or archive format (zip, zstd, xz, bzip2)',
-  VOLLEY_INPUT_FILE_BINARY: 'NUL bytes or many control bytes in the first 64 KiB',
-  VOLLEY_INPUT_FILE_CR_LINE_ENDINGS:
-    'lines end in a bare CR (old Mac style); the file would read as one giant line',
-  VOLLEY_INPUT_FILE_STDIN_TTY: '"-" was given but stdin is an interactive terminal',
-  VOLLEY_INPUT_FILE_NO_VALID_LINES:
-    'not one line is a valid request (found by the preflight pass): the wrong file?',
-} as const;
 
 /** A problem with the input file as a whole, found before any request is sent. */
 export interface FileIssue {
@@ -115,7 +108,7 @@ export interface FileIssue {
 export class InputReadError extends Error {
   override readonly name = 'InputReadError';
   /** Always `VOLLEY_ERR_INPUT_READ`. */
-  readonly code = 'VOLLEY_ERR_INPUT_READ';
+  readonly code = 'VOLLEY_ERR_INPUT_READ' satisfies CliErrorCode;
   readonly path: string;
   /** The OS error code (`EIO`, `EISDIR`, ...), when there is one. */
   readonly osCode: string | undefined;
@@ -135,7 +128,6 @@ export class InputReadError extends Error {
 
 const LF = 0x0a;
 const CR = 0x0d;
-const SNIPPET_CHARS = 80;
 // Enough bytes for an 80-character snippet of mostly ASCII text.
 const SNIPPET_HEAD_BYTES = 160;
 const CHUNK_BYTES = 64 * 1024;
@@ -167,6 +159,29 @@ export async function* readJsonlLines(
   source: string,
   options: ReadJsonlOptions = {},
 ): AsyncGenerator<RawLine, ReaderStats, undefined> {
+  const stats = options.stats ?? { lines: 0, blankLines: 0, issues: 0, bytesRead: 0 };
+  for await (const batch of readJsonlBatches(source, { ...options, stats })) {
+    for (const line of batch) yield line;
+  }
+  return stats;
+}
+
+/**
+ * {@link readJsonlLines}, one read chunk's lines at a time (never an empty batch): the same lines,
+ * checks, stats and errors, for the loops that run on every line of a big file. An async generator
+ * step costs promises and a result object: over the benchmark's chat lines readJsonlLines makes
+ * ~990 B of garbage a line, this ~360 B (the line's text and record; issue 12). Memory stays
+ * bounded by one chunk (plus `maxLineBytes`).
+ *
+ * @example
+ * for await (const batch of readJsonlBatches('batch.jsonl', { stats })) {
+ *   for (const line of batch) handle(line);
+ * }
+ */
+export async function* readJsonlBatches(
+  source: string,
+  options: ReadJsonlOptions = {},
+): AsyncGenerator<RawLine[], ReaderStats, undefined> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
     throw new RangeError(`maxLineBytes must be a positive integer, got ${maxLineBytes}`);
@@ -176,32 +191,27 @@ export async function* readJsonlLines(
   signal?.throwIfAborted();
 
   const isStdin = source === '-';
+  const head = isStdin ? undefined : options.head;
   const stream: Readable = isStdin
     ? (options.stdin ?? process.stdin)
-    : createReadStream(source, { highWaterMark: CHUNK_BYTES });
+    : createReadStream(source, { highWaterMark: CHUNK_BYTES, start: head?.length ?? 0 });
   if (signal !== undefined) addAbortSignal(signal, stream);
   const framer = new LineFramer(maxLineBytes);
 
   // Leaving the loop early must not destroy process.stdin: others may still read or inspect it.
-  const chunks = stream.iterator({ destroyOnReturn: !isStdin });
+  const rest = stream.iterator({ destroyOnReturn: !isStdin });
+  const chunks = head === undefined || head.length === 0 ? rest : prepend(Buffer.from(head), rest);
   try {
     for await (const chunk of chunks) {
       const buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
       stats.bytesRead += buf.length;
-      let pos = 0;
-      while (pos < buf.length) {
-        const nl = buf.indexOf(LF, pos);
-        const end = nl === -1 ? buf.length : nl;
-        framer.append(buf, pos, end);
-        if (nl === -1) break;
-        pos = nl + 1;
-        const line = framer.endLine(true, stats);
-        if (line !== undefined) yield line;
-      }
+      const lines: RawLine[] = [];
+      framer.frameChunk(buf, lines, stats);
+      if (lines.length > 0) yield lines;
     }
     if (framer.pending()) {
       const line = framer.endLine(false, stats);
-      if (line !== undefined) yield line;
+      if (line !== undefined) yield [line];
     }
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
@@ -210,6 +220,15 @@ export async function* readJsonlLines(
     if (!isStdin) stream.destroy();
   }
   return stats;
+}
+
+/** `first`, then what `rest` yields; returning early returns `rest` too (destroying its stream). */
+async function* prepend(
+  first: Buffer,
+  rest: AsyncIterable<Buffer | string>,
+): AsyncGenerator<Buffer | string, void, undefined> {
+  yield first;
+  yield* rest;
 }
 
 /**
@@ -228,6 +247,8 @@ class LineFramer {
   // ignoreBOM keeps a BOM in the text (the default would silently strip one at the start of
   // every line); line 1's BOM is removed by hand below.
   private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  // True while frameChunk frames whole lines of a chunk that isUtf8 passed.
+  private chunkIsUtf8 = false;
 
   private readonly maxLineBytes: number;
 
@@ -237,6 +258,35 @@ class LineFramer {
 
   pending(): boolean {
     return this.lineBytes > 0;
+  }
+
+  /** Frames one read chunk: its complete lines go to `lines`, a trailing part stays pending. */
+  frameChunk(buf: Buffer, lines: RawLine[], stats: ReaderStats): void {
+    let pos = 0;
+    const lastNl = buf.lastIndexOf(LF);
+    // The whole lines of the chunk are checked as UTF-8 in one native pass, so each is decoded
+    // without a view of its own and without the fatal decoder (which needs one); only a chunk
+    // with a bad byte somewhere takes the line-by-line path that finds it. The range starts after
+    // the first `\n` when a line is pending: its part here may begin inside a character.
+    const wholeFrom = this.pending() ? buf.indexOf(LF) + 1 : 0;
+    this.chunkIsUtf8 = lastNl > wholeFrom && isUtf8(buf.subarray(wholeFrom, lastNl));
+    while (pos < buf.length) {
+      const nl = buf.indexOf(LF, pos);
+      if (nl !== -1 && !this.pending()) {
+        // The usual case: the whole line is in this chunk, nothing to gather.
+        const line = this.wholeLine(buf, pos, nl, stats);
+        pos = nl + 1;
+        if (line !== undefined) lines.push(line);
+        continue;
+      }
+      const end = nl === -1 ? buf.length : nl;
+      this.append(buf, pos, end);
+      if (nl === -1) break;
+      pos = nl + 1;
+      const line = this.endLine(true, stats);
+      if (line !== undefined) lines.push(line);
+    }
+    this.chunkIsUtf8 = false;
   }
 
   append(buf: Buffer, start: number, end: number): void {
@@ -258,40 +308,81 @@ class LineFramer {
   }
 
   endLine(hadNewline: boolean, stats: ReaderStats): RawLine | undefined {
-    const lineNo = ++this.lineNo;
-    const offset = this.offset;
     const bytes = this.lineBytes;
     const { oversized, head, parts, partBytes } = this;
-    this.offset += bytes + (hadNewline ? 1 : 0);
     this.parts = [];
     this.partBytes = 0;
     this.lineBytes = 0;
     this.oversized = false;
     this.head = undefined;
-    stats.lines++;
-
     if (oversized) {
+      const offset = this.offset;
+      const lineNo = this.next(bytes, hadNewline, stats);
       stats.issues++;
       return tooLong(lineNo, offset, bytes, this.maxLineBytes, head ?? Buffer.alloc(0));
     }
-    let buf = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, partBytes);
-    if (buf.length > 0 && buf[buf.length - 1] === CR) buf = buf.subarray(0, buf.length - 1);
-    if (lineNo === 1 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf)
-      buf = buf.subarray(3);
-    if (buf.length > this.maxLineBytes) {
+    const buf = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, partBytes);
+    return this.decodeLine(buf, 0, buf.length, bytes, hadNewline, stats, false);
+  }
+
+  /**
+   * A line that lies whole in `buf` (from `start` to its `\n` at `end`) while nothing is
+   * pending: the same as `append` then `endLine`, without gathering parts.
+   */
+  wholeLine(buf: Buffer, start: number, end: number, stats: ReaderStats): RawLine | undefined {
+    const bytes = end - start;
+    if (bytes > this.maxLineBytes + 1) {
+      const offset = this.offset;
+      const lineNo = this.next(bytes, true, stats);
       stats.issues++;
-      return tooLong(lineNo, offset, bytes, this.maxLineBytes, buf);
+      const head = Buffer.from(buf.subarray(start, start + SNIPPET_HEAD_BYTES));
+      return tooLong(lineNo, offset, bytes, this.maxLineBytes, head);
     }
-    if (isBlank(buf)) {
+    return this.decodeLine(buf, start, end, bytes, true, stats, this.chunkIsUtf8);
+  }
+
+  /** Counts a line and moves the offset past it; returns its number. */
+  private next(bytes: number, hadNewline: boolean, stats: ReaderStats): number {
+    this.offset += bytes + (hadNewline ? 1 : 0);
+    stats.lines++;
+    return ++this.lineNo;
+  }
+
+  /** Decodes the line `buf[start, end)`; `checked`: those bytes are known to be valid UTF-8. */
+  private decodeLine(
+    buf: Buffer,
+    lineStart: number,
+    lineEnd: number,
+    bytes: number,
+    hadNewline: boolean,
+    stats: ReaderStats,
+    checked: boolean,
+  ): RawLine | undefined {
+    const offset = this.offset;
+    const lineNo = this.next(bytes, hadNewline, stats);
+    let start = lineStart;
+    let end = lineEnd;
+    if (end > start && buf[end - 1] === CR) end--;
+    if (lineNo === 1 && end - start >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb) {
+      if (buf[start + 2] === 0xbf) start += 3;
+    }
+    if (end - start > this.maxLineBytes) {
+      stats.issues++;
+      return tooLong(lineNo, offset, bytes, this.maxLineBytes, buf.subarray(start, end));
+    }
+    if (isBlank(buf, start, end)) {
       stats.blankLines++;
       return undefined;
     }
+    // toString keeps a BOM as U+FEFF, like the decoder with ignoreBOM.
+    if (checked) return { lineNo, offset, bytes, text: buf.toString('utf8', start, end) };
+    const line = buf.subarray(start, end);
     let text: string;
     try {
-      text = this.decoder.decode(buf);
+      text = this.decoder.decode(line);
     } catch {
       stats.issues++;
-      const bad = firstInvalidUtf8(buf);
+      const bad = firstInvalidUtf8(line);
       return {
         lineNo,
         offset,
@@ -301,7 +392,7 @@ class LineFramer {
           message: `line ${lineNo}: invalid UTF-8 at byte ${bad} of the line (file offset ${offset + bad}); re-encode the file as UTF-8`,
           lineNo,
           offset,
-          snippet: snippetFromBytes(buf.subarray(Math.max(0, bad - 20))),
+          snippet: snippetFromBytes(line.subarray(Math.max(0, bad - 20))),
         },
       };
     }
@@ -330,8 +421,11 @@ function tooLong(
   };
 }
 
-function isBlank(buf: Buffer): boolean {
-  for (const byte of buf) if (byte !== 0x20 && byte !== 0x09) return false;
+function isBlank(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const byte = buf[i];
+    if (byte !== 0x20 && byte !== 0x09) return false;
+  }
   return true;
 }
 
@@ -366,35 +460,6 @@ function utf8SequenceLength(buf: Uint8Array, i: number): number {
   if (b0 >= 0xf1 && b0 <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
   if (b0 === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
   return 0;
-}
-
-/**
- * Up to 80 characters of text for an issue, control characters escaped, `…` marking a cut.
- * `from` is a character index; a snippet that does not start at 0 begins with `…`.
- */
-export function makeSnippet(text: string, from = 0): string {
-  const start = Math.max(0, Math.min(from, text.length));
-  const prefix = start > 0 ? '\u2026' : '';
-  // Escaping only lengthens text, so 81 source characters are enough to fill 80 (or cut).
-  const window = text.slice(start, start + SNIPPET_CHARS + 1);
-  const pieces: string[] = [];
-  let length = prefix.length;
-  let cut = start + window.length < text.length;
-  for (const ch of window) {
-    const piece = escapeForTerminal(ch);
-    if (length + piece.length > SNIPPET_CHARS) {
-      cut = true;
-      break;
-    }
-    pieces.push(piece);
-    length += piece.length;
-  }
-  if (cut) {
-    // Make room for the ellipsis by dropping whole pieces: never half an escape or a surrogate.
-    while (pieces.length > 0 && length + 1 > SNIPPET_CHARS) length -= pieces.pop()?.length ?? 0;
-    return `${prefix}${pieces.join('')}\u2026`;
-  }
-  return prefix + pieces.join('');
 }
 
 /** Like {@link makeSnippet}, for raw bytes: invalid UTF-8 shows as `\xNN`, never as U+FFFD. */
@@ -441,16 +506,32 @@ export async function inspectInputFile(
   path: string,
   options: { stdin?: { isTTY?: boolean } } = {},
 ): Promise<FileIssue | undefined> {
-  const issue = (code: FileIssue['code'], detail: string): FileIssue => ({
-    code,
-    message: `${JSON.stringify(path)}: ${detail}`,
-    path,
+  return (await inspectInput(path, options)).issue;
+}
+
+/** What {@link inspectInput} found: a problem, or the bytes it read to look for one. */
+export interface InputInspection {
+  issue?: FileIssue;
+  /**
+   * The first bytes of a file that passed (up to 64 KiB): pass them to the preflight pass's
+   * {@link readJsonlLines} as `head`, so the input is read once per pass and no more.
+   */
+  head?: Buffer;
+}
+
+/** {@link inspectInputFile}, also handing over the sample it read (see {@link InputInspection}). */
+export async function inspectInput(
+  path: string,
+  options: { stdin?: { isTTY?: boolean } } = {},
+): Promise<InputInspection> {
+  const issue = (code: FileIssue['code'], detail: string): InputInspection => ({
+    issue: { code, message: `${JSON.stringify(path)}: ${detail}`, path },
   });
   if (path === '-') {
     const stdin = options.stdin ?? process.stdin;
     return stdin.isTTY === true
       ? issue('VOLLEY_INPUT_FILE_STDIN_TTY', 'stdin is a terminal; pipe or redirect a JSONL file')
-      : undefined;
+      : {};
   }
 
   let handle: Awaited<ReturnType<typeof open>>;
@@ -497,7 +578,9 @@ export async function inspectInputFile(
       filled += bytesRead;
     }
     const problem = classifySample(sample.subarray(0, filled), filled >= st.size);
-    return problem === undefined ? undefined : issue(problem.code, problem.detail);
+    return problem === undefined
+      ? { head: sample.subarray(0, filled) }
+      : issue(problem.code, problem.detail);
   } catch (err) {
     return issue(
       'VOLLEY_INPUT_FILE_UNREADABLE',

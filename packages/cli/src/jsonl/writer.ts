@@ -13,28 +13,12 @@ import type { FileHandle } from 'node:fs/promises';
 import { lstat, open, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-
-/** Codes of {@link OutputError}. */
-export const OUTPUT_ERROR_CODES = {
-  VOLLEY_ERR_OUTPUT_WRITE: 'a write, flush or fsync failed (ENOSPC, EPIPE, EIO, ...)',
-  VOLLEY_ERR_OUTPUT_OPEN: 'the output cannot be opened (permissions, missing directory, ...)',
-  VOLLEY_ERR_OUTPUT_EXISTS:
-    'the output is a non-empty file and neither overwrite nor append is set',
-  VOLLEY_ERR_OUTPUT_SYMLINK: 'the output path is a symbolic link',
-  VOLLEY_ERR_OUTPUT_NOT_FILE: 'the output is a directory, FIFO or socket',
-  VOLLEY_ERR_OUTPUT_SAME_AS_INPUT: 'an output path is the input file',
-  VOLLEY_ERR_OUTPUT_CONFLICT: 'two output paths are the same file',
-  VOLLEY_ERR_OUTPUT_CLOSED: 'write after close',
-  VOLLEY_ERR_OUTPUT_INVALID_LINE: 'the line contains a newline and would tear the JSONL framing',
-  VOLLEY_ERR_OUTPUT_OPTIONS: 'overwrite and append were both set',
-} as const;
-
-/** A stable `VOLLEY_ERR_OUTPUT_*` code. */
-export type OutputErrorCode = keyof typeof OUTPUT_ERROR_CODES;
+import type { OutputErrorCode } from '../codes.js';
+import { syncDirectory } from '../sync-directory.js';
 
 /**
  * Coded error for output files. `code` is stable; `osCode` is the OS error (`ENOSPC`, `EPIPE`)
- * when there is one. Switch to core's base error when @volley/core is built.
+ * when there is one. The codes are in the CLI's catalog, codes.ts.
  */
 export class OutputError extends Error {
   override readonly name = 'OutputError';
@@ -184,20 +168,6 @@ function symlinkError(path: string, cause?: unknown): OutputError {
     'output path is a symbolic link',
     cause,
   );
-}
-
-/** Makes a new file's directory entry durable too; best effort (some filesystems refuse). */
-async function syncDirectory(path: string): Promise<void> {
-  try {
-    const dir = await open(dirname(resolve(path)), fsConstants.O_RDONLY);
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // Directory fsync is unsupported on some filesystems; the file itself is still fsynced.
-  }
 }
 
 function createWriter(

@@ -14,46 +14,34 @@
 import { createHistogram } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { CallResult, Volley } from 'volley';
-import { ErrorCode, isVolleyError } from 'volley';
+import { failureDetails, leavesLinePending } from '../batch/failure.js';
 import { ExitCode } from '../exit-codes.js';
-import type { BatchRequest, DuplicateTracker } from '../jsonl/batch-line.js';
-import {
-  createDuplicateTracker,
-  duplicateCustomIdIssue,
-  parseBatchLine,
-} from '../jsonl/batch-line.js';
-import type { JournalFile } from '../jsonl/journal.js';
+import type { BatchRequest } from '../jsonl/batch-line.js';
+import { duplicateCustomIdIssue, parseBatchLine } from '../jsonl/batch-line.js';
+import type { DuplicateTracker } from '../jsonl/duplicate-tracker.js';
+import { createDuplicateTracker } from '../jsonl/duplicate-tracker.js';
+import type { JournalFile, LineText } from '../jsonl/journal.js';
 import type { InputIssue, RawLine, RawTextLine, ReaderStats } from '../jsonl/reader.js';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
-import { createErrorTally } from './error-tally.js';
 import type { LineRules, PreflightResult, ResumeIndex } from './lines.js';
-import { Disposition, judgeResume, parseLine, promptTooLongIssue, readRunLines } from './lines.js';
 import {
-  allEndpointsOut,
-  failedForLackOfEndpoint,
-  isBrokenPipe,
-  isRetryable,
-  onOutputClosed,
-  onStopSignal,
-  onWriteFailure,
-  progressSnapshot,
-  runtimeSummary,
-  SameErrorRule,
-  watchEndpoints,
-} from './pass-common.js';
-
-export { isRetryable } from './pass-common.js';
+  Disposition,
+  judgeResume,
+  parseLine,
+  promptTooLongIssue,
+  readRunBatches,
+} from './lines.js';
+import { PassLedger, progressSnapshot, SameErrorRule } from './pass-common.js';
 
 import type { PriceTable } from './prices.js';
-import { errorRecord, recordId, successRecord } from './record.js';
+import { badLineRecord, errorRecord, recordId, successRecordPieces } from './record.js';
 import type { OrderedRecord, ReorderBuffer } from './reorder-buffer.js';
 import { readSpillRecord } from './resume.js';
 import type { SampleMeta, Spend } from './samples/sampler.js';
 import { LineSampler } from './samples/sampler.js';
 import type { SamplingSettings } from './samples/settings.js';
-import type { SignalGate, StopSignal } from './signals.js';
+import type { SignalGate } from './signals.js';
 import type { RunStatus } from './state.js';
-import { runEnding } from './status.js';
 
 /** The files a run writes. `errors` may be the same object as `results` (stdout). */
 export interface BatchRunFiles {
@@ -88,6 +76,16 @@ export interface BatchRunContext {
   progress: ProgressReporter;
   prices: PriceTable | undefined;
   signals: SignalGate;
+  /** Hook: lines go to a cluster's workers instead of `volley` (run/cluster-batch.ts). */
+  caller?: LineCaller | undefined;
+}
+
+/** Where lines go instead of the local runtime; `written` once a line's record is written. */
+export interface LineCaller {
+  call(lineNo: number, request: BatchRequest): Promise<LineAnswer>;
+  written(lineNo: number): void;
+  /** The pass reads no more lines (a signal, a stop): take no more work in this process. */
+  stopping(): void;
 }
 
 /** How the pass ended. */
@@ -100,7 +98,7 @@ export interface BatchOutcome {
 }
 
 /** What a line's successful call (or samples) gives its record and the run's counters. */
-interface LineAnswer {
+export interface LineAnswer {
   response: Pick<CallResult, 'status' | 'requestId' | 'body' | 'bodyText'>;
   /** A sampled line's `volley` record field. */
   volley?: SampleMeta;
@@ -122,48 +120,29 @@ const PROGRESS_UPDATE_MS = 200;
  */
 export class BatchRun {
   readonly #ctx: BatchRunContext;
-  readonly #startedAt = performance.now();
+  readonly #ledger: PassLedger;
   readonly #latency = createHistogram();
-  readonly #byError: Record<string, number> = {};
-  readonly #topErrors = createErrorTally();
   readonly #warned = new Set<string>();
-  /** Attempts of each failed call, from the runtime's `fail` event (keyed by the error object). */
-  readonly #attempts = new WeakMap<object, number>();
   readonly #abortReader = new AbortController();
   readonly #stats: ReaderStats = { lines: 0, blankLines: 0, issues: 0, bytesRead: 0 };
   #ids: DuplicateTracker | undefined;
-  #succeeded = 0;
-  #failed = 0;
-  #invalid = 0;
-  #alreadyDone: number;
-  #alreadyFailed: number;
-  #leftPending = 0;
   #changedKept = 0;
   #costUsd = 0;
   #inWindow = 0;
   #slotFreed: (() => void) | undefined;
   #stopped: Promise<void>;
   #stop!: () => void;
-  #stopReason: string | undefined;
-  readonly #sameError: SameErrorRule;
-  /** The first lines answered all failed alike: the rest would too. */
-  #sameErrorStop = false;
-  #interrupted: StopSignal | undefined;
-  /** stdout or stderr closed by its reader (EPIPE). */
-  #outputClosed: 'stdout' | 'stderr' | undefined;
-  #writeError: Error | undefined;
-  #strictIssue: InputIssue | undefined;
-  #inputGrew = false;
-  #cancelDrain: (() => void) | undefined;
   readonly #sampler: LineSampler | undefined;
 
   constructor(ctx: BatchRunContext) {
     this.#ctx = ctx;
-    this.#sameError = new SameErrorRule(ctx.stopAfterSameError);
+    this.#ledger = new PassLedger(ctx, () => this.#requestStop());
     this.#sampler =
-      ctx.sampling === undefined ? undefined : new LineSampler(ctx.volley, ctx.sampling);
-    this.#alreadyDone = ctx.pre?.alreadyDone ?? 0;
-    this.#alreadyFailed = ctx.pre?.alreadyFailed ?? 0;
+      ctx.sampling === undefined
+        ? undefined
+        : new LineSampler(ctx.volley, ctx.sampling, () => this.#ledger.shouldStop());
+    this.#ledger.counts.alreadyDone = ctx.pre?.alreadyDone ?? 0;
+    this.#ledger.counts.alreadyFailed = ctx.pre?.alreadyFailed ?? 0;
     this.#stopped = new Promise<void>((resolve) => {
       this.#stop = resolve;
     });
@@ -172,27 +151,18 @@ export class BatchRun {
 
   /** Records written in this run so far, for the state file's checkpoints. */
   get counts(): { succeeded: number; failed: number; invalid: number } {
-    return { succeeded: this.#succeeded, failed: this.#failed, invalid: this.#invalid };
+    return {
+      succeeded: this.#ledger.counts.succeeded,
+      failed: this.#ledger.counts.failed,
+      invalid: this.#ledger.counts.invalid,
+    };
   }
 
   async run(): Promise<BatchOutcome> {
     const { volley, progress, signals } = this.#ctx;
     const ticker = setInterval(() => progress.update(this.#snapshot()), PROGRESS_UPDATE_MS);
     ticker.unref();
-    signals.setHandler((signal, count) => this.#onSignal(signal, count));
-    if (signals.first !== undefined) this.#onSignal(signals.first, 1);
-    signals.setClosedHandler((stream) => this.#onOutputClosed(stream));
-    if (signals.closed !== undefined) this.#onOutputClosed(signals.closed);
-    volley.on('fail', ({ error, attempt }) => this.#attempts.set(error, attempt));
-    watchEndpoints(this.#ctx, ({ reason, kind, allOut }) => {
-      // A stopped endpoint stops the run's status; a down one may come back while others serve.
-      if (kind === 'stopped' || allOut) this.#stopReason ??= reason;
-      // Every endpoint out: no point reading more lines.
-      if (allOut) this.#requestStop();
-    });
-    volley.on('workerCrash', ({ restarts }) => {
-      progress.log(`a worker thread crashed (${restarts} so far); its requests were re-dispatched`);
-    });
+    this.#ledger.watch(signals);
     volley.on('error', (error) => progress.log(`giving up: ${error.message}`));
     try {
       await this.#feed();
@@ -200,12 +170,12 @@ export class BatchRun {
       try {
         await this.#ctx.reorder?.settle();
       } catch (error) {
-        this.#onWriteError(error);
+        this.#ledger.onWriteError(error);
       }
       await volley.close();
     } finally {
       clearInterval(ticker);
-      this.#cancelDrain?.();
+      this.#ledger.dispose();
     }
     return this.#finish();
   }
@@ -221,7 +191,7 @@ export class BatchRun {
       1,
       Math.ceil((this.#ctx.concurrency * WINDOW_PER_SLOT) / requestsPerLine),
     );
-    const lines = readRunLines(
+    const lines = readRunBatches(
       input,
       {
         signal: this.#abortReader.signal,
@@ -232,24 +202,27 @@ export class BatchRun {
       this.#ctx.rules.inputFormat,
     );
     try {
-      for await (const raw of lines) {
-        if (this.#shouldStop()) break;
-        if (pre !== undefined && raw.lineNo > pre.stats.lines) {
-          this.#inputGrew = true;
-          break;
+      reading: for await (const batch of lines) {
+        for (const raw of batch) {
+          if (this.#ledger.shouldStop()) break reading;
+          if (pre !== undefined && raw.lineNo > pre.stats.lines) {
+            this.#ledger.leftUnread = true;
+            break reading;
+          }
+          const room = reorder?.waitForRoom(raw.lineNo);
+          if (room !== undefined) await Promise.race([room, this.#stopped]);
+          if (this.#ledger.shouldStop()) break reading;
+          this.#handle(raw);
+          while (this.#inWindow >= window) await this.#nextSlot();
         }
-        const room = reorder?.waitForRoom(raw.lineNo);
-        if (room !== undefined) await Promise.race([room, this.#stopped]);
-        if (this.#shouldStop()) break;
-        await this.#handle(raw);
-        while (this.#inWindow >= window) await this.#nextSlot();
       }
     } catch (error) {
       if (!this.#abortReader.signal.aborted) throw error;
     }
   }
 
-  async #handle(raw: RawLine): Promise<void> {
+  /** Synchronous: a line costs the feed loop no promise of its own. */
+  #handle(raw: RawLine): void {
     const { pre, rules, reorder } = this.#ctx;
     const disposition = pre?.dispositions[raw.lineNo] ?? Disposition.SEND;
     switch (disposition) {
@@ -262,7 +235,7 @@ export class BatchRun {
         this.#writeRetryOf(raw);
         return;
       case Disposition.SPILLED:
-        await this.#placeSpilled(raw);
+        this.#placeSpilled(raw);
         return;
       case Disposition.DUPLICATE:
       case Disposition.PROMPT_TOO_LONG: {
@@ -312,7 +285,7 @@ export class BatchRun {
     if ('conflict' in verdict || verdict.disposition === Disposition.KEPT_CHANGED) {
       // Without a preflight pass there is no refusing up front: keep the earlier result.
       this.#changedKept++;
-      this.#alreadyDone++;
+      this.#ledger.counts.alreadyDone++;
       reorder?.skip(raw.lineNo);
       return false;
     }
@@ -320,17 +293,17 @@ export class BatchRun {
       case Disposition.SEND:
         return true;
       case Disposition.DONE:
-        this.#alreadyDone++;
+        this.#ledger.counts.alreadyDone++;
         reorder?.skip(raw.lineNo);
         return false;
       case Disposition.DONE_FAILED:
-        this.#alreadyDone++;
-        this.#alreadyFailed++;
+        this.#ledger.counts.alreadyDone++;
+        this.#ledger.counts.alreadyFailed++;
         reorder?.skip(raw.lineNo);
         this.#writeRetry(text, request.customId, raw.lineNo);
         return false;
       case Disposition.SPILLED:
-        this.#alreadyDone++;
+        this.#ledger.counts.alreadyDone++;
         this.#queueSpilled(raw.lineNo, verdict.slot, text, request.customId);
         return false;
     }
@@ -354,17 +327,35 @@ export class BatchRun {
     const id = recordId(runId, request.customId, text);
     this.#inWindow++;
     reorder?.expect(lineNo);
-    this.#call(request)
-      .then(
-        (answer) => this.#onSuccess(lineNo, id, request, answer),
-        (error: unknown) => this.#onFailure(lineNo, id, request, text, error),
-      )
-      .catch((error: unknown) => this.#onWriteError(error))
-      .finally(() => this.#release());
+    void this.#settle(lineNo, id, request, text);
+  }
+
+  /**
+   * A sent line to its end: its record (or its pending state), then its window slot back. One
+   * async function rather than a `.then/.catch/.finally` chain: three promises and four closures
+   * less per line, all of which lived as long as the request.
+   */
+  async #settle(lineNo: number, id: string, request: BatchRequest, text: string): Promise<void> {
+    try {
+      let answer: LineAnswer;
+      try {
+        answer = await this.#call(lineNo, request);
+      } catch (error) {
+        await this.#onFailure(lineNo, id, request, text, error);
+        return;
+      }
+      await this.#onSuccess(lineNo, id, request, answer);
+    } catch (error) {
+      this.#ledger.onWriteError(error);
+    } finally {
+      this.#ctx.caller?.written(lineNo);
+      this.#release();
+    }
   }
 
   /** A line's request, or its samples (`--samples`). */
-  async #call(request: BatchRequest): Promise<LineAnswer> {
+  async #call(lineNo: number, request: BatchRequest): Promise<LineAnswer> {
+    if (this.#ctx.caller !== undefined) return this.#ctx.caller.call(lineNo, request);
     if (this.#sampler !== undefined) return this.#sampler.sample(request);
     const result = await this.#ctx.volley.request({
       path: request.url,
@@ -388,10 +379,10 @@ export class BatchRun {
     await this.#put(
       lineNo,
       'results',
-      successRecord(id, request.customId, answer.response, answer.volley),
+      successRecordPieces(id, request.customId, answer.response, answer.volley),
     );
-    this.#succeeded++;
-    this.#observe(undefined);
+    this.#ledger.counts.succeeded++;
+    this.#ledger.observe(undefined);
     this.#latency.record(Math.max(1, Math.round(answer.latencyMs)));
     const { prices } = this.#ctx;
     if (prices === undefined) return;
@@ -409,87 +400,55 @@ export class BatchRun {
     text: string,
     error: unknown,
   ): Promise<void> {
-    const code = isVolleyError(error) ? error.code : 'VOLLEY_ERR_INTERNAL';
-    // Stopped endpoints, an interrupt and a failed write leave lines pending: no record.
-    if (
-      failedForLackOfEndpoint(code) ||
-      code === ErrorCode.STOPPED ||
-      (code === ErrorCode.ABORTED && this.#shouldStop())
-    ) {
-      this.#leftPending++;
+    if (leavesLinePending(error, this.#ledger.shouldStop())) {
+      this.#ledger.counts.leftPending++;
       return;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    const status = isVolleyError(error) ? (error.status ?? firstStatus(error)) : undefined;
-    const attempts =
-      typeof error === 'object' && error !== null ? this.#attempts.get(error) : undefined;
+    const { code, message, status, ...details } = failureDetails(error);
     const record = errorRecord(id, request.customId, {
       code,
       message,
       status,
-      attempts,
-      retryable: isRetryable(error),
+      ...details,
       line: lineNo,
-      serverCode: isVolleyError(error) ? error.errorType : undefined,
     });
     this.#writeRetry(text, request.customId, lineNo);
-    this.#observe(error);
+    this.#ledger.observe(error);
     await this.#put(lineNo, 'errors', record);
-    this.#failed++;
-    this.#byError[code] = (this.#byError[code] ?? 0) + 1;
-    this.#topErrors.add({ code, status, message, customId: request.customId });
-  }
-
-  /** A line answered (`error` undefined for a success): `--stop-after-same-error` may stop. */
-  #observe(error: unknown): void {
-    const reason = this.#sameError.observe(error);
-    if (reason === undefined) return;
-    this.#stopReason ??= reason;
-    this.#sameErrorStop = true;
-    this.#requestStop();
-    // The lines in flight would fail the same way: abort them; they stay pending.
-    this.#ctx.volley.destroy().catch(() => undefined);
+    this.#ledger.counts.failed++;
+    this.#ledger.countError({ code, status, message, customId: request.customId });
   }
 
   /** A bad input line: its error record goes through the window like a request's. */
   #reject(lineNo: number, issue: InputIssue, text: string | undefined): void {
-    const customId = issue.customId ?? `line-${lineNo}`;
-    const record = errorRecord(
-      recordId(this.#ctx.runId, customId, text ?? `#${issue.code}`),
-      customId,
-      {
-        code: issue.code,
-        message: issue.message,
-        retryable: false,
-        line: lineNo,
-        offset: issue.offset,
-        snippet: issue.snippet,
-      },
-    );
+    const { customId, record } = badLineRecord(this.#ctx.runId, lineNo, issue, text);
     this.#inWindow++;
     this.#put(lineNo, 'errors', record)
       .then(() => {
-        this.#invalid++;
-        this.#byError[issue.code] = (this.#byError[issue.code] ?? 0) + 1;
-        this.#topErrors.add({ code: issue.code, message: issue.message, customId });
+        this.#ledger.counts.invalid++;
+        this.#ledger.countError({ code: issue.code, message: issue.message, customId });
       })
-      .catch((error: unknown) => this.#onWriteError(error))
+      .catch((error: unknown) => this.#ledger.onWriteError(error))
       .finally(() => this.#release());
-    if (this.#ctx.strict && this.#strictIssue === undefined) {
-      this.#strictIssue = issue;
+    if (this.#ctx.strict && this.#ledger.strictIssue === undefined) {
+      this.#ledger.strictIssue = issue;
       this.#ctx.progress.log(`--strict: stopping at line ${lineNo} (${issue.code})`);
       this.#requestStop();
     }
   }
 
-  #put(lineNo: number, target: 'results' | 'errors', record: string): Promise<void> {
+  #put(lineNo: number, target: 'results' | 'errors', record: LineText): Promise<void> {
     const { reorder, files } = this.#ctx;
-    if (reorder !== undefined) return reorder.complete(lineNo, { target, record });
+    if (reorder !== undefined) {
+      // The reorder buffer keeps and spills whole records.
+      const whole = typeof record === 'string' ? record : record.join('');
+      return reorder.complete(lineNo, { target, record: whole });
+    }
     return (target === 'results' ? files.results : files.errors).append(record).written;
   }
 
   /** A record finished by an earlier run and left in the spill: write it now. */
-  async #placeSpilled(raw: RawLine): Promise<void> {
+  #placeSpilled(raw: RawLine): void {
     const { resume } = this.#ctx;
     if (resume === undefined || 'issue' in raw) return;
     const parsed = parseBatchLine(raw, this.#ctx.rules.defaults);
@@ -510,7 +469,7 @@ export class BatchRun {
     const signedLength = resume.finished.extraB(slot);
     const length = Math.abs(signedLength);
     if (signedLength < 0) {
-      this.#alreadyFailed++;
+      this.#ledger.counts.alreadyFailed++;
       this.#writeRetry(text, customId, lineNo);
     }
     if (reorder !== undefined) {
@@ -525,7 +484,7 @@ export class BatchRun {
           (record.target === 'results' ? files.results : files.errors).append(record.record)
             .written,
       )
-      .catch((error: unknown) => this.#onWriteError(error))
+      .catch((error: unknown) => this.#ledger.onWriteError(error))
       .finally(() => this.#release());
   }
 
@@ -541,7 +500,7 @@ export class BatchRun {
     if (retry === undefined) return;
     retry
       .append(retryLine(text, customId, lineNo))
-      .written.catch((error: unknown) => this.#onWriteError(error));
+      .written.catch((error: unknown) => this.#ledger.onWriteError(error));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -558,45 +517,10 @@ export class BatchRun {
     });
   }
 
-  #shouldStop(): boolean {
-    return (
-      this.#interrupted !== undefined ||
-      this.#outputClosed !== undefined ||
-      this.#writeError !== undefined ||
-      this.#strictIssue !== undefined ||
-      this.#sameErrorStop ||
-      this.#inputGrew ||
-      (this.#stopReason !== undefined && allEndpointsOut(this.#ctx.volley))
-    );
-  }
-
   #requestStop(): void {
     this.#abortReader.abort();
     this.#stop();
-  }
-
-  #onSignal(signal: StopSignal, count: number): void {
-    const cancelDrain = onStopSignal(this.#ctx, signal, count, () => this.#requestStop());
-    if (count === 1) {
-      this.#interrupted = signal;
-      this.#cancelDrain ??= cancelDrain;
-    }
-  }
-
-  #onOutputClosed(stream: 'stdout' | 'stderr'): void {
-    if (this.#outputClosed !== undefined) return;
-    this.#outputClosed = stream;
-    this.#cancelDrain ??= onOutputClosed(this.#ctx, stream, () => this.#requestStop());
-  }
-
-  #onWriteError(error: unknown): void {
-    if (isBrokenPipe(error)) {
-      // `-o -` and its reader went away: what is in flight can no longer be written.
-      this.#onOutputClosed('stdout');
-      this.#ctx.volley.destroy().catch(() => undefined);
-      return;
-    }
-    this.#writeError ??= onWriteFailure(this.#ctx, error, () => this.#requestStop());
+    this.#ctx.caller?.stopping();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -604,65 +528,30 @@ export class BatchRun {
 
   #snapshot(): ProgressSnapshot {
     const { pre } = this.#ctx;
-    const snapshot = progressSnapshot(this.#ctx.volley, this.counts, this.#startedAt);
+    const snapshot = progressSnapshot(this.#ctx.volley, this.counts, this.#ledger.startedAt);
     if (pre !== undefined) snapshot.total = pre.toSend + pre.invalid;
     if (this.#ctx.prices !== undefined) snapshot.costUsd = this.#costUsd;
     return snapshot;
   }
 
   #finish(): BatchOutcome {
-    const { volley, pre, progress, reorder } = this.#ctx;
-    const processed = this.#succeeded + this.#failed;
-    // With a preflight pass every line to send is known, so what was not sent is pending too.
-    const pending = pre === undefined ? this.#leftPending : Math.max(0, pre.toSend - processed);
-    const { status, exitCode } = runEnding({
-      outputClosed: this.#outputClosed !== undefined && pending > 0,
-      writeFailed: this.#writeError !== undefined,
-      interrupted: this.#interrupted,
-      strictStop: this.#strictIssue !== undefined,
-      stopped: pending > 0 || this.#stopReason !== undefined || this.#inputGrew,
-      failures: this.#failed + this.#invalid + this.#alreadyFailed,
-    });
-    const summary: RunSummary = {
-      status,
-      total:
-        pre === undefined
-          ? processed + this.#invalid + pending + this.#alreadyDone
-          : pre.valid + pre.invalid,
-      succeeded: this.#succeeded,
-      failed: this.#failed,
-      skipped: this.#invalid,
-      pending,
-      alreadyDone: this.#alreadyDone,
-      alreadyFailed: this.#alreadyFailed,
-      ...runtimeSummary(volley),
-      wallMs: performance.now() - this.#startedAt,
-      byError: this.#byError,
-      topErrors: this.#topErrors.top(),
-    };
-    if (this.#ctx.prices !== undefined) summary.costUsd = this.#costUsd;
-    if (this.#sampler !== undefined) summary.sampleCalls = this.#sampler.calls;
-    if (this.#succeeded > 0) {
-      const ms = (p: number): number => this.#latency.percentile(p);
-      summary.latencyMs = { p50: ms(50), p90: ms(90), p99: ms(99), max: this.#latency.max };
-    }
+    const { pre, progress, reorder } = this.#ctx;
     if (this.#changedKept > 0) {
       progress.log(
         `${this.#changedKept} lines changed since the earlier run; their earlier results were kept`,
       );
     }
-    if (this.#inputGrew) {
+    if (this.#ledger.leftUnread) {
       progress.log(
         'the input grew during the run; lines added after the preflight pass were not read',
       );
     }
-    if (this.#strictIssue !== undefined) progress.log(this.#strictIssue.message);
-    else if (this.#outputClosed !== undefined && pending > 0) {
-      progress.log(
-        `stopped: ${this.#outputClosed} was closed by its reader; ${pending} lines pending (--resume continues)`,
-      );
-    } else if (this.#stopReason !== undefined && pending > 0) {
-      progress.log(`stopped: ${this.#stopReason}; ${pending} lines pending (--resume continues)`);
+    const { status, exitCode, summary } = this.#ledger.end(pre);
+    if (this.#ctx.prices !== undefined) summary.costUsd = this.#costUsd;
+    if (this.#sampler !== undefined) summary.sampleCalls = this.#sampler.calls;
+    if (this.#ledger.counts.succeeded > 0) {
+      const ms = (p: number): number => this.#latency.percentile(p);
+      summary.latencyMs = { p50: ms(50), p90: ms(90), p99: ms(99), max: this.#latency.max };
     }
     const complete =
       exitCode === ExitCode.OK || exitCode === ExitCode.SOME_FAILED
@@ -687,14 +576,4 @@ export function retryLine(text: string, customId: string, lineNo: number): strin
   }
   const brace = text.indexOf('{');
   return `${text.slice(0, brace + 1)}"custom_id":${JSON.stringify(customId)},${text.slice(brace + 1)}`;
-}
-
-function firstStatus(error: Error): number | undefined {
-  let cause: unknown = error.cause;
-  for (let depth = 0; depth < 4 && cause instanceof Error; depth++) {
-    const status = (cause as { status?: unknown }).status;
-    if (typeof status === 'number') return status;
-    cause = cause.cause;
-  }
-  return undefined;
 }

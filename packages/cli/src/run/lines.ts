@@ -15,15 +15,13 @@
 import type { Readable } from 'node:stream';
 import type { CountTokens } from '@volley/core';
 import { DEFAULT_OUTPUT_TOKEN_ESTIMATE, estimateRequestPromptTokens } from '@volley/core';
-import type { BatchLineDefaults, BatchRequest, DuplicateTracker } from '../jsonl/batch-line.js';
-import {
-  createDuplicateTracker,
-  duplicateCustomIdIssue,
-  parseBatchLine,
-  withPlaceholderId,
-} from '../jsonl/batch-line.js';
+import type { BatchLineDefaults, BatchRequest } from '../jsonl/batch-line.js';
+import { duplicateCustomIdIssue, parseBatchLine, withPlaceholderId } from '../jsonl/batch-line.js';
+import type { DuplicateTracker } from '../jsonl/duplicate-tracker.js';
+import { createDuplicateTracker } from '../jsonl/duplicate-tracker.js';
 import type { InputIssue, RawLine, ReaderStats, ReadJsonlOptions } from '../jsonl/reader.js';
-import { makeSnippet, readJsonlLines } from '../jsonl/reader.js';
+import { readJsonlBatches } from '../jsonl/reader.js';
+import { makeSnippet } from '../text.js';
 import type { FinishedSet } from './finished-set.js';
 import { RecordKind } from './finished-set.js';
 import { recordId } from './record.js';
@@ -67,32 +65,41 @@ export interface LineRules {
 export type RunInputFormat = 'jsonl' | 'text';
 
 /**
- * The input's lines, framed by the JSONL reader. In `text` format each line becomes the
- * convenience line `{"prompt": <the line>}`: its custom_id is then `line-<n>` (n = its line
- * number), its model the `--model` default, and every later step (validation, record ids,
- * resume, the retry file, which so holds JSONL) works on it unchanged.
+ * The input's lines, framed by the JSONL reader, a read chunk at a time (see `readJsonlBatches`).
+ * In `text` format each line becomes the convenience line `{"prompt": <the line>}`: its custom_id
+ * is then `line-<n>` (n = its line number), its model the `--model` default, and every later step
+ * (validation, record ids, resume, the retry file, which so holds JSONL) works on it unchanged.
  *
  * @example
- * for await (const raw of readRunLines('prompts.txt', { stats }, 'text')) judge(raw);
+ * for await (const batch of readRunBatches('prompts.txt', { stats }, 'text')) {
+ *   for (const raw of batch) judge(raw);
+ * }
  */
-export async function* readRunLines(
+export function readRunBatches(
   source: string,
   options: ReadJsonlOptions,
   format: RunInputFormat = 'jsonl',
-): AsyncGenerator<RawLine, ReaderStats, undefined> {
-  const lines = readJsonlLines(source, options);
-  if (format === 'jsonl') return yield* lines;
-  let next = await lines.next();
+): AsyncGenerator<RawLine[], ReaderStats, undefined> {
+  const batches = readJsonlBatches(source, options);
+  // The reader itself, not a generator around it: a layer of async generator costs promises.
+  return format === 'jsonl' ? batches : asTextLines(batches);
+}
+
+async function* asTextLines(
+  batches: AsyncGenerator<RawLine[], ReaderStats, undefined>,
+): AsyncGenerator<RawLine[], ReaderStats, undefined> {
+  let next = await batches.next();
   while (next.done !== true) {
-    const raw = next.value;
     // Line 1 may start with a BOM; a CRLF file leaves a \r on every line.
-    yield 'issue' in raw
-      ? raw
-      : {
-          ...raw,
-          text: JSON.stringify({ prompt: raw.text.replace(/^\uFEFF/, '').replace(/\r$/, '') }),
-        };
-    next = await lines.next();
+    yield next.value.map((raw) =>
+      'issue' in raw
+        ? raw
+        : {
+            ...raw,
+            text: JSON.stringify({ prompt: raw.text.replace(/^\uFEFF/, '').replace(/\r$/, '') }),
+          },
+    );
+    next = await batches.next();
   }
   return next.value;
 }
@@ -242,6 +249,8 @@ export interface PreflightOptions {
   signal?: AbortSignal | undefined;
   /** The stream `'-'` reads (standard input, already sampled). */
   stdin?: Readable | undefined;
+  /** The file's first bytes, already read by the file check (see `ReadJsonlOptions.head`). */
+  head?: Uint8Array | undefined;
 }
 
 const FIRST_ISSUES = 20;
@@ -295,28 +304,33 @@ export async function preflight(path: string, options: PreflightOptions): Promis
   };
   const { resume } = options;
 
-  for await (const raw of readRunLines(
+  const batches = readRunBatches(
     path,
     {
       stats,
       maxLineBytes: options.maxLineBytes,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.stdin === undefined ? {} : { stdin: options.stdin }),
+      head: options.head,
     },
     options.rules.inputFormat,
-  )) {
+  );
+  /** One line's verdict, counted in `result`. */
+  const judge = (raw: RawLine): void => {
     const parsed = parseLine(raw, options.rules);
     if (!parsed.ok) {
       if (parsed.issue.code === 'VOLLEY_INPUT_PROMPT_TOO_LONG') {
         set(raw.lineNo, Disposition.PROMPT_TOO_LONG);
       }
       issue(parsed.issue);
-      continue;
+      return;
     }
-    for (const warning of parsed.warnings ?? []) {
-      if (!warned.has(warning.code)) {
-        warned.add(warning.code);
-        result.warnings.push(warning);
+    if (parsed.warnings !== undefined) {
+      for (const warning of parsed.warnings) {
+        if (!warned.has(warning.code)) {
+          warned.add(warning.code);
+          result.warnings.push(warning);
+        }
       }
     }
     const { customId } = parsed.request;
@@ -326,7 +340,7 @@ export async function preflight(path: string, options: PreflightOptions): Promis
       issue(
         duplicateCustomIdIssue(raw as { lineNo: number; offset: number; text: string }, customId),
       );
-      continue;
+      return;
     }
     result.valid++;
     if (tokens !== undefined && options.estimateTokens !== undefined) {
@@ -334,12 +348,12 @@ export async function preflight(path: string, options: PreflightOptions): Promis
     }
     if (resume === undefined) {
       result.toSend++;
-      continue;
+      return;
     }
     const verdict = judgeResume(resume, customId, recordId(resume.runId, customId, parsed.text));
     if ('conflict' in verdict) {
       noteConflict(result, raw.lineNo, customId);
-      continue;
+      return;
     }
     set(raw.lineNo, verdict.disposition);
     switch (verdict.disposition) {
@@ -361,6 +375,9 @@ export async function preflight(path: string, options: PreflightOptions): Promis
         result.alreadyDone++;
         break;
     }
+  };
+  for await (const batch of batches) {
+    for (const raw of batch) judge(raw);
   }
   result.dispositions = dispositions;
   return result;

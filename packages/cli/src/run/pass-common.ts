@@ -3,11 +3,16 @@
  * signals and to a failed write, and the runtime's share of their progress and summary.
  */
 
-import { isTransient } from '@volley/core';
 import type { Volley, VolleyError } from 'volley';
-import { ErrorCode, isVolleyError } from 'volley';
+import { isVolleyError } from 'volley';
+import { isRetryable } from '../batch/failure.js';
+import type { InputIssue } from '../jsonl/reader.js';
 import type { ProgressReporter, ProgressSnapshot, RunSummary } from '../progress.js';
-import type { StopSignal } from './signals.js';
+import type { ErrorTally, TalliedError } from './error-tally.js';
+import { createErrorTally } from './error-tally.js';
+import type { SignalGate, StopSignal } from './signals.js';
+import type { RunStatus } from './state.js';
+import { runEnding } from './status.js';
 
 /** What a pass hands to the shared reactions. */
 export interface PassRuntime {
@@ -39,11 +44,6 @@ export function watchEndpoints(
 /** No endpoint is left to send to: every one is stopped or down. */
 export function allEndpointsOut(volley: Volley): boolean {
   return volley.stats().byEndpoint.every((endpoint) => endpoint.stopped || endpoint.down);
-}
-
-/** A call failed because no endpoint could take it: its line stays pending for `--resume`. */
-export function failedForLackOfEndpoint(code: string): boolean {
-  return code === ErrorCode.NO_ENDPOINT || code === ErrorCode.ENDPOINT_DOWN;
 }
 
 /** How often a drain checks whether anything is still on the wire. */
@@ -182,16 +182,6 @@ function sameErrorKey(error: VolleyError): string {
 }
 
 /**
- * Whether `--resume` should send a failed line again: the failure was transient. The runtime
- * stamps its verdict on the error a call rejects with; errors from elsewhere are judged by the
- * same rule (`isTransient`).
- */
-export function isRetryable(error: unknown): boolean {
-  if (!isVolleyError(error)) return false;
-  return error.transient ?? isTransient(error);
-}
-
-/**
  * A write failed: say what to do, `stopReading`, and abort what is in flight (results that
  * cannot be written are not worth paying for). Returns the failure as an Error.
  */
@@ -212,7 +202,9 @@ export function progressSnapshot(
   startedAt: number,
 ): ProgressSnapshot {
   const stats = volley.stats();
+  const limits = stats.byEndpoint.map((endpoint) => endpoint.concurrencyLimit ?? null);
   return {
+    ...(limits.some((limit) => limit !== null) ? { concurrencyLimits: limits } : {}),
     done: lines.succeeded + lines.failed + lines.invalid,
     succeeded: lines.succeeded,
     failed: lines.failed + lines.invalid,
@@ -224,6 +216,242 @@ export function progressSnapshot(
     completionTokens: stats.completionTokens,
     elapsedMs: performance.now() - startedAt,
   };
+}
+
+/** What a pass counted, for its ending. */
+export interface PassCounts {
+  succeeded: number;
+  failed: number;
+  /** Bad lines (error records without a request). */
+  invalid: number;
+  /** Lines a failure left pending; with a preflight pass, pending is counted from it instead. */
+  leftPending: number;
+  alreadyDone: number;
+  alreadyFailed: number;
+}
+
+/** Why a pass may have ended early. */
+export interface PassStops {
+  /** stdout or stderr closed by its reader (EPIPE). */
+  outputClosed: 'stdout' | 'stderr' | undefined;
+  writeFailed: boolean;
+  interrupted: StopSignal | undefined;
+  /** `--strict`: the first bad line, which stopped the pass. */
+  strictIssue: InputIssue | undefined;
+  /** Endpoints out, `--stop-after-same-error`. */
+  stopReason: string | undefined;
+  /** The pass left lines unread for a reason of its own (run: the input grew). */
+  leftUnread?: boolean;
+}
+
+/** What the preflight pass found, as far as the ending needs it. */
+export interface PassPlan {
+  toSend: number;
+  valid: number;
+  invalid: number;
+}
+
+/**
+ * How a pass ended: status and exit code (see status.ts), the summary's counts, and on stderr why
+ * it stopped, when it did with lines pending.
+ */
+function endPass(
+  pass: PassRuntime & { startedAt: number; byError: Record<string, number>; topErrors: ErrorTally },
+  counts: PassCounts,
+  plan: PassPlan | undefined,
+  stops: PassStops,
+): { status: RunStatus; exitCode: number; summary: RunSummary } {
+  const processed = counts.succeeded + counts.failed;
+  // With a preflight pass every line to send is known, so what was not sent is pending too.
+  const pending = plan === undefined ? counts.leftPending : Math.max(0, plan.toSend - processed);
+  const { status, exitCode } = runEnding({
+    outputClosed: stops.outputClosed !== undefined && pending > 0,
+    writeFailed: stops.writeFailed,
+    interrupted: stops.interrupted,
+    strictStop: stops.strictIssue !== undefined,
+    stopped: pending > 0 || stops.stopReason !== undefined || stops.leftUnread === true,
+    failures: counts.failed + counts.invalid + counts.alreadyFailed,
+  });
+  const { progress } = pass;
+  if (stops.strictIssue !== undefined) progress.log(stops.strictIssue.message);
+  else if (stops.outputClosed !== undefined && pending > 0) {
+    progress.log(
+      `stopped: ${stops.outputClosed} was closed by its reader; ${pending} lines pending (--resume continues)`,
+    );
+  } else if (stops.stopReason !== undefined && pending > 0) {
+    progress.log(`stopped: ${stops.stopReason}; ${pending} lines pending (--resume continues)`);
+  }
+  const summary: RunSummary = {
+    status,
+    total:
+      plan === undefined
+        ? processed + counts.invalid + pending + counts.alreadyDone
+        : plan.valid + plan.invalid,
+    succeeded: counts.succeeded,
+    failed: counts.failed,
+    skipped: counts.invalid,
+    pending,
+    alreadyDone: counts.alreadyDone,
+    alreadyFailed: counts.alreadyFailed,
+    ...runtimeSummary(pass.volley),
+    wallMs: performance.now() - pass.startedAt,
+    byError: pass.byError,
+    topErrors: pass.topErrors.top(),
+  };
+  return { status, exitCode, summary };
+}
+
+/**
+ * What a sending pass keeps that does not depend on what it sends: its counts, why it may stop,
+ * and its reactions to a signal, a closed output, a failed write and `--stop-after-same-error`.
+ * run's BatchRun and embed's EmbedPass each own one; what they send, and how, stays theirs.
+ *
+ * @example
+ * const ledger = new PassLedger(ctx, () => reader.abort());
+ * signals.setHandler((signal, count) => ledger.onSignal(signal, count));
+ * if (ledger.shouldStop()) break;
+ * return ledger.end(pre);
+ */
+export class PassLedger {
+  readonly startedAt = performance.now();
+  readonly counts: PassCounts = {
+    succeeded: 0,
+    failed: 0,
+    invalid: 0,
+    leftPending: 0,
+    alreadyDone: 0,
+    alreadyFailed: 0,
+  };
+  readonly byError: Record<string, number> = {};
+  readonly topErrors: ErrorTally = createErrorTally();
+  interrupted: StopSignal | undefined;
+  /** stdout or stderr closed by its reader (EPIPE). */
+  outputClosed: 'stdout' | 'stderr' | undefined;
+  writeError: Error | undefined;
+  /** `--strict`: the first bad line, which stops the pass. */
+  strictIssue: InputIssue | undefined;
+  /** Endpoints out, or the first lines all failing alike. */
+  stopReason: string | undefined;
+  /** The first lines answered all failed alike: the rest would too. */
+  sameErrorStop = false;
+  /** The pass stopped reading for a reason of its own (run: the input grew). */
+  leftUnread = false;
+  readonly #pass: PassRuntime & { graceMs: number };
+  readonly #stopReading: () => void;
+  readonly #sameError: SameErrorRule;
+  #cancelDrain: (() => void) | undefined;
+
+  /** `stopReading` ends the pass's intake (the reader, and anything waiting on it). */
+  constructor(
+    pass: PassRuntime & { graceMs: number; stopAfterSameError: number },
+    stopReading: () => void,
+  ) {
+    this.#pass = pass;
+    this.#stopReading = stopReading;
+    this.#sameError = new SameErrorRule(pass.stopAfterSameError);
+  }
+
+  /**
+   * Listens for what stops a pass from outside: signals, stdout or stderr closed by its reader,
+   * endpoints going out of use (every one out: no point reading more lines); and says when a
+   * worker thread crashed.
+   */
+  watch(signals: SignalGate): void {
+    const { volley, progress } = this.#pass;
+    signals.setHandler((signal, count) => this.onSignal(signal, count));
+    if (signals.first !== undefined) this.onSignal(signals.first, 1);
+    signals.setClosedHandler((stream) => this.onOutputClosed(stream));
+    if (signals.closed !== undefined) this.onOutputClosed(signals.closed);
+    watchEndpoints(this.#pass, ({ reason, kind, allOut }) => {
+      // A stopped endpoint stops the run's status; a down one may come back while others serve.
+      if (kind === 'stopped' || allOut) this.stopReason ??= reason;
+      if (allOut) this.#stopReading();
+    });
+    volley.on('workerCrash', ({ restarts }) => {
+      progress.log(`a worker thread crashed (${restarts} so far); its requests were re-dispatched`);
+    });
+  }
+
+  /** True once the pass should read no more lines. */
+  shouldStop(): boolean {
+    return (
+      this.interrupted !== undefined ||
+      this.outputClosed !== undefined ||
+      this.writeError !== undefined ||
+      this.strictIssue !== undefined ||
+      this.sameErrorStop ||
+      this.leftUnread ||
+      (this.stopReason !== undefined && allEndpointsOut(this.#pass.volley))
+    );
+  }
+
+  onSignal(signal: StopSignal, count: number): void {
+    const cancelDrain = onStopSignal(this.#pass, signal, count, this.#stopReading);
+    if (count === 1) {
+      this.interrupted = signal;
+      this.#cancelDrain ??= cancelDrain;
+    }
+  }
+
+  onOutputClosed(stream: 'stdout' | 'stderr'): void {
+    if (this.outputClosed !== undefined) return;
+    this.outputClosed = stream;
+    this.#cancelDrain ??= onOutputClosed(this.#pass, stream, this.#stopReading);
+  }
+
+  onWriteError(error: unknown): void {
+    if (isBrokenPipe(error)) {
+      // `-o -` and its reader went away: what is in flight can no longer be written.
+      this.onOutputClosed('stdout');
+      this.#pass.volley.destroy().catch(() => undefined);
+      return;
+    }
+    this.writeError ??= onWriteFailure(this.#pass, error, this.#stopReading);
+  }
+
+  /** A line answered (`error` undefined for a success): `--stop-after-same-error` may stop. */
+  observe(error: unknown): void {
+    const reason = this.#sameError.observe(error);
+    if (reason === undefined) return;
+    this.stopReason ??= reason;
+    this.sameErrorStop = true;
+    this.#stopReading();
+    // The lines in flight would fail the same way: abort them; they stay pending.
+    this.#pass.volley.destroy().catch(() => undefined);
+  }
+
+  /** Counts an error record by code, and among the most common errors. */
+  countError(error: TalliedError): void {
+    this.byError[error.code] = (this.byError[error.code] ?? 0) + 1;
+    this.topErrors.add(error);
+  }
+
+  /** Cancels the drain's timers, if a stop started one. */
+  dispose(): void {
+    this.#cancelDrain?.();
+  }
+
+  /** How the pass ended; `plan` is what its preflight pass found, if it had one. */
+  end(plan: PassPlan | undefined): { status: RunStatus; exitCode: number; summary: RunSummary } {
+    return endPass(
+      {
+        ...this.#pass,
+        startedAt: this.startedAt,
+        byError: this.byError,
+        topErrors: this.topErrors,
+      },
+      this.counts,
+      plan,
+      {
+        outputClosed: this.outputClosed,
+        writeFailed: this.writeError !== undefined,
+        interrupted: this.interrupted,
+        strictIssue: this.strictIssue,
+        stopReason: this.stopReason,
+        leftUnread: this.leftUnread,
+      },
+    );
+  }
 }
 
 /** The runtime's figures in a summary. */
@@ -242,7 +470,13 @@ export function runtimeSummary(
     byEndpoint: Object.fromEntries(
       stats.byEndpoint.map((endpoint, i) => [
         volley.endpoints[i] ?? String(i),
-        { succeeded: endpoint.succeeded, failed: endpoint.failed },
+        {
+          succeeded: endpoint.succeeded,
+          failed: endpoint.failed,
+          ...(endpoint.concurrencyLimit === undefined
+            ? {}
+            : { concurrencyLimit: endpoint.concurrencyLimit }),
+        },
       ]),
     ),
   };

@@ -14,12 +14,12 @@
 
 import { createReadStream, constants as fsConstants } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
+import { syncDirectory } from '../sync-directory.js';
 import type { FinishedSet } from './finished-set.js';
 import { createFinishedSet, RecordKind } from './finished-set.js';
 import { scanRecords } from './output-scan.js';
 import { parseRecordHead } from './record.js';
 import { decodeSpillLine, type OrderedRecord } from './reorder-buffer.js';
-import { syncDirectory } from './state.js';
 
 /** What {@link loadPreviousRun} found. */
 export interface PreviousRun {

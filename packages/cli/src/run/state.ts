@@ -13,8 +13,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import { CliError, ExitCode } from '../exit-codes.js';
+import { syncDirectory } from '../sync-directory.js';
 import type { SamplingSettings } from './samples/settings.js';
 
 /** Where a run stands. */
@@ -176,19 +176,5 @@ export async function writeRunState(path: string, state: RunState): Promise<void
     await syncDirectory(path);
   } finally {
     if (!done) await unlink(tmp).catch(() => undefined);
-  }
-}
-
-/** Makes a rename durable; best effort (some filesystems refuse to fsync a directory). */
-export async function syncDirectory(path: string): Promise<void> {
-  try {
-    const dir = await open(dirname(resolve(path)), fsConstants.O_RDONLY);
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // Unsupported here; the file itself was fsynced.
   }
 }

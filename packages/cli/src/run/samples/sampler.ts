@@ -16,9 +16,10 @@
 import type { ChatCompletion, Usage } from '@volley/core';
 import { scrubSecrets } from '@volley/core';
 import type { CallResult, ChatClient, ChatInput, Volley, VoteResult } from 'volley';
-import { ErrorCode, isVolleyError, parseJudgeChoice, vote } from 'volley';
+import { isVolleyError, parseJudgeChoice, vote } from 'volley';
+import { leavesLinePending } from '../../batch/failure.js';
+import type { CliErrorCode } from '../../codes.js';
 import type { BatchRequest } from '../../jsonl/batch-line.js';
-import { failedForLackOfEndpoint } from '../pass-common.js';
 import { judgeBody, judgeModel } from './judge.js';
 import type { ResponseBody } from './merge.js';
 import { answerText, mergeSamples, sumUsage } from './merge.js';
@@ -110,11 +111,18 @@ export interface SampledLine {
 export class LineSampler {
   readonly #volley: Volley;
   readonly #settings: SamplingSettings;
+  readonly #runStopping: () => boolean;
   #calls = 0;
 
-  constructor(volley: Volley, settings: SamplingSettings) {
+  /**
+   * `runStopping` tells whether the run is stopping, so that an aborted sample leaves its line
+   * pending by the same rule as an unsampled line (batch/failure.ts). Without it (a sampler on
+   * its own) an abort is taken as the run's.
+   */
+  constructor(volley: Volley, settings: SamplingSettings, runStopping: () => boolean = () => true) {
     this.#volley = volley;
     this.#settings = settings;
+    this.#runStopping = runStopping;
   }
 
   /** Requests sent so far. */
@@ -166,7 +174,7 @@ export class LineSampler {
   }
 
   #all(request: BatchRequest, samples: readonly Sample[]): Omit<SampledLine, 'latencyMs'> {
-    const successes = settle(samples);
+    const successes = settle(samples, this.#runStopping());
     const first = successes[0] as SampleSuccess;
     const merged = mergeSamples(successes.map((sample) => sample.body));
     return {
@@ -213,7 +221,7 @@ export class LineSampler {
         ? []
         : [sample];
     });
-    const successes = settle(counted);
+    const successes = settle(counted, this.#runStopping());
     const { winner, selected } = pickVoted(outcome, successes);
     return {
       response: responseOf(selected),
@@ -233,7 +241,7 @@ export class LineSampler {
     request: BatchRequest,
     samples: readonly Sample[],
   ): Promise<Omit<SampledLine, 'latencyMs'>> {
-    const successes = settle(samples);
+    const successes = settle(samples, this.#runStopping());
     const spend = successes.map((sample) => spendOf(request, sample.result));
     const judge = {
       model: this.#settings.judgeModel,
@@ -264,7 +272,7 @@ export class LineSampler {
           verdict = { method: 'judge', parsed: true, raw };
         }
       } catch (error) {
-        if (stopsTheLine(error)) throw error;
+        if (leavesLinePending(error, this.#runStopping())) throw error;
         verdict = {
           method: 'judge',
           parsed: false,
@@ -310,9 +318,10 @@ export class LineSampler {
  * The successful samples, in sample order. Throws what fails the whole line: a sample stopped
  * by the run (the line stays pending), or, when every sample failed, the first one's error.
  */
-function settle(samples: readonly Sample[]): SampleSuccess[] {
+function settle(samples: readonly Sample[], runStopping: boolean): SampleSuccess[] {
   const failures = samples.flatMap((sample) => (sample.ok ? [] : [sample.error]));
-  const stop = failures.find(stopsTheLine);
+  // A failure that leaves the line pending fails every sample of it (batch/failure.ts).
+  const stop = failures.find((error) => leavesLinePending(error, runStopping));
   if (stop !== undefined) throw stop;
   const successes = samples.filter((sample): sample is SampleSuccess => sample.ok);
   if (successes.length === 0) {
@@ -337,19 +346,6 @@ function pickVoted(
   const selected =
     successes.find((sample) => sample.index === index) ?? (successes[0] as SampleSuccess);
   return { winner, selected };
-}
-
-/**
- * Failures that belong to the run, not the sample: the runtime closing (an interrupt, a write
- * failure), every endpoint stopped (auth, quota), or a call aborted under it.
- */
-function stopsTheLine(error: unknown): boolean {
-  if (!isVolleyError(error)) return false;
-  return (
-    error.code === ErrorCode.STOPPED ||
-    failedForLackOfEndpoint(error.code) ||
-    error.code === ErrorCode.ABORTED
-  );
 }
 
 /** What `vote` reads of a sample: its first choice's text and its usage. */
@@ -391,7 +387,7 @@ function spendOf(request: BatchRequest, result: CallResult): Spend {
 
 function describeError(error: Error): { code: string; message: string } {
   return {
-    code: isVolleyError(error) ? error.code : 'VOLLEY_ERR_INTERNAL',
+    code: isVolleyError(error) ? error.code : ('VOLLEY_ERR_INTERNAL' satisfies CliErrorCode),
     message: scrubSecrets(error.message),
   };
 }
