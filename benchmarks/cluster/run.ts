@@ -15,17 +15,14 @@
  * The packages must be built (the runs use packages/cli/bin/volley.js).
  */
 import type { ChildProcess } from 'node:child_process';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import type { Simulator, SimulatorOptions } from '@volley/sim';
 import { createSimulator } from '@volley/sim';
+import { commandDelta, commandStats, startRedis } from '../shared/redis.js';
 
-const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'packages/cli/bin/volley.js');
 
@@ -42,32 +39,6 @@ const OUT = resolve(
   ),
 );
 
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
-async function redisCli(port: number, ...args: string[]): Promise<string> {
-  const { stdout } = await run('redis-cli', ['-p', String(port), ...args]);
-  return stdout;
-}
-
-/** Calls per command since the server started. */
-async function commandStats(port: number): Promise<Record<string, number>> {
-  const text = await redisCli(port, 'info', 'commandstats');
-  const calls: Record<string, number> = {};
-  for (const match of text.matchAll(/^cmdstat_([a-z|_-]+):calls=(\d+)/gm)) {
-    calls[match[1] as string] = Number(match[2]);
-  }
-  return calls;
-}
-
 /** Commands clients send themselves; the rest are called from inside the Lua scripts. */
 const CLIENT_COMMANDS = new Set([
   'evalsha',
@@ -83,47 +54,6 @@ const CLIENT_COMMANDS = new Set([
   'quit',
   'select',
 ]);
-
-function delta(
-  after: Record<string, number>,
-  before: Record<string, number>,
-): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [name, calls] of Object.entries(after)) {
-    const d = calls - (before[name] ?? 0);
-    if (d > 0) out[name] = d;
-  }
-  // The two INFO commands of this measurement.
-  if (out.info !== undefined) out.info -= 1;
-  return out;
-}
-
-async function startRedis(): Promise<{ port: number; stop(): Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await redisCli(port, 'ping')).trim() === 'PONG') break;
-    } catch {
-      // not up yet
-    }
-    await sleep(50);
-  }
-  return {
-    port,
-    stop: async () => {
-      const exited = new Promise((done) => child.once('exit', done));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 interface Scenario {
   name: string;
@@ -273,7 +203,7 @@ async function runScenario(scenario: Scenario, dir: string, redisPort: number): 
     exitCodes: ends.map((end) => end.code),
   };
   if (scenario.cluster) {
-    const calls = delta(after, before);
+    const calls = commandDelta(after, before);
     let clientCommands = 0;
     let insideScripts = 0;
     for (const [name, count] of Object.entries(calls)) {

@@ -6,8 +6,6 @@
  * Run directly to re-render an existing result file:
  *   node --import tsx embeddings/report.ts results/embeddings-<date>-<sha>.json
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import type { DocumentBase, MatrixRun, Stat } from '../shared/report.js';
 import * as common from '../shared/report.js';
 import type { EmbedContenderResult } from './harness.js';
@@ -394,6 +392,7 @@ const CHARTS = {
     'volley-async': '#54a24b',
     'volley-threads': '#2f7d32',
     'volley-auto': '#b279a2',
+    'volley-threads-1': '#8fbf7f',
   },
   fallbackColor: '#999',
 };
@@ -406,19 +405,11 @@ export function renderHtml(doc: BenchDocument, markdown: string): string {
     summaries: doc.summaries,
     heading: (scenario) => `<h3>${common.escapeHtml(scenario.id)}</h3>`,
     charts: (rows) =>
-      common.barChart(
+      common.rateAndCpuCharts(
         CHARTS,
-        'vectors/s (median, whisker = min–max)',
         rows,
-        (row) => row.vectorsPerSec,
-        '/s',
-      ) +
-      common.barChart(
-        CHARTS,
-        'client CPU ms per 1,000 vectors (lower is better)',
-        rows,
-        (row) => row.cpuMsPer1kVectors,
-        'ms',
+        ['vectors/s (median, whisker = min–max)', (row) => row.vectorsPerSec, '/s'],
+        ['client CPU ms per 1,000 vectors (lower is better)', (row) => row.cpuMsPer1kVectors, 'ms'],
       ),
     css: 'h3{margin-bottom:0}',
   });
@@ -437,14 +428,10 @@ export function derive(doc: BenchDocument): void {
   ];
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const file = process.argv[2];
-  if (file === undefined)
-    throw new Error('usage: node --import tsx embeddings/report.ts <result.json>');
-  const doc = JSON.parse(readFileSync(file, 'utf8')) as BenchDocument;
-  derive(doc);
-  const markdown = renderMarkdown(doc);
-  writeFileSync(file.replace(/\.json$/, '.md'), markdown);
-  writeFileSync(file.replace(/\.json$/, '.html'), renderHtml(doc, markdown));
-  process.stdout.write(`${markdown}\n`);
-}
+common.rerenderWhenRun<BenchDocument>(
+  import.meta.url,
+  'embeddings/report.ts',
+  derive,
+  renderMarkdown,
+  renderHtml,
+);

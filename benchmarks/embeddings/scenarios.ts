@@ -7,8 +7,11 @@
 /** Run by default, in this order (rotated every rep). */
 export const CONTENDERS = ['undici-raw', 'openai-sdk', 'volley-async', 'volley-threads'] as const;
 
-/** Opt-in with `--contenders`: `mode: 'auto'`, to check that it picks the faster mode per cell. */
-export const OPTIONAL_CONTENDERS = ['volley-auto'] as const;
+/**
+ * Opt-in with `--contenders`: `mode: 'auto'`, to check that it picks the faster mode per cell;
+ * `volley-threads` with one worker thread, to weigh the default thread count.
+ */
+export const OPTIONAL_CONTENDERS = ['volley-auto', 'volley-threads-1'] as const;
 
 export const KNOWN_CONTENDERS: readonly string[] = [...CONTENDERS, ...OPTIONAL_CONTENDERS];
 

@@ -12,10 +12,9 @@
  * the wire, and the same client work, as asking for floats. `serverSentFloats` is checked on every
  * response, so a float cell can never quietly measure base64.
  */
-import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Volley, VolleyMode } from 'volley';
-import { createVolley } from 'volley';
+import { createVolley, defaultThreads } from 'volley';
 import { parseEmbedArgs, runEmbedContender } from './harness.js';
 import { checkShape, inputsFor, MODEL } from './workload.js';
 
@@ -26,9 +25,9 @@ import { checkShape, inputsFor, MODEL } from './workload.js';
  * the window's CPU at 1536 × 64). A long-running process pays that once: wait for every thread
  * (the runtime's default count) to report before warming up.
  */
-async function threadsStarted(volley: Volley): Promise<void> {
+async function threadsStarted(volley: Volley, threads: number | undefined): Promise<void> {
   if (volley.mode === 'async') return;
-  const expected = Math.max(1, Math.min(2, availableParallelism()));
+  const expected = threads ?? defaultThreads();
   const deadline = performance.now() + 30_000;
   for (;;) {
     const threads = (await volley.workerStats()).filter((worker) => worker.threadId !== 0);
@@ -39,7 +38,12 @@ async function threadsStarted(volley: Volley): Promise<void> {
   }
 }
 
-export async function runVolleyEmbedContender(name: string, mode: VolleyMode): Promise<void> {
+/** `threads` overrides the runtime's worker-thread count (threads mode). */
+export async function runVolleyEmbedContender(
+  name: string,
+  mode: VolleyMode,
+  options: { threads?: number } = {},
+): Promise<void> {
   const args = parseEmbedArgs();
   const { dimensions, inputsPerRequest } = args;
   const volley = await createVolley({
@@ -47,21 +51,22 @@ export async function runVolleyEmbedContender(name: string, mode: VolleyMode): P
     endpoints: [{ baseUrl: args.url }],
     concurrency: args.concurrency,
     model: MODEL,
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
   });
-  await threadsStarted(volley);
-  const options = { model: MODEL, dimensions, batchSize: inputsPerRequest };
+  await threadsStarted(volley, options.threads);
+  const embedOptions = { model: MODEL, dimensions, batchSize: inputsPerRequest };
   // One request before the warm-up, so that a server ignoring `encoding_format` is known before
   // it, as it is to any process that has run for a while: otherwise `auto` sends the whole first
   // wave of the warm-up to the loop and its threads reach the window cold (up to 18% slower than
   // `threads` in the float cells).
-  await volley.embed(inputsFor(0, inputsPerRequest), options);
+  await volley.embed(inputsFor(0, inputsPerRequest), embedOptions);
   const expectFloats = args.encoding === 'float';
   let serverSentFloats: boolean | undefined;
   await runEmbedContender(
     name,
     args,
     async (inputs) => {
-      const result = await volley.embed(inputs, options);
+      const result = await volley.embed(inputs, embedOptions);
       const failed = result.errors[0];
       if (failed !== undefined) throw failed.error;
       if (result.requests !== 1)

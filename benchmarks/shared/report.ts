@@ -4,6 +4,8 @@
  * Markdown preamble, per-scenario tables and failure list, and the HTML page (the Markdown's
  * tables plus bar charts in inline SVG, no scripts or external assets, so it opens offline).
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import type { MachineInfo } from '../throughput/proc-stats.js';
 
 /** Other processes (not the client, not the server) using more than this many cores make a run noisy. */
@@ -14,9 +16,10 @@ export interface ResultBase {
   clientCores: number;
   errors: number;
   firstError?: string;
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  eventLoopDelayP99Ms: number;
+  /** Per-request figures; a whole-process run (cli-run/) has none. */
+  latencyP50Ms?: number;
+  latencyP99Ms?: number;
+  eventLoopDelayP99Ms?: number;
   maxRssMb: number;
 }
 
@@ -339,6 +342,21 @@ export function barChart<Row extends { contender: string }>(
   return `<figure><figcaption>${escapeHtml(title)}</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">${bars}</svg></figure>`;
 }
 
+/** One chart's title, value and unit. */
+export type ChartSeries<Row> = [title: string, get: (row: Row) => Stat | undefined, unit: string];
+
+/** What every report draws per scenario: a rate (higher is better), then client CPU (lower is better). */
+export function rateAndCpuCharts<Row extends { contender: string }>(
+  style: ChartStyle,
+  rows: readonly Row[],
+  rate: ChartSeries<Row>,
+  cpu: ChartSeries<Row>,
+): string {
+  return (
+    barChart(style, rate[0], rows, rate[1], rate[2]) + barChart(style, cpu[0], rows, cpu[1], cpu[2])
+  );
+}
+
 /** Minimal Markdown -> HTML for what the reports write: headings, paragraphs, lists, tables. */
 export function markdownToHtml(markdown: string): string {
   const inline = (text: string): string =>
@@ -425,4 +443,27 @@ ${markdownToHtml(options.markdown)}
 ${sections}
 </body></html>
 `;
+}
+
+/**
+ * A report module run as a script (`node --import tsx <script> <result.json>`): recomputes what
+ * `derive` derives from the file's runs, rewrites the .md and .html beside it and prints the
+ * Markdown. Does nothing when `moduleUrl` is not the script node was started with.
+ */
+export function rerenderWhenRun<Doc>(
+  moduleUrl: string,
+  script: string,
+  derive: (doc: Doc) => void,
+  markdown: (doc: Doc) => string,
+  html: (doc: Doc, markdown: string) => string,
+): void {
+  if (process.argv[1] === undefined || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  const file = process.argv[2];
+  if (file === undefined) throw new Error(`usage: node --import tsx ${script} <result.json>`);
+  const doc = JSON.parse(readFileSync(file, 'utf8')) as Doc;
+  derive(doc);
+  const text = markdown(doc);
+  writeFileSync(file.replace(/\.json$/, '.md'), text);
+  writeFileSync(file.replace(/\.json$/, '.html'), html(doc, text));
+  process.stdout.write(`${text}\n`);
 }

@@ -4,7 +4,7 @@
  * shared box was busy can be flagged instead of silently skewing the medians.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 
 /** Clock ticks per second of the /proc counters; 100 on every common Linux, asked once anyway. */
@@ -17,16 +17,35 @@ export const CLK_TCK = ((): number => {
   }
 })();
 
-/** utime + stime of one process (all its threads), in ms; undefined once it is gone. */
-export function processCpuMs(pid: number): number | undefined {
+/**
+ * utime + stime of one process (all its threads), in ms; with `tid`, of that thread only (`tid`
+ * = `pid`: the main thread, a Node process's event loop); undefined once it is gone.
+ */
+export function processCpuMs(pid: number, tid?: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const path = tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`;
+    const stat = readFileSync(path, 'utf8');
     // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // Fields 14 and 15 of proc(5); fields[0] is field 3.
     const utime = Number(fields[11]);
     const stime = Number(fields[12]);
     return ((utime + stime) / CLK_TCK) * 1000;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Time one thread spent runnable but waiting for a CPU, in ms (field 2 of
+ * /proc/<pid>/task/<tid>/schedstat): on a shared box, what an event loop's utilisation counts as
+ * busy without running. Undefined when the kernel keeps no schedstats or the thread is gone.
+ */
+export function threadRunQueueWaitMs(pid: number, tid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ');
+    const waitNs = Number(fields[1]);
+    return Number.isFinite(waitNs) ? waitNs / 1e6 : undefined;
   } catch {
     return undefined;
   }
@@ -132,4 +151,52 @@ export function loadAverage(): [number, number, number] {
 
 function round2(value: number): number {
   return Math.round(value * 100) / 100;
+}
+
+/**
+ * CPU (ms) of this process's children that have exited and been waited for (cutime + cstime of
+ * /proc/self/stat): the exact whole-life CPU of a child process, all its threads and its own
+ * waited-for children included, read once the child's `exit` event has fired.
+ */
+export function exitedChildrenCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 16 and 17 of proc(5); fields[0] is field 3.
+  return ((Number(fields[13]) + Number(fields[14])) / CLK_TCK) * 1000;
+}
+
+/** Peak resident set (VmHWM) of a live process in MiB; undefined once it is gone. */
+export function peakRssMb(pid: number): number | undefined {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? undefined : Number(match[1]) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU (ms) of each live thread of a process, by thread id, from /proc/<pid>/task/<tid>/stat; the
+ * main thread's id is the pid. A thread that has exited is no longer listed (its time moves to
+ * the process total), so a caller that wants every thread samples this and keeps each id's
+ * largest value. Empty once the process is gone.
+ */
+export function threadCpuMs(pid: number): Map<number, number> {
+  const byThread = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byThread;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byThread.set(Number(tid), ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1000);
+    } catch {
+      // The thread exited between the listing and the read.
+    }
+  }
+  return byThread;
 }

@@ -29,6 +29,28 @@ export function spawnScript(
   });
 }
 
+/**
+ * Runs `script` with `spec` as its JSON argument and resolves with the JSON it prints on stdout
+ * (the contender processes of benchmarks/adaptive and benchmarks/hedging).
+ */
+export function runJsonScript<Result>(script: string, spec: unknown): Promise<Result> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawnScript(script, [JSON.stringify(spec)]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr
+      .setEncoding('utf8')
+      .on('data', (c: string) => (stderr = (stderr + c).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolvePromise(JSON.parse(stdout) as Result)
+        : reject(new Error(`${script} exited ${code}: ${stderr}`)),
+    );
+  });
+}
+
 /** Starts `contenders/<contender>.ts` against `url` with the scenario's load. */
 export function spawnContender(
   contender: string,

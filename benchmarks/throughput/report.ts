@@ -5,8 +5,6 @@
  * Run directly to re-render an existing result file:
  *   node --import tsx throughput/report.ts results/throughput-<date>-<sha>.json
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import type { DocumentBase, MatrixRun, Stat } from '../shared/report.js';
 import * as common from '../shared/report.js';
 import type { ContenderResult } from './harness.js';
@@ -53,6 +51,8 @@ export interface BenchDocument
     scenarios: Scenario[];
     noisyOtherCores: number;
     retryNoisy: number;
+    /** The load server; absent in files written before nginx was an option (they used sim). */
+    server?: 'sim' | 'nginx';
   }> {
   schema: typeof SCHEMA;
   runs: RunRecord[];
@@ -117,8 +117,9 @@ export function headline(doc: BenchDocument, scenarioId = '0ms-c256'): Headline 
 export const HOW_TO_READ = `## How to read this
 
 - **Setup.** Closed loop: each contender keeps C requests in flight until it has completed the
-  run's request count. Every contender is its own process; the server (\`volley sim\`) is another,
-  restarted for every run. Client and server share the same cores, so a faster client also means
+  run's request count. Every contender is its own process; the server (\`volley sim\`, or with
+  \`--server nginx\` nginx returning one fixed completion at a fraction of the simulator's CPU)
+  is another, restarted for every run. Client and server share the same cores, so a faster client also means
   a busier server: **compare ratios within one run, not absolute numbers across runs or machines.**
 - **Order.** Repetitions are rep-major (every contender once, then again), with the contender
   order rotated each rep, so slow drift of the machine hits every contender alike.
@@ -126,7 +127,8 @@ export const HOW_TO_READ = `## How to read this
   the reps, with the min–max spread.
 - **× undici-raw**, **× autocannon**: each run's req/s divided by that peer's run in the same rep
   and scenario, then the median (min–max) of those paired ratios. autocannon replays fixed bytes
-  and parses nothing: it is the raw HTTP ceiling. undici-raw is one undici Pool with C lanes, the
+  and parses nothing: it is the raw HTTP ceiling (so is wrk, in C, when named; it runs for a
+  duration, not a count). undici-raw is one undici Pool with C lanes, the
   floor Volley's \`async\` mode is built on.
 - **client CPU ms/1k req** = the contender process's user+system CPU (all its threads, worker
   threads included) over the window, per 1,000 completed requests. It is also µs per request,
@@ -148,7 +150,9 @@ export const HOW_TO_READ = `## How to read this
 `;
 
 export function renderMarkdown(doc: BenchDocument): string {
-  const lines = common.preamble(doc, `Throughput: short chat, ${doc.startedAt}`);
+  const server =
+    doc.config.server === 'nginx' ? 'nginx reference server (fixed answer, 0 ms)' : '`volley sim`';
+  const lines = common.preamble(doc, `Throughput: short chat against ${server}, ${doc.startedAt}`);
   const top = headline(doc);
   if (top !== undefined) {
     lines.push(
@@ -180,7 +184,8 @@ export function renderMarkdown(doc: BenchDocument): string {
 // ---------------------------------------------------------------------------------------------
 // HTML
 
-const CHARTS = {
+/** Bar chart sizes and colours, shared with the CLI benchmark's report (same contender names). */
+export const CHARTS = {
   width: 640,
   label: 130,
   barHeight: 22,
@@ -197,6 +202,10 @@ const CHARTS = {
     'volley-threads': '#2f7d32',
     'volley-async-metrics': '#88d27a',
     'volley-threads-metrics': '#1b4d1e',
+    'volley-threads-1': '#7fbf7b',
+    'volley-threads-2': '#1b5e20',
+    wrk: '#555555',
+    'lean-undici': '#4c78a8',
   },
   fallbackColor: '#999999',
 };
@@ -209,31 +218,21 @@ export function renderHtml(doc: BenchDocument, markdown: string): string {
     summaries: doc.summaries,
     heading: (scenario) => `<h2>${common.escapeHtml(scenarioTitle(scenario))}</h2>`,
     charts: (rows) =>
-      common.barChart(
+      common.rateAndCpuCharts(
         CHARTS,
-        'req/s (median, whisker = min–max)',
         rows,
-        (row) => row.reqPerSec,
-        'req/s',
-      ) +
-      common.barChart(
-        CHARTS,
-        'client CPU ms per 1,000 requests (lower is better)',
-        rows,
-        (row) => row.cpuMsPer1k,
-        'ms',
+        ['req/s (median, whisker = min–max)', (row) => row.reqPerSec, 'req/s'],
+        ['client CPU ms per 1,000 requests (lower is better)', (row) => row.cpuMsPer1k, 'ms'],
       ),
   });
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const file = process.argv[2];
-  if (file === undefined)
-    throw new Error('usage: node --import tsx throughput/report.ts <result.json>');
-  const doc = JSON.parse(readFileSync(file, 'utf8')) as BenchDocument;
-  doc.summaries = summarize(doc.runs, doc.config.scenarios, doc.config.contenders);
-  const markdown = renderMarkdown(doc);
-  writeFileSync(file.replace(/\.json$/, '.md'), markdown);
-  writeFileSync(file.replace(/\.json$/, '.html'), renderHtml(doc, markdown));
-  process.stdout.write(`${markdown}\n`);
-}
+common.rerenderWhenRun<BenchDocument>(
+  import.meta.url,
+  'throughput/report.ts',
+  (doc) => {
+    doc.summaries = summarize(doc.runs, doc.config.scenarios, doc.config.contenders);
+  },
+  renderMarkdown,
+  renderHtml,
+);

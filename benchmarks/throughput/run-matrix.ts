@@ -11,12 +11,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as matrix from '../shared/matrix.js';
+import { startNginx } from '../shared/nginx.js';
 import type { ContenderResult } from './harness.js';
 import { spawnContender, startSim } from './processes.js';
 import type { BenchDocument, Bound, RunRecord } from './report.js';
 import { renderHtml, renderMarkdown, SCHEMA, summarize } from './report.js';
 import type { Scenario } from './scenarios.js';
 import { buildScenarios, CONTENDERS, DEFAULT_CONTENDERS, matchesScenario } from './scenarios.js';
+import { SIM_CHAT_COMPLETION_JSON } from './workload.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCH_DIR = dirname(HERE);
@@ -27,7 +29,11 @@ const RESULTS_DIR = join(BENCH_DIR, 'results');
 const { values: flags } = parseArgs({
   // `pnpm run bench -- --quick` passes the `--` through; it is not an end-of-options marker here.
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
-  options: { ...matrix.COMMON_FLAGS, count: { type: 'string' } },
+  options: {
+    ...matrix.COMMON_FLAGS,
+    count: { type: 'string' },
+    server: { type: 'string', default: 'sim' },
+  },
 });
 
 if (flags.help) {
@@ -39,16 +45,24 @@ if (flags.help) {
   --count N           measured requests per run (overrides the scenario's)
   --warmup N          warm-up requests per run (overrides the scenario's)
   --retry-noisy N     repeat a noisy run up to N times, the repeat replacing it (default 1; 0 = never)
+  --server S          sim (volley sim, default) or nginx (a fixed answer at a fraction of the CPU;
+                      0 ms scenarios only)
 `);
   process.exit(0);
 }
 
+const server = flags.server;
+if (server !== 'sim' && server !== 'nginx')
+  throw new Error(`--server must be sim or nginx, got ${server}`);
 const scenarioTokens = matrix.list(flags.scenario);
 const scenarios = buildScenarios({
   quick: flags.quick,
   count: matrix.optionalInt('count', flags.count),
   warmup: matrix.optionalInt('warmup', flags.warmup),
-}).filter((scenario) => matchesScenario(scenario, scenarioTokens));
+})
+  .filter((scenario) => matchesScenario(scenario, scenarioTokens))
+  // nginx answers at once: it has no latency to add.
+  .filter((scenario) => server === 'sim' || scenario.latencyMs === 0);
 const contenders = matrix.selectContenders(flags.contenders, CONTENDERS, DEFAULT_CONTENDERS);
 if (scenarios.length === 0) throw new Error(`no scenario matches ${scenarioTokens.join(', ')}`);
 
@@ -62,7 +76,8 @@ function classify(scenario: Scenario, result: ContenderResult, serverCores: numb
   return matrix.cpuBound(result.clientCores, serverCores);
 }
 
-const setup = matrix.matrixSetup('throughput', 'scenario', flags, scenarios, contenders);
+const name = server === 'sim' ? 'throughput' : `throughput-${server}`;
+const setup = matrix.matrixSetup(name, 'scenario', flags, scenarios, contenders);
 const started = matrix.startMatrix(setup, REPO_DIR);
 const runs = await matrix.runMatrix<Scenario, RunRecord>(setup, started, {
   runOne: (scenario, slot) =>
@@ -71,7 +86,10 @@ const runs = await matrix.runMatrix<Scenario, RunRecord>(setup, started, {
       // Longest wait for the shared machine to go quiet before a run starts anyway.
       quietWaitMaxMs: 10_000,
       timeoutMs: 300_000,
-      startServer: () => startSim(CLI_BIN, scenario.latencyMs),
+      startServer: () =>
+        server === 'nginx'
+          ? startNginx(SIM_CHAT_COMPLETION_JSON)
+          : startSim(CLI_BIN, scenario.latencyMs),
       spawn: (url) => spawnContender(slot.contender, url, scenario, scenario.count),
       server: (cpuMs, cores, result) => ({
         ...matrix.serverCpu(cpuMs, cores),
@@ -90,10 +108,10 @@ const doc: BenchDocument = {
     setup,
     started,
     matrix.packageVersions(BENCH_DIR, ['volley', 'undici', 'openai', 'p-limit', 'autocannon']),
-    {},
+    { server },
   ),
   runs,
   summaries: summarize(runs, scenarios, contenders),
 };
 const markdown = renderMarkdown(doc);
-matrix.writeResults(RESULTS_DIR, 'throughput', doc, markdown, renderHtml(doc, markdown));
+matrix.writeResults(RESULTS_DIR, name, doc, markdown, renderHtml(doc, markdown));

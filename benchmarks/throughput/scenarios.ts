@@ -12,12 +12,22 @@ export const CONTENDERS = [
   'volley-threads',
   'volley-async-metrics',
   'volley-threads-metrics',
+  'volley-threads-1',
+  'volley-threads-2',
+  'wrk',
 ] as const;
 
 export type ContenderName = (typeof CONTENDERS)[number];
 
-/** The `-metrics` contenders answer one question (what metrics cost) and run only when named. */
-export const DEFAULT_CONTENDERS = CONTENDERS.filter((name) => !name.endsWith('-metrics'));
+/**
+ * Some contenders answer one question each and run only when named: the `-metrics` ones (what
+ * metrics cost), `volley-threads-1` and `volley-threads-2` (what a second worker thread costs and
+ * buys, whatever the default count) and wrk (a native binary the matrix may have to install).
+ */
+const ON_REQUEST = new Set<string>(['volley-threads-1', 'volley-threads-2', 'wrk']);
+export const DEFAULT_CONTENDERS = CONTENDERS.filter(
+  (name) => !name.endsWith('-metrics') && !ON_REQUEST.has(name),
+);
 
 export interface Scenario {
   /** e.g. `0ms-c256`: server latency, then concurrency. */

@@ -14,11 +14,12 @@ const SCRAPE_INTERVAL_MS = 1_000;
 /**
  * With `metrics`, the runtime keeps its Prometheus metrics and a timer scrapes them every second,
  * so the cost of counting and of rendering is both in the measured window.
+ * `threads` overrides the runtime's worker-thread count (threads mode).
  */
 export async function runVolleyContender(
   name: string,
   mode: VolleyMode,
-  options: { metrics?: boolean } = {},
+  options: { metrics?: boolean; threads?: number } = {},
 ): Promise<void> {
   const args = parseContenderArgs();
   const volley = await createVolley({
@@ -27,6 +28,7 @@ export async function runVolleyContender(
     concurrency: args.concurrency,
     model: MODEL,
     ...(options.metrics === true ? { metrics: true } : {}),
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
   });
   const registry = volley.metrics;
   const scraper =

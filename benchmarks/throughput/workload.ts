@@ -32,3 +32,29 @@ export function checkChatCompletion(body: unknown): void {
   if (typeof content !== 'string')
     throw new Error('response has no string choices[0].message.content');
 }
+
+/**
+ * What `volley sim` answers to CHAT_REQUEST (captured 2026-12-07, 412 bytes), as one fixed string:
+ * the body the nginx reference server (shared/nginx.ts) returns, so every client parses the same
+ * shape from either server. Only the ids and `created` differ from the simulator's, per request.
+ */
+export const SIM_CHAT_COMPLETION_JSON = JSON.stringify({
+  id: 'chatcmpl-53f1ff04bf310',
+  object: 'chat.completion',
+  created: 1796637874,
+  model: MODEL,
+  choices: [
+    {
+      index: 0,
+      message: {
+        role: 'assistant',
+        content: 'Take when about world off could my make should on many must day work right each',
+        refusal: null,
+      },
+      logprobs: null,
+      finish_reason: 'length',
+    },
+  ],
+  usage: { prompt_tokens: 13, completion_tokens: 16, total_tokens: 29 },
+  system_fingerprint: 'fp_volley_sim',
+});

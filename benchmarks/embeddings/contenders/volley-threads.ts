@@ -1,4 +1,4 @@
-/** volley-threads: Volley with its Piscina pool of worker threads (2 by default on this box), decoding there. */
+/** volley-threads: Volley with its Piscina pool of worker threads (the default count), decoding there. */
 import { runVolleyEmbedContender } from '../volley-contender.js';
 
 await runVolleyEmbedContender('volley-threads', 'threads');

@@ -9,6 +9,11 @@ import { exitWhenFlushed, measure, parseContenderArgs, report, round } from '../
 import { CHAT_REQUEST_JSON, chatCompletionsUrl, JSON_HEADERS } from '../workload.js';
 
 const args = parseContenderArgs();
+/**
+ * `AUTOCANNON_WORKERS=N`: autocannon's own worker-thread mode (connections and amount divided
+ * among N workers), for comparisons with a multi-threaded client. Unset: one thread, its default.
+ */
+const workers = Number(process.env.AUTOCANNON_WORKERS ?? 0);
 
 function options(amount: number): AutocannonOptions {
   return {
@@ -22,6 +27,7 @@ function options(amount: number): AutocannonOptions {
     // With `amount`, autocannon only notices it is done on a sample tick; the default 1 s tick
     // quantises wall time to whole seconds (research/perf-lab.md §1).
     sampleInt: 5,
+    ...(workers > 1 ? { workers } : {}),
   };
 }
 

@@ -1,4 +1,4 @@
-/** volley-threads: Volley with its Piscina pool of worker threads (2 by default on this box). */
+/** volley-threads: Volley with its Piscina pool of worker threads (the default count: 1 on 2 cores). */
 import { runVolleyContender } from '../volley-contender.js';
 
 await runVolleyContender('volley-threads', 'threads');
