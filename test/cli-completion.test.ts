@@ -45,6 +45,7 @@ describe('volley completion', () => {
       'sim',
       'bench',
       'cluster',
+      'worker',
       'completion',
     ]);
     expect(await complete(['volley', 'em'])).toEqual(['embed']);

@@ -404,6 +404,17 @@ describe('volley embed', () => {
     ]);
     expect(asRun.code).toBe(2);
     expect(asRun.stderr).toContain('written by volley embed');
+    // ...under its own code: the configuration did not change, the command did.
+    const asRunJson = await runCli([
+      'run',
+      dir.file('in.jsonl'),
+      '-o',
+      dir.file('out.jsonl'),
+      '--resume',
+      '--json',
+    ]);
+    expect(asRunJson.code).toBe(2);
+    expect(JSON.parse(asRunJson.stdout)).toMatchObject({ code: 'VOLLEY_ERR_RESUME_WRONG_COMMAND' });
 
     const second = await runCli([...args, '--resume']);
     expect(second.code).toBe(0);

@@ -70,3 +70,13 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** Starts `volley sim --port 0 ...args` and resolves with it and its base URL (its first stdout line). */
+export async function startSimCli(args: string[]): Promise<{ cli: CliProcess; url: string }> {
+  const cli = startCli(['sim', '--port', '0', ...args]);
+  const url = await new Promise<string>((resolve, reject) => {
+    cli.child.stdout.once('data', (line: string) => resolve(line.trim()));
+    cli.child.once('exit', (code) => reject(new Error(`volley sim exited with ${code}`)));
+  });
+  return { cli, url };
+}

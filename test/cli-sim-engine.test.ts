@@ -3,18 +3,8 @@
 import { simulatedChatContent } from '@volley/sim';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliProcess, startCli, waitFor } from './cli-process.js';
+import { type CliProcess, startSimCli, waitFor } from './cli-process.js';
 import { runCli } from './helpers.js';
-
-/** Starts `volley sim` and resolves with its base URL (its first stdout line). */
-async function startSim(args: string[]): Promise<{ cli: CliProcess; url: string }> {
-  const cli = startCli(['sim', '--port', '0', ...args]);
-  const url = await new Promise<string>((resolve, reject) => {
-    cli.child.stdout.once('data', (line: string) => resolve(line.trim()));
-    cli.child.once('exit', (code) => reject(new Error(`volley sim exited with ${code}`)));
-  });
-  return { cli, url };
-}
 
 async function stop(cli: CliProcess): Promise<void> {
   cli.child.kill('SIGTERM');
@@ -25,7 +15,7 @@ describe('volley sim --engine-slots', () => {
   let cli: CliProcess;
   let url: string;
   beforeAll(async () => {
-    ({ cli, url } = await startSim([
+    ({ cli, url } = await startSimCli([
       '--engine-slots',
       '4',
       '--decode-step-ms',
@@ -107,7 +97,7 @@ describe('volley sim flags', () => {
   });
 
   it('injects faults at --fault-rate', async () => {
-    const { cli, url } = await startSim(['--fault-rate', '1', '--seed', '2']);
+    const { cli, url } = await startSimCli(['--fault-rate', '1', '--seed', '2']);
     try {
       const outcomes = await Promise.all(
         Array.from({ length: 10 }, () =>

@@ -2,12 +2,11 @@
  * Shared set-up for the pattern tests: a real simulator on port 0 whose log the tests read, a
  * Volley pointed at it in the mode under test, and a recorder that checks both modes agree.
  */
-import { availableParallelism } from 'node:os';
 import type { SimRequestLogEntry, Simulator, SimulatorOptions } from '@volley/sim';
 import { createSimulator } from '@volley/sim';
 import { expect } from 'vitest';
 import type { EndpointOptions, Volley, VolleyOptions } from 'volley';
-import { createVolley } from 'volley';
+import { createVolley, defaultThreads } from 'volley';
 
 export const MODES = ['async', 'threads'] as const;
 export type Mode = (typeof MODES)[number];
@@ -47,7 +46,7 @@ export async function rig(
     endpoints: [{ baseUrl: sim.url, ...endpoint }],
   });
   if (mode === 'threads') {
-    const threads = rest.threads ?? Math.min(2, availableParallelism());
+    const threads = rest.threads ?? defaultThreads();
     await waitFor(async () => (await volley.workerStats()).length >= threads, 10_000);
   }
   return {
