@@ -22,6 +22,7 @@ import type {
 } from '@volley/core';
 import { ErrorCode, parseRateLimitHeaders, registerSecret, scrubSecrets } from '@volley/core';
 import type { Dispatcher } from 'undici';
+import { util } from 'undici';
 import { LARGE_ANSWER_BYTES, LargeAnswerGate } from './answer-gate.js';
 import {
   bodyText,
@@ -88,15 +89,12 @@ type Headers = Dispatcher.ResponseData['headers'];
 const DEFAULT_LARGE_ANSWER_SLOTS = 16;
 
 /**
- * The abort handle undici watches for one attempt. undici takes an EventEmitter-like object as
- * `signal` (its documented alternative to AbortSignal: it checks for `on`, then calls `once` and
- * `removeListener`); one costs far less to make than an AbortController (`createAbortSignal`
- * alone was 5.6% of the CPU profile at 12k requests/s), and this one less than an EventEmitter,
- * whose `once` wraps every listener in a bound closure. `abort` fires at most once, so `on` and
- * `once` are the same here. Listeners: undici's, and the LargeAnswerGate's while it waits.
+ * One attempt's abort handle, watched by its Exchange (which ends the request) and by the
+ * LargeAnswerGate while it waits. Made for every attempt, so it is cheaper than an AbortController
+ * (`createAbortSignal` alone was 5.6% of the CPU profile at 12k requests/s) or an EventEmitter,
+ * whose `once` wraps every listener in a bound closure. `abort` fires at most once.
  */
 class Attempt {
-  /** Read by undici when the request starts. */
   aborted = false;
   /** Why we aborted, if we did: distinguishes our timeout from the caller's cancel. */
   reason: SerializedError | undefined = undefined;
@@ -104,14 +102,10 @@ class Attempt {
   #listeners: Array<() => void> | undefined = undefined;
 
   once(_event: 'abort', listener: () => void): this {
-    // A literal array holds just the one listener undici adds; `push` on an empty one reserves 17.
+    // A literal array holds just the one listener an attempt mostly has; `push` on an empty one reserves 17.
     if (this.#listeners === undefined) this.#listeners = [listener];
     else this.#listeners.push(listener);
     return this;
-  }
-
-  on(event: 'abort', listener: () => void): this {
-    return this.once(event, listener);
   }
 
   off(_event: 'abort', listener: () => void): this {
@@ -119,10 +113,6 @@ class Attempt {
     const at = listeners === undefined ? -1 : listeners.lastIndexOf(listener);
     if (at !== -1) listeners?.splice(at, 1);
     return this;
-  }
-
-  removeListener(event: 'abort', listener: () => void): this {
-    return this.off(event, listener);
   }
 
   /** Ends the attempt with `reason`; only the first call counts. */
@@ -209,6 +199,11 @@ function toFailure(error: unknown, attempt: Attempt): SerializedError {
   return transportFailure(error, attempt.headersAt === 0 ? 'headers' : 'body');
 }
 
+/**
+ * One attempt over the wire. It goes through `pool.dispatch` with a handler of our own (Exchange)
+ * rather than `pool.request`: a JSON answer is wanted whole and an SSE one chunk by chunk, so
+ * undici's per-response Readable stream, AsyncResource and signal bookkeeping would be pure cost.
+ */
 async function run(
   client: EndpointClient,
   gate: LargeAnswerGate,
@@ -218,89 +213,264 @@ async function run(
   onDelta: ((delta: StreamDelta) => void) | undefined,
 ): Promise<WorkOutcome> {
   const started = performance.now();
-  const response = await client.pool.request({
-    method: 'POST',
-    path: client.pathFor(request.path),
-    headers: client.headers,
-    body: wire,
-    signal: attempt,
-    headersTimeout: Math.min(client.config.headersTimeoutMs, request.timeoutMs),
-    // SSE idleness is judged by our own timer (comments must not count); JSON by undici's.
-    bodyTimeout: request.stream ? 0 : client.config.idleTimeoutMs,
-  });
-  attempt.headersAt = performance.now();
-  const { statusCode, headers } = response;
-  const rateLimit = parseRateLimitHeaders(headers);
+  let stream: StreamReader | undefined;
+  let answer: Answer<DecodedBody | StreamedResult>;
+  try {
+    answer = await new Promise((resolve, reject) => {
+      client.pool.dispatch(
+        {
+          method: 'POST',
+          path: client.pathFor(request.path),
+          headers: client.headers,
+          body: wire,
+          headersTimeout: Math.min(client.config.headersTimeoutMs, request.timeoutMs),
+          // SSE idleness is judged by our own timer (comments must not count); JSON by undici's.
+          bodyTimeout: request.stream ? 0 : client.config.idleTimeoutMs,
+        },
+        new Exchange<DecodedBody | StreamedResult>(
+          gate,
+          attempt,
+          resolve,
+          reject,
+          (status, headers) => {
+            const contentType = headerValue(headers, 'content-type') ?? '';
+            if (request.stream && contentType.includes('text/event-stream')) {
+              stream = new StreamReader(client.config, request, attempt, onDelta);
+              return stream;
+            }
+            return { finish: (bytes) => decodeAnswer(request, status, headers, bytes) };
+          },
+        ),
+      );
+    });
+  } finally {
+    stream?.close();
+  }
 
-  if (statusCode < 200 || statusCode >= 300) {
+  const { status, headers } = answer;
+  const rateLimit = parseRateLimitHeaders(headers);
+  if (answer.failed) {
     // Redirects land here too: they are never followed, credentials must not travel elsewhere.
-    const text = await readErrorText(response.body);
     const failed: WorkOutcome = {
       id: request.id,
       ok: false,
-      error: httpFailure(statusCode, headers, text),
+      error: httpFailure(status, headers, answer.text),
     };
     if (rateLimit !== undefined) failed.rateLimit = rateLimit;
     return failed;
   }
+  const timing: WorkSuccess['timing'] = {
+    latencyMs: performance.now() - started,
+    headersMs: attempt.headersAt - started,
+  };
+  const success: WorkSuccess = { id: request.id, ok: true, status, requestId: '', timing };
+  const result = answer.value;
+  if ('streamed' in result) {
+    success.requestId = requestIdOf(headers, result.id);
+    if (request.raw) success.bodyText = JSON.stringify(result.body);
+    else success.body = result.body;
+    if (result.usage !== undefined) success.usage = result.usage;
+    if (result.ttftAt !== undefined) timing.ttftMs = result.ttftAt - started;
+  } else {
+    const { body, text, embeddings } = result;
+    success.requestId = requestIdOf(headers, typeof body.id === 'string' ? body.id : '');
+    const usage = usageOf(body.usage);
+    if (usage !== undefined) success.usage = usage;
+    if (embeddings !== undefined) success.embeddings = embeddings;
+    if (request.raw && text !== undefined) success.bodyText = text;
+    else success.body = body;
+  }
+  if (rateLimit !== undefined) success.rateLimit = rateLimit;
+  return success;
+}
 
-  const contentType = headerValue(headers, 'content-type') ?? '';
-  if (request.stream && contentType.includes('text/event-stream')) {
-    const streamed = await readStream(
-      client.config,
-      gate,
-      request,
-      response.body,
-      attempt,
-      onDelta,
-    );
-    return {
-      id: request.id,
-      ok: true,
-      status: statusCode,
-      requestId: requestIdOf(headers, streamed.id),
-      ...(request.raw ? { bodyText: JSON.stringify(streamed.body) } : { body: streamed.body }),
-      ...(streamed.usage === undefined ? {} : { usage: streamed.usage }),
-      ...(rateLimit === undefined ? {} : { rateLimit }),
-      timing: {
-        latencyMs: performance.now() - started,
-        headersMs: attempt.headersAt - started,
-        ...(streamed.ttftAt === undefined ? {} : { ttftMs: streamed.ttftAt - started }),
-      },
-    };
+/** What an exchange settles with: a 2xx answer read by its BodyReader, or another status's text. */
+type Answer<T> = { status: number; headers: Headers } & (
+  | { failed: false; value: T }
+  | { failed: true; text: string }
+);
+
+/** How an exchange reads a 2xx body: gathered and handed over whole, or taken chunk by chunk. */
+interface BodyReader<T> {
+  /**
+   * Takes each chunk as it arrives and says whether the answer is complete (the rest is not read).
+   * Without it, the body is gathered and `finish` gets its bytes.
+   */
+  push?(chunk: Buffer): boolean;
+  /**
+   * The answer, once the body is read (or complete). Runs within the turn the body ends in: the
+   * gathered bytes may live in the shared scratch buffer, so it must copy whatever it keeps.
+   */
+  finish(bytes: Buffer): T;
+}
+
+const NO_BYTES = Buffer.alloc(0);
+
+/** Enough of an error body for its message; the rest is not worth reading. */
+const ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * undici's handler for one attempt (its classic handler interface, which the pool calls directly).
+ * It settles once: a 2xx body read by the reader `readerFor` picks from the headers, any other
+ * status with the first ERROR_BODY_BYTES of its text. A body that grows past LARGE_ANSWER_BYTES
+ * pauses until the LargeAnswerGate has a slot for it (undici stops reading the socket meanwhile),
+ * and aborting the attempt (our timeout, the caller's cancel) ends the exchange, queued or under
+ * way; the attempt's reason then names the failure (see `toFailure`).
+ */
+class Exchange<T> implements Dispatcher.DispatchHandler {
+  readonly #gate: LargeAnswerGate;
+  readonly #attempt: Attempt;
+  readonly #resolve: (answer: Answer<T>) => void;
+  readonly #reject: (error: unknown) => void;
+  readonly #readerFor: (status: number, headers: Headers) => BodyReader<T>;
+  #abort: ((error: Error) => void) | undefined = undefined;
+  #status = 0;
+  #headers: Headers = {};
+  #reader: BodyReader<T> | undefined = undefined;
+  #resume: (() => void) | undefined = undefined;
+  #chunks: Buffer[] = [];
+  #length = 0;
+  #large: LargeAnswerReader | undefined = undefined;
+  #settled = false;
+
+  constructor(
+    gate: LargeAnswerGate,
+    attempt: Attempt,
+    resolve: (answer: Answer<T>) => void,
+    reject: (error: unknown) => void,
+    readerFor: (status: number, headers: Headers) => BodyReader<T>,
+  ) {
+    this.#gate = gate;
+    this.#attempt = attempt;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#readerFor = readerFor;
   }
 
-  // The size cap is undici's `maxResponseSize` on the pool (UND_ERR_RES_EXCEEDED_MAX_SIZE).
-  let text: string | undefined;
-  let body: Record<string, unknown>;
-  let embeddings: EmbeddingMatrix | undefined;
+  onConnect(abort: (error: Error) => void): void {
+    this.#abort = abort;
+    if (this.#attempt.aborted) abort(new Error('attempt aborted'));
+    else this.#attempt.once('abort', () => abort(new Error('attempt aborted')));
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.#attempt.headersAt = performance.now();
+    this.#status = status;
+    this.#headers = util.parseHeaders(rawHeaders) as Headers;
+    this.#resume = resume;
+    if (status >= 200 && status < 300) this.#reader = this.#readerFor(status, this.#headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#settled) return true;
+    this.#length += chunk.length;
+    const reader = this.#reader;
+    if (reader === undefined) {
+      this.#chunks.push(chunk);
+      if (this.#length < ERROR_BODY_BYTES) return true;
+      this.#settleFailed();
+      this.#abort?.(new Error('error body read far enough'));
+      return false;
+    }
+    if (reader.push === undefined) this.#chunks.push(chunk);
+    else {
+      let complete: boolean;
+      try {
+        complete = reader.push(chunk);
+      } catch (error) {
+        this.#fail(error);
+        return false;
+      }
+      if (complete) {
+        this.#succeed(reader, NO_BYTES);
+        this.#abort?.(new Error('answer complete'));
+        return false;
+      }
+    }
+    if (this.#length > LARGE_ANSWER_BYTES && this.#large === undefined) {
+      this.#large = new LargeAnswerReader(this.#gate, this.#attempt);
+      this.#large.wait().then(
+        () => this.#resume?.(),
+        (error: unknown) => this.#abort?.(error as Error),
+      );
+      return false;
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    this.#large?.done();
+    const reader = this.#reader;
+    if (reader === undefined) this.#settleFailed();
+    else
+      this.#succeed(
+        reader,
+        reader.push === undefined ? gather(this.#chunks, this.#length) : NO_BYTES,
+      );
+  }
+
+  onError(error: Error): void {
+    this.#large?.done();
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#reject(error);
+  }
+
+  #succeed(reader: BodyReader<T>, bytes: Buffer): void {
+    if (this.#settled) return;
+    let value: T;
+    try {
+      value = reader.finish(bytes);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    this.#settled = true;
+    this.#resolve({ status: this.#status, headers: this.#headers, failed: false, value });
+  }
+
+  /** Ends the exchange with `error`, and the request with it. */
+  #fail(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#reject(error);
+    this.#abort?.(error instanceof Error ? error : new Error(String(error)));
+  }
+
+  #settleFailed(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    const text = Buffer.concat(this.#chunks, this.#length).toString('utf8');
+    this.#resolve({ status: this.#status, headers: this.#headers, failed: true, text });
+  }
+}
+
+interface DecodedBody {
+  body: Record<string, unknown>;
+  /** The body as text, when it was decoded as text (all but vectors parsed from the bytes). */
+  text: string | undefined;
+  embeddings: EmbeddingMatrix | undefined;
+}
+
+/** A 2xx JSON body's bytes to what the outcome carries. */
+function decodeAnswer(
+  request: Omit<WorkRequest, 'body'>,
+  status: number,
+  headers: Headers,
+  bytes: Buffer,
+): DecodedBody {
   if (request.embeddings === 'vectors' && !request.raw) {
     // base64 vectors are parsed from the bytes, never as one big string (embeddings.ts).
-    ({ body, embeddings } = await readBody(response.body, gate, attempt, (bytes) => {
-      const parsed =
-        parseEmbeddingsBody(bytes) ??
-        parseJsonBody(bodyText(bytes), request.path, statusCode, headers);
-      return { body: parsed, embeddings: takeVectors(parsed) };
-    }));
-  } else {
-    text = await readBody(response.body, gate, attempt, utf8);
-    body = parseJsonBody(text, request.path, statusCode, headers);
-    if (request.embeddings === 'vectors') embeddings = takeVectors(body);
+    const body =
+      parseEmbeddingsBody(bytes) ?? parseJsonBody(bodyText(bytes), request.path, status, headers);
+    return { body, text: undefined, embeddings: takeVectors(body) };
   }
-  const success: WorkSuccess = {
-    id: request.id,
-    ok: true,
-    status: statusCode,
-    requestId: requestIdOf(headers, typeof body.id === 'string' ? body.id : ''),
-    timing: { latencyMs: performance.now() - started, headersMs: attempt.headersAt - started },
-  };
-  if (rateLimit !== undefined) success.rateLimit = rateLimit;
-  const usage = usageOf(body.usage);
-  if (usage !== undefined) success.usage = usage;
-  if (embeddings !== undefined) success.embeddings = embeddings;
-  if (request.raw && text !== undefined) success.bodyText = text;
-  else success.body = body;
-  return success;
+  // The size cap is undici's `maxResponseSize` on the pool (UND_ERR_RES_EXCEEDED_MAX_SIZE).
+  const text = bytes.toString('utf8');
+  const body = parseJsonBody(text, request.path, status, headers);
+  const embeddings = request.embeddings === 'vectors' ? takeVectors(body) : undefined;
+  return { body, text, embeddings };
 }
 
 /** Decodes `body.data` and removes it: the base64 strings would only double what crosses the thread. */
@@ -334,60 +504,6 @@ function gather(chunks: readonly Buffer[], length: number): Buffer {
   let offset = 0;
   for (const chunk of chunks) offset += chunk.copy(scratch, offset);
   return scratch.subarray(0, length);
-}
-
-function utf8(bytes: Buffer): string {
-  return bytes.toString('utf8');
-}
-
-/**
- * Reads a body to its end and passes its bytes, contiguous, to `use` within the same turn: they
- * may live in the shared scratch buffer, so `use` must copy whatever it keeps (parsing does).
- */
-function readBody<T>(
-  body: Dispatcher.ResponseData['body'],
-  gate: LargeAnswerGate,
-  attempt: Attempt,
-  use: (bytes: Buffer) => T,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    let ended = false;
-    let large: LargeAnswerReader | undefined;
-    body.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      length += chunk.length;
-      if (length > LARGE_ANSWER_BYTES && large === undefined) {
-        large = new LargeAnswerReader(gate, attempt);
-        body.pause();
-        large.wait().then(
-          () => body.resume(),
-          (error: unknown) => body.destroy(error as Error),
-        );
-      }
-    });
-    // `on`, not `once`: each of these fires once anyway, and `once` wraps its listener in a
-    // bound closure and a state object, for every body.
-    body.on('end', () => {
-      ended = true;
-      large?.done();
-      try {
-        resolve(use(gather(chunks, length)));
-      } catch (error) {
-        reject(error instanceof Error ? error : new Error(String(error)));
-      }
-    });
-    body.on('error', (error) => {
-      large?.done();
-      reject(error);
-    });
-    // 'close' follows 'end' too; only a body destroyed without an error would otherwise hang.
-    body.on('close', () => {
-      large?.done();
-      if (!ended) reject(new Error('response body closed before its end'));
-    });
-  });
 }
 
 /**
@@ -445,23 +561,6 @@ function headerValue(headers: Headers, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Enough of an error body for its message; the rest is not worth reading. */
-const ERROR_BODY_BYTES = 64 * 1024;
-
-async function readErrorText(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= ERROR_BODY_BYTES) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /**
  * The request id a result carries: the server's `x-request-id`, else the body's id. A server's
  * text like any other: a proxy that echoes the Authorization header there must not leak the key.
@@ -515,108 +614,137 @@ function parseJsonBody(
 }
 
 interface StreamedResult {
+  streamed: true;
   id: string;
   body: unknown;
   usage: Usage | undefined;
   ttftAt: number | undefined;
 }
 
-async function readStream(
-  config: EndpointConfig,
-  gate: LargeAnswerGate,
-  request: Omit<WorkRequest, 'body'>,
-  body: Dispatcher.ResponseData['body'],
-  attempt: Attempt,
-  onDelta: ((delta: StreamDelta) => void) | undefined,
-): Promise<StreamedResult> {
-  const assembler =
-    request.path === RESPONSES_PATH
-      ? new ResponsesAssembler()
-      : new StreamAssembler(request.path === '/completions' ? 'completion' : 'chat');
-  let ttftAt: number | undefined;
-  const idle = setTimeout(() => {
-    attempt.abort(
-      failure(ErrorCode.TIMEOUT, `stream idle for more than ${config.idleTimeoutMs} ms`, true),
-    );
-  }, config.idleTimeoutMs);
-  const parser = new SseParser(
-    {
-      onData(data) {
-        idle.refresh();
-        if (data === '[DONE]') {
-          // Some compatible servers end Responses API streams with it too; only the final event counts there.
-          if (assembler instanceof StreamAssembler) assembler.sawDone = true;
-          return;
-        }
-        let chunk: unknown;
-        try {
-          chunk = JSON.parse(data);
-        } catch {
-          throw new AttemptFailure(
-            badResponse(`stream event is not JSON: ${JSON.stringify(serverExcerpt(data, 80))}`),
-          );
-        }
-        if (typeof chunk !== 'object' || chunk === null) {
-          throw new AttemptFailure(badResponse('stream event is not a JSON object'));
-        }
-        if ('error' in chunk && !('choices' in chunk)) {
-          const error = (chunk as { error: unknown }).error;
-          throw new AttemptFailure(
-            badResponse(`stream carried an error: ${serverExcerpt(JSON.stringify(error), 200)}`),
-          );
-        }
-        let deltas: ReturnType<typeof assembler.accept>;
-        try {
-          deltas = assembler.accept(chunk as Record<string, unknown>);
-        } catch (error) {
-          if (!(error instanceof ResponseStreamError)) throw error;
-          throw new AttemptFailure(badResponse(serverExcerpt(error.message, 300)));
-        }
-        if (deltas.length > 0) {
-          ttftAt ??= performance.now();
-          if (onDelta !== undefined)
-            for (const delta of deltas) onDelta({ id: request.id, ...delta });
-        }
+/**
+ * Reads a server-sent event stream as it arrives: each event through the assembler, each delta to
+ * `onDelta`. Its idle timer runs from the headers to `close` and only real events reset it
+ * (keep-alive comments do not); when it fires it aborts the attempt.
+ */
+class StreamReader implements BodyReader<StreamedResult> {
+  readonly #assembler: StreamAssembler | ResponsesAssembler;
+  readonly #parser: SseParser;
+  readonly #idle: NodeJS.Timeout;
+  #ttftAt: number | undefined = undefined;
+
+  constructor(
+    config: EndpointConfig,
+    request: Omit<WorkRequest, 'body'>,
+    attempt: Attempt,
+    onDelta: ((delta: StreamDelta) => void) | undefined,
+  ) {
+    const assembler =
+      request.path === RESPONSES_PATH
+        ? new ResponsesAssembler()
+        : new StreamAssembler(request.path === '/completions' ? 'completion' : 'chat');
+    this.#assembler = assembler;
+    const idle = setTimeout(() => {
+      attempt.abort(
+        failure(ErrorCode.TIMEOUT, `stream idle for more than ${config.idleTimeoutMs} ms`, true),
+      );
+    }, config.idleTimeoutMs);
+    this.#idle = idle;
+    this.#parser = new SseParser(
+      {
+        onData: (data) => {
+          idle.refresh();
+          if (data === '[DONE]') {
+            // Some compatible servers end Responses API streams with it too; only the final event counts there.
+            if (assembler instanceof StreamAssembler) assembler.sawDone = true;
+            return;
+          }
+          const deltas = acceptEvent(assembler, data);
+          if (deltas.length > 0) {
+            this.#ttftAt ??= performance.now();
+            if (onDelta !== undefined)
+              for (const delta of deltas) onDelta({ id: request.id, ...delta });
+          }
+        },
       },
-    },
-    config.maxResponseBytes,
-  );
-  let large: LargeAnswerReader | undefined;
-  try {
-    // The stream's total size is capped by undici's `maxResponseSize`; events by the parser.
-    let seen = 0;
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      parser.push(chunk);
-      // The end of the answer: `[DONE]`, or a Responses API final event (nothing follows it).
-      if (assembler instanceof StreamAssembler ? assembler.sawDone : assembler.isComplete) break;
-      seen += chunk.length;
-      if (seen > LARGE_ANSWER_BYTES && large === undefined) {
-        large = new LargeAnswerReader(gate, attempt);
-        await large.wait();
-      }
-    }
-    parser.end();
-  } catch (error) {
-    body.destroy();
-    if (error instanceof SseLimitError) {
-      throw new AttemptFailure(failure(ErrorCode.RESPONSE_TOO_LARGE, error.message, true));
-    }
-    throw error;
-  } finally {
-    large?.done();
-    clearTimeout(idle);
-  }
-  if (!assembler.isComplete) {
-    const expected =
-      assembler instanceof StreamAssembler
-        ? '[DONE] or a final finish_reason'
-        : 'response.completed or response.incomplete';
-    throw new AttemptFailure(
-      failure(ErrorCode.TRUNCATED_STREAM, `stream ended without ${expected}`, true),
+      // The stream's total size is capped by undici's `maxResponseSize`; events by the parser.
+      config.maxResponseBytes,
     );
   }
-  if (assembler instanceof ResponsesAssembler)
-    return { id: assembler.id, body: assembler.result(), usage: assembler.usage, ttftAt };
-  const result = assembler.result();
-  return { id: result.id, body: result, usage: assembler.usage, ttftAt };
+
+  push(chunk: Buffer): boolean {
+    sseLimited(() => this.#parser.push(chunk));
+    // The end of the answer: `[DONE]`, or a Responses API final event (nothing follows it).
+    const assembler = this.#assembler;
+    return assembler instanceof StreamAssembler ? assembler.sawDone : assembler.isComplete;
+  }
+
+  finish(): StreamedResult {
+    sseLimited(() => this.#parser.end());
+    const assembler = this.#assembler;
+    if (!assembler.isComplete) {
+      const expected =
+        assembler instanceof StreamAssembler
+          ? '[DONE] or a final finish_reason'
+          : 'response.completed or response.incomplete';
+      throw new AttemptFailure(
+        failure(ErrorCode.TRUNCATED_STREAM, `stream ended without ${expected}`, true),
+      );
+    }
+    const ttftAt = this.#ttftAt;
+    if (assembler instanceof ResponsesAssembler)
+      return {
+        streamed: true,
+        id: assembler.id,
+        body: assembler.result(),
+        usage: assembler.usage,
+        ttftAt,
+      };
+    const result = assembler.result();
+    return { streamed: true, id: result.id, body: result, usage: assembler.usage, ttftAt };
+  }
+
+  close(): void {
+    clearTimeout(this.#idle);
+  }
+}
+
+/** One SSE event's data through the assembler: its deltas, or an AttemptFailure naming what is wrong. */
+function acceptEvent(
+  assembler: StreamAssembler | ResponsesAssembler,
+  data: string,
+): ReturnType<StreamAssembler['accept']> {
+  let chunk: unknown;
+  try {
+    chunk = JSON.parse(data);
+  } catch {
+    throw new AttemptFailure(
+      badResponse(`stream event is not JSON: ${JSON.stringify(serverExcerpt(data, 80))}`),
+    );
+  }
+  if (typeof chunk !== 'object' || chunk === null) {
+    throw new AttemptFailure(badResponse('stream event is not a JSON object'));
+  }
+  if ('error' in chunk && !('choices' in chunk)) {
+    const error = (chunk as { error: unknown }).error;
+    throw new AttemptFailure(
+      badResponse(`stream carried an error: ${serverExcerpt(JSON.stringify(error), 200)}`),
+    );
+  }
+  try {
+    return assembler.accept(chunk as Record<string, unknown>);
+  } catch (error) {
+    if (!(error instanceof ResponseStreamError)) throw error;
+    throw new AttemptFailure(badResponse(serverExcerpt(error.message, 300)));
+  }
+}
+
+/** Runs a parser step, turning its size limit into the attempt's RESPONSE_TOO_LARGE failure. */
+function sseLimited(step: () => void): void {
+  try {
+    step();
+  } catch (error) {
+    if (error instanceof SseLimitError)
+      throw new AttemptFailure(failure(ErrorCode.RESPONSE_TOO_LARGE, error.message, true));
+    throw error;
+  }
 }
