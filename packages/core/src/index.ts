@@ -66,6 +66,7 @@ export type * from './protocol/work.js';
 export type { HeaderMap, RateLimitSnapshot } from './rate-limit-headers.js';
 export {
   capResets,
+  headerValue,
   parseDurationMs,
   parseRateLimitHeaders,
   parseRetryAfterMs,

@@ -8,7 +8,8 @@ import { capServerWaitMs } from './backoff.js';
 /** Header map as undici gives it: lower-case names, string or string[] values. */
 export type HeaderMap = Record<string, string | string[] | undefined>;
 
-function first(headers: HeaderMap, name: string): string | undefined {
+/** A header's value; of a repeated header, the first. */
+export function headerValue(headers: HeaderMap, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
@@ -22,12 +23,12 @@ const HTTP_DATE =
  * delta-seconds or an HTTP date (RFC 9110 §10.2.3). Returns milliseconds from `nowEpochMs`.
  */
 export function parseRetryAfterMs(headers: HeaderMap, nowEpochMs = Date.now()): number | undefined {
-  const ms = first(headers, 'retry-after-ms');
+  const ms = headerValue(headers, 'retry-after-ms');
   if (ms !== undefined) {
     const value = Number(ms);
     if (ms.trim() !== '' && Number.isFinite(value) && value >= 0) return value;
   }
-  const raw = first(headers, 'retry-after')?.trim();
+  const raw = headerValue(headers, 'retry-after')?.trim();
   if (raw === undefined || raw === '') return undefined;
   if (/^\d+(\.\d+)?$/.test(raw)) return Number(raw) * 1000;
   // Only the three HTTP-date forms: V8's Date.parse also accepts '-1', '1,5' or 'abc 2' as dates.
@@ -96,7 +97,7 @@ export function parseRateLimitHeaders(headers: HeaderMap): RateLimitSnapshot | u
   // Made only when a header is there: most local servers send none, and this runs per response.
   let snapshot: RateLimitSnapshot | undefined;
   for (const [key, header, parse] of RATE_LIMIT_FIELDS) {
-    const value = parse(first(headers, header));
+    const value = parse(headerValue(headers, header));
     if (value === undefined) continue;
     snapshot ??= {};
     snapshot[key] = value;

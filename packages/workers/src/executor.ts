@@ -20,7 +20,13 @@ import type {
   WorkRequest,
   WorkSuccess,
 } from '@volley/core';
-import { ErrorCode, parseRateLimitHeaders, registerSecret, scrubSecrets } from '@volley/core';
+import {
+  ErrorCode,
+  headerValue,
+  parseRateLimitHeaders,
+  registerSecret,
+  scrubSecrets,
+} from '@volley/core';
 import type { Dispatcher } from 'undici';
 import { util } from 'undici';
 import { LARGE_ANSWER_BYTES, LargeAnswerGate } from './answer-gate.js';
@@ -554,11 +560,6 @@ export function wireBody(request: WorkRequest): Record<string, unknown> {
     body = { ...body, encoding_format: 'base64' };
   }
   return body;
-}
-
-function headerValue(headers: Headers, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /**

@@ -6,6 +6,7 @@
 import type { HeaderMap, SerializedError } from '@volley/core';
 import {
   ErrorCode,
+  headerValue,
   parseRetryAfterMs,
   scrubSecrets,
   serializeError,
@@ -29,11 +30,6 @@ export function serverExcerpt(text: string, maxChars: number): string {
 interface ErrorEnvelope {
   error?: { message?: unknown; type?: unknown; code?: unknown } | string;
   message?: unknown;
-}
-
-function headerValue(headers: HeaderMap, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** Reads `{"error":{"message","type","code"}}` (or the looser shapes local servers use). */
