@@ -18,12 +18,12 @@
  *        [--only knee,shedding,rpm,replicas]
  */
 
-import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arg, round } from '../shared/script.js';
+import { machineInfo } from '../throughput/proc-stats.js';
 import { runJsonScript, startSim } from '../throughput/processes.js';
 import type { ClientResult, ClientSpec } from './client.js';
 
@@ -288,10 +288,7 @@ if (only.has('replicas')) {
 const doc = {
   benchmark: 'adaptive-concurrency',
   date: new Date().toISOString(),
-  git: execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  }).trim(),
+  git: machineInfo(ROOT).git.short,
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
   setup: { requests, reps, maxTokens: MAX_TOKENS, engine: ENGINE.join(' ') },
   verdicts,

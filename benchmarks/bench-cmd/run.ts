@@ -25,13 +25,13 @@
  * the --out file.
  */
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startNginx } from '../shared/nginx.js';
-import { loadAverage, processCpuMs } from '../throughput/proc-stats.js';
+import { loadAverage, machineInfo, processCpuMs } from '../throughput/proc-stats.js';
 import type { SimServer } from '../throughput/processes.js';
 import { spawnContender, startSim } from '../throughput/processes.js';
 import { CHAT_REQUEST, SIM_CHAT_COMPLETION_JSON } from '../throughput/workload.js';
@@ -321,15 +321,7 @@ for (const serverName of servers) {
   perServer.push({ server: serverName, closed, open });
 }
 
-let revision = 'unknown';
-try {
-  revision = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  }).trim();
-} catch {
-  // Not a git checkout: the revision stays unknown.
-}
+const revision = machineInfo(ROOT).git.short;
 const summary = {
   date: new Date().toISOString(),
   revision,

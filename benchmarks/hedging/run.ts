@@ -11,12 +11,12 @@
  *   node --import tsx hedging/run.ts [--requests 2000] [--reps 2] [--concurrency 24]
  *        [--out results/baseline-hedging-<date>.json]
  */
-import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arg, round } from '../shared/script.js';
+import { machineInfo } from '../throughput/proc-stats.js';
 import { runJsonScript, startSim } from '../throughput/processes.js';
 import type { HedgeClientResult, HedgeClientSpec } from './client.js';
 
@@ -117,10 +117,7 @@ for (const v of verdicts)
 const doc = {
   benchmark: 'hedging',
   date: new Date().toISOString(),
-  git: execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  }).trim(),
+  git: machineInfo(ROOT).git.short,
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
   setup: {
     requests,
