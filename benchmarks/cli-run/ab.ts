@@ -1,8 +1,9 @@
 /**
  * Paired A/B of two `volley run` builds (e.g. main and a branch) against one nginx server: runs
- * A and B alternately, `--pairs` times, and prints each one's client CPU µs per line and bytes
- * allocated per line (summed from `--trace-gc-nvp`), then the median B/A ratio of the pairs. On a
- * shared machine the ratio within a pair is the figure to trust, not the absolute numbers.
+ * A and B alternately, `--pairs` times, and prints each one's client CPU µs per line, bytes
+ * allocated per line, bytes promoted to the old generation per line and young-generation GC pause
+ * (all summed from `--trace-gc-nvp`), then the median B/A ratios of the pairs. On a shared machine
+ * the ratio within a pair is the figure to trust, not the absolute numbers.
  *
  *   node --import tsx cli-run/ab.ts --a /work/main --b /work/wt/x [--pairs 5] [--lines 100000]
  */
@@ -46,6 +47,9 @@ const server = await startNginx(SIM_CHAT_COMPLETION_JSON);
 interface Sample {
   cpuUs: number;
   allocBytes: number;
+  /** Survived young-generation collections twice: what the old generation must later collect. */
+  promotedBytes: number;
+  scavengeMs: number;
 }
 
 async function once(repo: string): Promise<Sample> {
@@ -83,8 +87,15 @@ async function once(repo: string): Promise<Sample> {
   if (check.ok !== lines) throw new Error(`${repo}: ${check.ok} good records of ${lines}`);
   const cpuUs = Number(/CPUUS (\d+)/.exec(text)?.[1]);
   let allocBytes = 0;
-  for (const match of text.matchAll(/\ballocated=(\d+)/g)) allocBytes += Number(match[1]);
-  return { cpuUs, allocBytes };
+  let promotedBytes = 0;
+  let scavengeMs = 0;
+  for (const line of text.split('\n')) {
+    allocBytes += Number(/\ballocated=(\d+)/.exec(line)?.[1] ?? 0);
+    if (!line.includes(' gc=s ')) continue;
+    promotedBytes += Number(/\bpromoted=(\d+)/.exec(line)?.[1] ?? 0);
+    scavengeMs += Number(/\bpause=([\d.]+)/.exec(line)?.[1] ?? 0);
+  }
+  return { cpuUs, allocBytes, promotedBytes, scavengeMs };
 }
 
 const median = (values: number[]): number => {
@@ -93,6 +104,7 @@ const median = (values: number[]): number => {
 };
 const cpuRatios: number[] = [];
 const allocRatios: number[] = [];
+const promotedRatios: number[] = [];
 try {
   for (let pair = 0; pair < pairs; pair++) {
     // Alternate which goes first, so a load change within a pair does not favour one side.
@@ -102,14 +114,15 @@ try {
     const [a, b] = pair % 2 === 0 ? [one, two] : [two, one];
     cpuRatios.push(b.cpuUs / a.cpuUs);
     allocRatios.push(b.allocBytes / a.allocBytes);
+    promotedRatios.push(b.promotedBytes / a.promotedBytes);
     const show = (s: Sample): string =>
-      `${(s.cpuUs / lines).toFixed(1)} µs/line, ${(s.allocBytes / lines / 1024).toFixed(1)} KB/line`;
+      `${(s.cpuUs / lines).toFixed(1)} µs/line, ${(s.allocBytes / lines / 1024).toFixed(1)} KB/line, promoted ${(s.promotedBytes / lines).toFixed(0)} B/line, scavenges ${s.scavengeMs.toFixed(0)} ms`;
     process.stdout.write(
-      `pair ${pair + 1}: A ${show(a)} | B ${show(b)} | B/A CPU ${(b.cpuUs / a.cpuUs).toFixed(3)}, alloc ${(b.allocBytes / a.allocBytes).toFixed(3)}\n`,
+      `pair ${pair + 1}: A ${show(a)} | B ${show(b)} | B/A CPU ${(b.cpuUs / a.cpuUs).toFixed(3)}, alloc ${(b.allocBytes / a.allocBytes).toFixed(3)}, promoted ${(b.promotedBytes / a.promotedBytes).toFixed(3)}\n`,
     );
   }
   process.stdout.write(
-    `median B/A: CPU ${median(cpuRatios).toFixed(3)}, alloc ${median(allocRatios).toFixed(3)}\n`,
+    `median B/A: CPU ${median(cpuRatios).toFixed(3)}, alloc ${median(allocRatios).toFixed(3)}, promoted ${median(promotedRatios).toFixed(3)}\n`,
   );
 } finally {
   await server.stop();

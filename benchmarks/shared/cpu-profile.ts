@@ -1,6 +1,8 @@
 /**
  * Reads a V8 CPU profile (`.cpuprofile`, from the inspector or `node --cpu-prof`) and ranks where
- * the time went, for throughput/profile.ts and cli-run/profile.ts.
+ * the time went, for throughput/profile.ts and cli-run/profile.ts; and a sampled allocation
+ * profile (`.heapprofile`, from `HeapProfiler.startSampling`) and ranks where the bytes were
+ * allocated, for throughput/profile.ts --heap.
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -21,6 +23,53 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
+/** Where a frame's code lives, relative to `repoDir`, as `path:line`. */
+function frameLocation(frame: CallFrame, repoDir: string): string {
+  if (frame.url === '') return '(native)';
+  const path = frame.url.startsWith('file://') ? fileURLToPath(frame.url) : frame.url;
+  const shown = path.startsWith(repoDir) ? relative(repoDir, path) : path;
+  // pnpm store paths are long and say little beyond the package name.
+  return `${shown.replace(/^.*node_modules\/\.pnpm\/[^/]+\/node_modules\//, '')}:${frame.lineNumber + 1}`;
+}
+
+interface HeapNode {
+  callFrame: CallFrame;
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/**
+ * The functions that allocated the most bytes in one sampled allocation profile, as Markdown, with
+ * bytes per request when `requests` is given. Self bytes: what the function itself allocated, not
+ * its callees.
+ */
+export function summarizeHeapProfile(
+  profilePath: string,
+  options: { repoDir: string; top: number; requests?: number; promoted?: boolean },
+): string {
+  const what = options.promoted === true ? 'outlived young-generation GC' : 'allocated';
+  const { head } = JSON.parse(readFileSync(profilePath, 'utf8')) as { head: HeapNode };
+  const selfBytes = new Map<string, number>();
+  let total = 0;
+  const visit = (node: HeapNode): void => {
+    if (node.selfSize > 0) {
+      const key = `${node.callFrame.functionName || '(anonymous)'} | ${frameLocation(node.callFrame, options.repoDir)}`;
+      selfBytes.set(key, (selfBytes.get(key) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    for (const child of node.children) visit(child);
+  };
+  visit(head);
+  const perRequest = (bytes: number): string =>
+    options.requests === undefined ? '' : ` | ${(bytes / options.requests).toFixed(0)}`;
+  let text = `\nprofile: ${relative(process.cwd(), profilePath)}\n${what}: ${(total / 1048576).toFixed(1)} MiB (sampled)${options.requests === undefined ? '' : `, ${(total / options.requests).toFixed(0)} B per request`}\n`;
+  text += `\nTop ${options.top} functions by bytes ${what} (self)\n\n| % | MiB${options.requests === undefined ? '' : ' | B/req'} | function | location |\n|---:|---:|${options.requests === undefined ? '' : '---:|'}---|---|\n`;
+  const ranked = [...selfBytes.entries()].sort((a, b) => b[1] - a[1]).slice(0, options.top);
+  for (const [key, bytes] of ranked)
+    text += `| ${((bytes / total) * 100).toFixed(1)} | ${(bytes / 1048576).toFixed(1)}${perRequest(bytes)} | ${key} |\n`;
+  return text;
+}
+
 /**
  * The top self-time functions of one V8 CPU profile as Markdown: overall, within packages/<name>/dist,
  * and by file (idle left out: the loop waiting on the network is not a cost). Paths are shown
@@ -38,13 +87,7 @@ export function summarizeProfile(
   const profile = JSON.parse(readFileSync(profilePath, 'utf8')) as CpuProfile;
   const frames = new Map<number, CallFrame>(profile.nodes.map((node) => [node.id, node.callFrame]));
 
-  const location = (frame: CallFrame): string => {
-    if (frame.url === '') return '(native)';
-    const path = frame.url.startsWith('file://') ? fileURLToPath(frame.url) : frame.url;
-    const shown = path.startsWith(REPO_DIR) ? relative(REPO_DIR, path) : path;
-    // pnpm store paths are long and say little beyond the package name.
-    return `${shown.replace(/^.*node_modules\/\.pnpm\/[^/]+\/node_modules\//, '')}:${frame.lineNumber + 1}`;
-  };
+  const location = (frame: CallFrame): string => frameLocation(frame, REPO_DIR);
 
   // Sample i lasts until sample i+1 (DevTools' convention): weight it by the next time delta.
   const selfMicros = new Map<string, number>();

@@ -11,12 +11,17 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import type { RecordableHistogram } from 'node:perf_hooks';
 import { createHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { GCProfiler } from 'node:v8';
 
 export const WINDOW_START = '@@bench-window-start';
 export const WINDOW_END = '@@bench-window-end';
 
 /** Set by `profile.ts`: write a V8 CPU profile of the measured window (warm-up excluded) here. */
 export const PROFILE_ENV = 'BENCH_CPU_PROFILE';
+/** Set by `profile.ts --heap`: write a sampled allocation profile of the measured window here. */
+export const HEAP_PROFILE_ENV = 'BENCH_HEAP_PROFILE';
+/** Set by `profile.ts --heap --promoted`: sample only allocations no young-generation GC freed. */
+export const HEAP_PROMOTED_ENV = 'BENCH_HEAP_PROMOTED';
 
 export interface ContenderArgs {
   url: string;
@@ -50,8 +55,51 @@ export interface ContenderResult extends Tally {
   /** Main-thread event-loop delay p99 over the window. */
   eventLoopDelayP99Ms: number;
   maxRssMb: number;
+  /** The main thread's garbage collections over the window (none for wrk, which is not Node). */
+  gc?: GcSummary;
   /** Contender-specific facts (library versions, runtime stats). */
   extra?: Record<string, unknown>;
+}
+
+export interface GcSummary {
+  scavenges: number;
+  scavengeMs: number;
+  /**
+   * Old-generation growth across the scavenges, per completed request: objects that outlived two
+   * young-generation collections and now wait for a major GC. Short-lived request objects cost
+   * almost nothing to collect; these are copied twice first.
+   */
+  promotedBytesPerRequest: number;
+  majorGcs: number;
+  majorGcMs: number;
+}
+
+type GcStatistics = ReturnType<GCProfiler['stop']>['statistics'][number];
+
+function oldSpaceUsed(snapshot: GcStatistics['beforeGC']): number {
+  return snapshot.heapSpaceStatistics.find((space) => space.spaceName === 'old_space')
+    ?.spaceUsedSize as number;
+}
+
+function summarizeGc(statistics: readonly GcStatistics[], requests: number): GcSummary {
+  const summary = { scavenges: 0, scavengeMs: 0, promoted: 0, majorGcs: 0, majorGcMs: 0 };
+  for (const gc of statistics) {
+    if (gc.gcType === 'Scavenge') {
+      summary.scavenges++;
+      summary.scavengeMs += gc.cost / 1000;
+      summary.promoted += oldSpaceUsed(gc.afterGC) - oldSpaceUsed(gc.beforeGC);
+    } else if (gc.gcType === 'MarkSweepCompact') {
+      summary.majorGcs++;
+      summary.majorGcMs += gc.cost / 1000;
+    }
+  }
+  return {
+    scavenges: summary.scavenges,
+    scavengeMs: round(summary.scavengeMs, 1),
+    promotedBytesPerRequest: requests > 0 ? Math.round(summary.promoted / requests) : 0,
+    majorGcs: summary.majorGcs,
+    majorGcMs: round(summary.majorGcMs, 1),
+  };
 }
 
 function positiveInt(name: string, raw: string | undefined): number {
@@ -140,23 +188,51 @@ export function toMicros(ms: number): number {
   return Math.max(1, Math.round(ms * 1000));
 }
 
-async function startProfile(): Promise<Session | undefined> {
-  if (process.env[PROFILE_ENV] === undefined) return undefined;
+interface ProfileSession {
+  session: Session;
+  stop: () => Promise<void>;
+}
+
+async function startProfile(): Promise<ProfileSession | undefined> {
+  const cpuPath = process.env[PROFILE_ENV];
+  const heapPath = process.env[HEAP_PROFILE_ENV];
+  if (cpuPath === undefined && heapPath === undefined) return undefined;
   const session = new Session();
   session.connect();
+  if (heapPath !== undefined) {
+    // An allocation sampled about every 512 bytes, the ones GC already collected included:
+    // garbage is what this profile is for. With HEAP_PROMOTED_ENV, only what outlived the
+    // young-generation collections (promoted, or still young at the end).
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 512,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: process.env[HEAP_PROMOTED_ENV] === undefined,
+    });
+    return {
+      session,
+      stop: async () => {
+        const { profile } = await session.post('HeapProfiler.stopSampling');
+        writeFileSync(heapPath, JSON.stringify(profile));
+      },
+    };
+  }
   await session.post('Profiler.enable');
   // 250 µs: four times V8's default rate, so a few-second window still gives a usable profile.
   await session.post('Profiler.setSamplingInterval', { interval: 250 });
   await session.post('Profiler.start');
-  return session;
+  return {
+    session,
+    stop: async () => {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(cpuPath as string, JSON.stringify(profile));
+    },
+  };
 }
 
-async function stopProfile(session: Session | undefined): Promise<void> {
-  const path = process.env[PROFILE_ENV];
-  if (session === undefined || path === undefined) return;
-  const { profile } = await session.post('Profiler.stop');
-  writeFileSync(path, JSON.stringify(profile));
-  session.disconnect();
+async function stopProfile(profile: ProfileSession | undefined): Promise<void> {
+  if (profile === undefined) return;
+  await profile.stop();
+  profile.session.disconnect();
 }
 
 export type Workload = (latency: RecordableHistogram) => Promise<Tally>;
@@ -174,6 +250,8 @@ export async function measure(
   const latency = createHistogram();
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   const session = await startProfile();
+  const gcProfiler = new GCProfiler();
+  gcProfiler.start();
   process.stderr.write(`${WINDOW_START}\n`);
   loopDelay.enable();
   const cpuBefore = process.cpuUsage();
@@ -183,6 +261,7 @@ export async function measure(
   const cpu = process.cpuUsage(cpuBefore);
   loopDelay.disable();
   process.stderr.write(`${WINDOW_END}\n`);
+  const gcStatistics = gcProfiler.stop().statistics;
   await stopProfile(session);
 
   const cpuUserMs = cpu.user / 1000;
@@ -205,6 +284,7 @@ export async function measure(
     latencyMaxMs: round(latency.count > 0 ? latency.max / 1000 : 0, 3),
     eventLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6, 2),
     maxRssMb: round(process.resourceUsage().maxRSS / 1024, 1),
+    gc: summarizeGc(gcStatistics, tally.completed),
   };
   const more = await extra?.();
   if (more !== undefined) result.extra = more;
