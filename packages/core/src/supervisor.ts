@@ -37,6 +37,7 @@ import { watchAbort } from './abort-watch.js';
 import { Mailbox } from './actor.js';
 import type { RetryPolicy } from './after-failure.js';
 import { afterFailure, timeoutError } from './after-failure.js';
+import { AttemptTable } from './attempt-table.js';
 import type { BackoffPolicy } from './backoff.js';
 import { CallQueue } from './call-queue.js';
 import type { Clock, TimerHandle } from './clock.js';
@@ -265,7 +266,7 @@ class Supervisor implements SupervisorRef {
   readonly #queue = new CallQueue<Job>();
   readonly #ready: Job[] = [];
   readonly #admitting = new Set<Job>();
-  readonly #inflight = new Map<number, Job>();
+  readonly #inflight = new AttemptTable<Job>();
   readonly #backingOff = new Set<Job>();
   readonly #counters: Counters = {
     submitted: 0,
@@ -285,7 +286,6 @@ class Supervisor implements SupervisorRef {
   readonly #dispatcher: Dispatcher;
   readonly #sweepTimer: TimerHandle;
   #nextCallId = 0;
-  #nextAttemptId = 0;
   #flushScheduled = false;
   #saturated = false;
   #wasIdle = true;
@@ -602,13 +602,12 @@ class Supervisor implements SupervisorRef {
         1,
         Math.min(this.#options.attemptTimeoutMs, job.deadlineAt - now),
       );
-      job.attemptId = ++this.#nextAttemptId;
+      job.attemptId = this.#inflight.add(job);
       job.attempts++;
       job.state = 'inflight';
       job.dispatchedAt = now;
       job.attemptTimeoutMs = attemptTimeoutMs;
       job.received = false;
-      this.#inflight.set(job.attemptId, job);
       this.#byEndpoint[job.endpoint]!.inFlight++;
       requests.push(this.#workRequest(job));
       if (this.#hedger !== undefined) {
@@ -687,7 +686,7 @@ class Supervisor implements SupervisorRef {
       ...job,
       isCopy: true,
       twin: job,
-      attemptId: ++this.#nextAttemptId,
+      attemptId: 0,
       endpoint,
       lane,
       isProbe: admission.isProbe,
@@ -701,7 +700,7 @@ class Supervisor implements SupervisorRef {
       unwatchAbort: undefined,
     };
     job.twin = copy;
-    this.#inflight.set(copy.attemptId, copy);
+    copy.attemptId = this.#inflight.add(copy);
     this.#byEndpoint[endpoint]!.inFlight++;
     // Whichever answers first, the provider may bill both.
     this.#counters.hedgedCalls++;
@@ -736,8 +735,8 @@ class Supervisor implements SupervisorRef {
     const copyCarriesOn = won === attempt.isCopy;
     if (copyCarriesOn) {
       swapAttempt(call, copy);
-      this.#inflight.set(call.attemptId, call);
-      this.#inflight.set(copy.attemptId, copy);
+      this.#inflight.replace(call.attemptId, call);
+      this.#inflight.replace(copy.attemptId, copy);
     }
     copy.state = 'done';
     if (won) this.#dispatcher.cancel([copy.attemptId]);
@@ -979,7 +978,7 @@ class Supervisor implements SupervisorRef {
 
   #sweep(): void {
     const now = this.#clock.now();
-    for (const [attemptId, job] of this.#inflight) {
+    for (const [attemptId, job] of this.#inflight.entries()) {
       if (now > job.dispatchedAt + job.attemptTimeoutMs + LOST_ATTEMPT_GRACE_MS) {
         // The worker never reported: treat the attempt as lost in flight.
         this.#dispatcher.cancel([attemptId]);

@@ -121,6 +121,16 @@ class Attempt {
     return this;
   }
 
+  /**
+   * Drops the listeners once the attempt is over. They reach the whole exchange (undici's request,
+   * the handler, the body): a finished attempt that still held them, reached from an old table of
+   * the `attempts` map, kept all of it alive until it was promoted to the old generation
+   * (benchmarks/README.md, round 5).
+   */
+  finish(): void {
+    this.#listeners = undefined;
+  }
+
   /** Ends the attempt with `reason`; only the first call counts. */
   abort(reason: SerializedError): void {
     if (this.reason !== undefined) return;
@@ -171,6 +181,7 @@ export function createExecutor(config: WorkerConfig): Executor {
       outcome = { id: request.id, ok: false, error: toFailure(error, attempt) };
     } finally {
       clearTimeout(timer);
+      attempt.finish();
       attempts.delete(request.id);
       counters.inFlight--;
     }
