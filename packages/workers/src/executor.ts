@@ -310,7 +310,7 @@ type Answer<T> = { status: number; headers: Headers } & (
 /** How an exchange reads a 2xx body: gathered and handed over whole, or taken chunk by chunk. */
 interface BodyReader<T> {
   /**
-   * Takes each chunk as it arrives and says whether the answer is complete (the rest is not read).
+   * Takes each chunk as it arrives and says whether the answer is complete (the rest is dropped).
    * Without it, the body is gathered and `finish` gets its bytes.
    */
   push?(chunk: Buffer): boolean;
@@ -322,6 +322,9 @@ interface BodyReader<T> {
 }
 
 const NO_BYTES = Buffer.alloc(0);
+
+/** How long the end of a complete answer's body may take before its connection is given up. */
+const DRAIN_GRACE_MS = 5_000;
 
 /** Enough of an error body for its message; the rest is not worth reading. */
 const ERROR_BODY_BYTES = 64 * 1024;
@@ -349,6 +352,7 @@ class Exchange<T> implements Dispatcher.DispatchHandler {
   #length = 0;
   #large: LargeAnswerReader | undefined = undefined;
   #settled = false;
+  #drain: NodeJS.Timeout | undefined = undefined;
 
   constructor(
     gate: LargeAnswerGate,
@@ -379,6 +383,20 @@ class Exchange<T> implements Dispatcher.DispatchHandler {
     return true;
   }
 
+  /**
+   * After an answer complete before its body ends (`[DONE]`), what remains (usually just the
+   * chunked terminator) is read and dropped so the connection stays open for the next request:
+   * aborting here cost a new connection per streamed answer, a TLS handshake with a real API.
+   * A server that never ends the body loses the connection after DRAIN_GRACE_MS instead.
+   */
+  #drainRest(): void {
+    this.#drain = setTimeout(
+      () => this.#abort?.(new Error('answer complete, body never ended')),
+      DRAIN_GRACE_MS,
+    );
+    this.#drain.unref();
+  }
+
   onData(chunk: Buffer): boolean {
     if (this.#settled) return true;
     this.#length += chunk.length;
@@ -401,8 +419,8 @@ class Exchange<T> implements Dispatcher.DispatchHandler {
       }
       if (complete) {
         this.#succeed(reader, NO_BYTES);
-        this.#abort?.(new Error('answer complete'));
-        return false;
+        this.#drainRest();
+        return true;
       }
     }
     if (this.#length > LARGE_ANSWER_BYTES && this.#large === undefined) {
@@ -417,6 +435,7 @@ class Exchange<T> implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    clearTimeout(this.#drain);
     this.#large?.done();
     const reader = this.#reader;
     if (reader === undefined) this.#settleFailed();
@@ -428,6 +447,7 @@ class Exchange<T> implements Dispatcher.DispatchHandler {
   }
 
   onError(error: Error): void {
+    clearTimeout(this.#drain);
     this.#large?.done();
     if (this.#settled) return;
     this.#settled = true;
@@ -642,6 +662,8 @@ class StreamReader implements BodyReader<StreamedResult> {
   readonly #assembler: StreamAssembler | ResponsesAssembler;
   readonly #parser: SseParser;
   readonly #idle: NodeJS.Timeout;
+  /** A real event arrived in the chunk being read (comments do not count). */
+  #heard = false;
   #ttftAt: number | undefined = undefined;
 
   constructor(
@@ -664,7 +686,7 @@ class StreamReader implements BodyReader<StreamedResult> {
     this.#parser = new SseParser(
       {
         onData: (data) => {
-          idle.refresh();
+          this.#heard = true;
           if (data === '[DONE]') {
             // Some compatible servers end Responses API streams with it too; only the final event counts there.
             if (assembler instanceof StreamAssembler) assembler.sawDone = true;
@@ -685,6 +707,12 @@ class StreamReader implements BodyReader<StreamedResult> {
 
   push(chunk: Buffer): boolean {
     sseLimited(() => this.#parser.push(chunk));
+    // Once per chunk rather than per event: a refresh re-inserts the timer (1,000 times for a
+    // 1,000-token answer).
+    if (this.#heard) {
+      this.#heard = false;
+      this.#idle.refresh();
+    }
     // The end of the answer: `[DONE]`, or a Responses API final event (nothing follows it).
     const assembler = this.#assembler;
     return assembler instanceof StreamAssembler ? assembler.sawDone : assembler.isComplete;
