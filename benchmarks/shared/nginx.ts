@@ -1,6 +1,6 @@
 /**
  * The zero-latency reference server: nginx answering every request with `return 200` of one fixed
- * chat completion. On 2 cores a Node server eats the core the client needs (`volley sim` spends
+ * chat completion (or with one fixed file, for answers too large for its config: a long SSE stream). On 2 cores a Node server eats the core the client needs (`volley sim` spends
  * ~40-60 µs of CPU per request at 0 ms, about as much as the client); nginx spends a fraction of
  * that, so a client's own cost shows. It runs as the current user, not as a daemon and in one
  * process (`master_process off`), so its pid is the one whose CPU the runner reads from /proc, with
@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,10 +62,34 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-function config(dir: string, port: number, body: string): string {
+/**
+ * What nginx answers: one short JSON body from its config (`return 200`), or a file of any size
+ * with its content type (nginx's config takes strings of a few KB at most).
+ */
+export type NginxAnswer = string | { file: string; contentType: string };
+
+function location(dir: string, answer: NginxAnswer): string {
+  if (typeof answer !== 'string') {
+    // The static module refuses POST with 405; the error page sends the file with a 200 instead.
+    return `location / {
+      root ${dir}/www;
+      try_files /answer =404;
+      default_type ${answer.contentType};
+      error_page 405 =200 /answer;
+      add_header x-request-id req_nginx_reference;
+    }`;
+  }
   // The body goes inside a single-quoted nginx string, where `$` would start a variable.
-  if (body.includes('$')) throw new Error('the nginx body must not contain $');
-  const quoted = body.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+  if (answer.includes('$')) throw new Error('the nginx body must not contain $');
+  const quoted = answer.replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+  return `location / {
+      default_type application/json;
+      add_header x-request-id req_nginx_reference;
+      return 200 '${quoted}';
+    }`;
+}
+
+function config(dir: string, port: number, answer: NginxAnswer): string {
   return `daemon off;
 master_process off;
 worker_processes 1;
@@ -85,27 +109,27 @@ http {
   client_body_buffer_size 64k;
   server {
     listen 127.0.0.1:${port} backlog=4096;
-    location / {
-      default_type application/json;
-      add_header x-request-id req_nginx_reference;
-      return 200 '${quoted}';
-    }
+    ${location(dir, answer)}
   }
 }
 `;
 }
 
 /**
- * Starts nginx on a free port, answering every path with `body` (Content-Type application/json).
- * The URL it resolves to ends in `/v1`, like `volley sim`'s.
+ * Starts nginx on a free port, answering every path with `answer` (a string: as JSON). The URL
+ * it resolves to ends in `/v1`, like `volley sim`'s.
  */
-export async function startNginx(body: string, timeoutMs = 10_000): Promise<SimServer> {
+export async function startNginx(answer: NginxAnswer, timeoutMs = 10_000): Promise<SimServer> {
   const binary = findOrInstall('nginx', 'nginx');
   const dir = await mkdtemp(join(tmpdir(), 'volley-bench-nginx-'));
+  if (typeof answer !== 'string') {
+    await mkdir(join(dir, 'www'));
+    await writeFile(join(dir, 'www', 'answer'), answer.file);
+  }
   // The port is free when asked but could be taken before nginx binds it: then try another.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    await writeFile(join(dir, 'nginx.conf'), config(dir, port, body));
+    await writeFile(join(dir, 'nginx.conf'), config(dir, port, answer));
     const child = spawn(
       binary,
       ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')],

@@ -12,6 +12,8 @@ import { Session } from 'node:inspector/promises';
 import type { RecordableHistogram } from 'node:perf_hooks';
 import { createHistogram, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { GCProfiler } from 'node:v8';
+import type { WorkloadName } from './workload.js';
+import { parseWorkload } from './workload.js';
 
 export const WINDOW_START = '@@bench-window-start';
 export const WINDOW_END = '@@bench-window-end';
@@ -28,6 +30,7 @@ export interface ContenderArgs {
   concurrency: number;
   count: number;
   warmup: number;
+  workload: WorkloadName;
 }
 
 export interface Tally {
@@ -109,12 +112,12 @@ function positiveInt(name: string, raw: string | undefined): number {
   return value;
 }
 
-/** argv: `<baseUrl> <concurrency> <count> <warmup>`. */
+/** argv: `<baseUrl> <concurrency> <count> <warmup> [workload]` (workload.ts; default short-chat). */
 export function parseContenderArgs(argv: readonly string[] = process.argv.slice(2)): ContenderArgs {
-  const [url, concurrency, count, warmup] = argv;
+  const [url, concurrency, count, warmup, workload] = argv;
   if (url === undefined || !/^https?:\/\//.test(url)) {
     throw new Error(
-      'usage: node --import tsx <contender>.ts <baseUrl> <concurrency> <count> <warmup>',
+      'usage: node --import tsx <contender>.ts <baseUrl> <concurrency> <count> <warmup> [workload]',
     );
   }
   return {
@@ -122,7 +125,14 @@ export function parseContenderArgs(argv: readonly string[] = process.argv.slice(
     concurrency: positiveInt('concurrency', concurrency),
     count: positiveInt('count', count),
     warmup: Number(warmup) === 0 ? 0 : positiveInt('warmup', warmup),
+    workload: parseWorkload(workload),
   };
+}
+
+/** For a contender that only sends the short chat: refuses any other workload, naming itself. */
+export function shortChatOnly(contender: string, args: ContenderArgs): void {
+  if (args.workload !== 'short-chat')
+    throw new Error(`${contender} runs the short-chat workload only, not ${args.workload}`);
 }
 
 /** The message plus its `cause` chain: SDKs wrap the socket error that says what really happened. */

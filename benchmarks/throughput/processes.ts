@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from './scenarios.js';
+import type { WorkloadName } from './workload.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -58,10 +59,11 @@ export function spawnContender(
   scenario: Pick<Scenario, 'concurrency' | 'warmup'>,
   count: number,
   env: NodeJS.ProcessEnv = process.env,
+  workload: WorkloadName = 'short-chat',
 ): ChildProcessWithoutNullStreams {
   return spawnScript(
     join(HERE, 'contenders', `${contender}.ts`),
-    [url, scenario.concurrency, count, scenario.warmup],
+    [url, scenario.concurrency, count, scenario.warmup, workload],
     env,
   );
 }

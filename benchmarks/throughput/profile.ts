@@ -3,7 +3,7 @@
  * path gets function-level numbers rather than a req/s figure. The profile covers the measured
  * window only (warm-up and module loading excluded) and the main thread only.
  *
- *   node --import tsx throughput/profile.ts --contender volley-async --scenario 0ms-c256 [--count 40000] [--top 30] [--server nginx] [--heap [--promoted]]
+ *   node --import tsx throughput/profile.ts --contender volley-async --scenario 0ms-c256 [--count 40000] [--top 30] [--server nginx] [--workload long-stream] [--heap [--promoted]]
  *
  * Writes results/profiles/<contender>-<scenario>-<date>.cpuprofile (open it in Chrome DevTools or
  * speedscope) and prints the top self-time functions, overall and within packages/* /dist. With
@@ -29,7 +29,7 @@ import {
 } from './harness.js';
 import { spawnContender, startSim } from './processes.js';
 import { buildScenarios, CONTENDERS } from './scenarios.js';
-import { SIM_CHAT_COMPLETION_JSON } from './workload.js';
+import { nginxAnswer, parseWorkload } from './workload.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCH_DIR = dirname(HERE);
@@ -44,27 +44,33 @@ const { values: flags } = parseArgs({
     count: { type: 'string' },
     top: { type: 'string', default: '30' },
     // nginx answers at a fraction of the simulator's CPU, so the client's own cost shows.
-    server: { type: 'string', default: 'sim' },
+    server: { type: 'string' },
     // Where the bytes are allocated instead of where the time goes.
     heap: { type: 'boolean', default: false },
     // With --heap: only the allocations that outlived young-generation GC (the costly ones).
     promoted: { type: 'boolean', default: false },
+    workload: { type: 'string', default: 'short-chat' },
   },
 });
 
 const contender = flags.contender;
 if (!(CONTENDERS as readonly string[]).includes(contender))
   throw new Error(`unknown contender ${contender}`);
-const scenario = buildScenarios({ quick: false }).find(
+const workload = parseWorkload(flags.workload);
+const scenario = buildScenarios({ quick: false, workload }).find(
   (candidate) => candidate.id === flags.scenario,
 );
 if (scenario === undefined) throw new Error(`unknown scenario ${flags.scenario}`);
 // Twice the matrix's count: more samples, same steady state.
 const count = flags.count === undefined ? scenario.count * 2 : Number(flags.count);
 const top = Number(flags.top);
-if (flags.server !== 'sim' && flags.server !== 'nginx')
-  throw new Error(`--server must be sim or nginx, got ${flags.server}`);
-if (flags.server === 'nginx' && scenario.latencyMs !== 0)
+// As in run-matrix.ts: the long stream is a file only nginx serves.
+const server = flags.server ?? (workload === 'long-stream' ? 'nginx' : 'sim');
+if (server !== 'sim' && server !== 'nginx')
+  throw new Error(`--server must be sim or nginx, got ${server}`);
+if (workload === 'long-stream' && server !== 'nginx')
+  throw new Error('--workload long-stream is served by nginx only');
+if (server === 'nginx' && scenario.latencyMs !== 0)
   throw new Error('nginx answers at once: profile a 0 ms scenario against it');
 
 const profilesDir = join(BENCH_DIR, 'results', 'profiles');
@@ -76,14 +82,21 @@ const profilePath = join(
 );
 
 const sim =
-  flags.server === 'nginx'
-    ? await startNginx(SIM_CHAT_COMPLETION_JSON)
+  server === 'nginx'
+    ? await startNginx(nginxAnswer(workload))
     : await startSim(join(REPO_DIR, 'packages/cli/bin/volley.js'), scenario.latencyMs);
-const child = spawnContender(contender, sim.url, scenario, count, {
-  ...process.env,
-  [flags.heap ? HEAP_PROFILE_ENV : PROFILE_ENV]: profilePath,
-  ...(flags.heap && flags.promoted ? { [HEAP_PROMOTED_ENV]: '1' } : {}),
-});
+const child = spawnContender(
+  contender,
+  sim.url,
+  scenario,
+  count,
+  {
+    ...process.env,
+    [flags.heap ? HEAP_PROFILE_ENV : PROFILE_ENV]: profilePath,
+    ...(flags.heap && flags.promoted ? { [HEAP_PROMOTED_ENV]: '1' } : {}),
+  },
+  workload,
+);
 // Pass the contender's diagnostics through, minus the window markers meant for the matrix runner.
 createInterface({ input: child.stderr }).on('line', (line) => {
   if (line !== WINDOW_START && line !== WINDOW_END) process.stderr.write(`${line}\n`);

@@ -9,6 +9,8 @@ import type { DocumentBase, MatrixRun, Stat } from '../shared/report.js';
 import * as common from '../shared/report.js';
 import type { ContenderResult } from './harness.js';
 import type { Scenario } from './scenarios.js';
+import type { WorkloadName } from './workload.js';
+import { STREAM_CHUNKS } from './workload.js';
 
 export const SCHEMA = 'volley-bench-throughput/1';
 
@@ -53,6 +55,8 @@ export interface BenchDocument
     retryNoisy: number;
     /** The load server; absent in files written before nginx was an option (they used sim). */
     server?: 'sim' | 'nginx';
+    /** Absent in files written before there was a choice (they ran the short chat). */
+    workload?: WorkloadName;
   }> {
   schema: typeof SCHEMA;
   runs: RunRecord[];
@@ -152,7 +156,11 @@ export const HOW_TO_READ = `## How to read this
 export function renderMarkdown(doc: BenchDocument): string {
   const server =
     doc.config.server === 'nginx' ? 'nginx reference server (fixed answer, 0 ms)' : '`volley sim`';
-  const lines = common.preamble(doc, `Throughput: short chat against ${server}, ${doc.startedAt}`);
+  const workload =
+    doc.config.workload === 'long-stream'
+      ? `long stream (${STREAM_CHUNKS} SSE chunks per answer, assembled)`
+      : 'short chat';
+  const lines = common.preamble(doc, `Throughput: ${workload} against ${server}, ${doc.startedAt}`);
   const top = headline(doc);
   if (top !== undefined) {
     lines.push(

@@ -17,8 +17,14 @@ import { spawnContender, startSim } from './processes.js';
 import type { BenchDocument, Bound, RunRecord } from './report.js';
 import { renderHtml, renderMarkdown, SCHEMA, summarize } from './report.js';
 import type { Scenario } from './scenarios.js';
-import { buildScenarios, CONTENDERS, DEFAULT_CONTENDERS, matchesScenario } from './scenarios.js';
-import { SIM_CHAT_COMPLETION_JSON } from './workload.js';
+import {
+  buildScenarios,
+  CONTENDERS,
+  DEFAULT_CONTENDERS,
+  LONG_STREAM_CONTENDERS,
+  matchesScenario,
+} from './scenarios.js';
+import { nginxAnswer, parseWorkload, STREAM_CHUNKS } from './workload.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCH_DIR = dirname(HERE);
@@ -32,7 +38,8 @@ const { values: flags } = parseArgs({
   options: {
     ...matrix.COMMON_FLAGS,
     count: { type: 'string' },
-    server: { type: 'string', default: 'sim' },
+    server: { type: 'string' },
+    workload: { type: 'string', default: 'short-chat' },
   },
 });
 
@@ -47,15 +54,24 @@ if (flags.help) {
   --retry-noisy N     repeat a noisy run up to N times, the repeat replacing it (default 1; 0 = never)
   --server S          sim (volley sim, default) or nginx (a fixed answer at a fraction of the CPU;
                       0 ms scenarios only)
+  --workload W        short-chat (default) or long-stream (SSE of ${STREAM_CHUNKS} chunks per answer,
+                      assembled by each client; nginx only; ${LONG_STREAM_CONTENDERS.join(', ')}
+                      by default)
 `);
   process.exit(0);
 }
 
-const server = flags.server;
+const workload = parseWorkload(flags.workload);
+// The long stream is a fixed file: only nginx serves it (the simulator's own streams cost it more
+// CPU per chunk than the clients under test).
+const server = flags.server ?? (workload === 'long-stream' ? 'nginx' : 'sim');
 if (server !== 'sim' && server !== 'nginx')
   throw new Error(`--server must be sim or nginx, got ${server}`);
+if (workload === 'long-stream' && server !== 'nginx')
+  throw new Error('--workload long-stream is served by nginx only: drop --server sim');
 const scenarioTokens = matrix.list(flags.scenario);
 const scenarios = buildScenarios({
+  workload,
   quick: flags.quick,
   count: matrix.optionalInt('count', flags.count),
   warmup: matrix.optionalInt('warmup', flags.warmup),
@@ -63,7 +79,11 @@ const scenarios = buildScenarios({
   .filter((scenario) => matchesScenario(scenario, scenarioTokens))
   // nginx answers at once: it has no latency to add.
   .filter((scenario) => server === 'sim' || scenario.latencyMs === 0);
-const contenders = matrix.selectContenders(flags.contenders, CONTENDERS, DEFAULT_CONTENDERS);
+const contenders = matrix.selectContenders(
+  flags.contenders,
+  CONTENDERS,
+  workload === 'long-stream' ? LONG_STREAM_CONTENDERS : DEFAULT_CONTENDERS,
+);
 if (scenarios.length === 0) throw new Error(`no scenario matches ${scenarioTokens.join(', ')}`);
 
 function classify(scenario: Scenario, result: ContenderResult, serverCores: number): Bound {
@@ -76,7 +96,11 @@ function classify(scenario: Scenario, result: ContenderResult, serverCores: numb
   return matrix.cpuBound(result.clientCores, serverCores);
 }
 
-const name = server === 'sim' ? 'throughput' : `throughput-${server}`;
+const name = [
+  'throughput',
+  ...(server === 'sim' ? [] : [server]),
+  ...(workload === 'short-chat' ? [] : [workload]),
+].join('-');
 const setup = matrix.matrixSetup(name, 'scenario', flags, scenarios, contenders);
 const started = matrix.startMatrix(setup, REPO_DIR);
 const runs = await matrix.runMatrix<Scenario, RunRecord>(setup, started, {
@@ -87,10 +111,11 @@ const runs = await matrix.runMatrix<Scenario, RunRecord>(setup, started, {
       quietWaitMaxMs: 10_000,
       timeoutMs: 300_000,
       startServer: () =>
-        server === 'nginx'
-          ? startNginx(SIM_CHAT_COMPLETION_JSON)
-          : startSim(CLI_BIN, scenario.latencyMs),
-      spawn: (url) => spawnContender(slot.contender, url, scenario, scenario.count),
+        server === 'sim'
+          ? startSim(CLI_BIN, scenario.latencyMs)
+          : startNginx(nginxAnswer(workload)),
+      spawn: (url) =>
+        spawnContender(slot.contender, url, scenario, scenario.count, process.env, workload),
       server: (cpuMs, cores, result) => ({
         ...matrix.serverCpu(cpuMs, cores),
         cpuMsPer1k: matrix.per1k(cpuMs, result.completed),
@@ -108,7 +133,7 @@ const doc: BenchDocument = {
     setup,
     started,
     matrix.packageVersions(BENCH_DIR, ['volley', 'undici', 'openai', 'p-limit', 'autocannon']),
-    { server },
+    { server, workload },
   ),
   runs,
   summaries: summarize(runs, scenarios, contenders),

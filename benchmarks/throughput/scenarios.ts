@@ -2,6 +2,7 @@
  * The matrix: server latency x client concurrency, and the contenders run in each cell. Request
  * counts are fixed per run (not per duration) so every contender does exactly the same work.
  */
+import type { WorkloadName } from './workload.js';
 
 export const CONTENDERS = [
   'autocannon',
@@ -29,6 +30,14 @@ export const DEFAULT_CONTENDERS = CONTENDERS.filter(
   (name) => !name.endsWith('-metrics') && !ON_REQUEST.has(name),
 );
 
+/** The contenders that assemble a long stream (workload.ts); the others send the short chat only. */
+export const LONG_STREAM_CONTENDERS: readonly ContenderName[] = [
+  'undici-raw',
+  'openai-sdk',
+  'volley-async',
+  'volley-threads',
+];
+
 export interface Scenario {
   /** e.g. `0ms-c256`: server latency, then concurrency. */
   id: string;
@@ -49,13 +58,16 @@ const CONCURRENCIES = [64, 256, 1024] as const;
  * (fetch, SDK: ~1-2.5k req/s, CPU-bound whatever the latency) set the matrix's duration: these
  * counts keep 3 reps near 15 minutes on a quiet 2-core box.
  */
-function fullCount(latencyMs: number, concurrency: number): number {
+function fullCount(latencyMs: number, concurrency: number, workload: WorkloadName): number {
+  // A long stream is ~240 KB and 1,000 events to parse: about a hundredth of the short chat's rate.
+  if (workload === 'long-stream') return 2_000;
   if (latencyMs === 0) return 15_000;
   if (concurrency <= 64) return 8_000;
   return concurrency <= 256 ? 12_000 : 15_000;
 }
 
 export interface ScenarioSizing {
+  workload?: WorkloadName;
   quick: boolean;
   count?: number | undefined;
   warmup?: number | undefined;
@@ -65,10 +77,18 @@ export function buildScenarios(sizing: ScenarioSizing): Scenario[] {
   const scenarios: Scenario[] = [];
   for (const latencyMs of LATENCIES) {
     for (const concurrency of CONCURRENCIES) {
-      const count = sizing.count ?? (sizing.quick ? 2_000 : fullCount(latencyMs, concurrency));
+      const workload = sizing.workload ?? 'short-chat';
+      const long = workload === 'long-stream';
+      const count =
+        sizing.count ??
+        (sizing.quick ? (long ? 300 : 2_000) : fullCount(latencyMs, concurrency, workload));
       const warmup =
         sizing.warmup ??
-        (sizing.quick ? Math.max(concurrency, 500) : Math.max(3 * concurrency, 2_000));
+        (long
+          ? Math.max(concurrency, sizing.quick ? 100 : 300)
+          : sizing.quick
+            ? Math.max(concurrency, 500)
+            : Math.max(3 * concurrency, 2_000));
       // autocannon splits `amount` over its connections and refuses fewer requests than connections.
       scenarios.push({
         id: `${latencyMs}ms-c${concurrency}`,

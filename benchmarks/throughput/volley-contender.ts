@@ -6,7 +6,14 @@
 import type { VolleyMode } from 'volley';
 import { createVolley } from 'volley';
 import { exitWhenFlushed, measure, parseContenderArgs, report, runLanes } from './harness.js';
-import { CHAT_MESSAGES, checkChatCompletion, MAX_TOKENS, MODEL } from './workload.js';
+import {
+  CHAT_MESSAGES,
+  checkChatCompletion,
+  checkStreamedText,
+  MAX_TOKENS,
+  MODEL,
+  STREAM_CHUNKS,
+} from './workload.js';
 
 /** How often the `-metrics` contenders scrape their registry: far more often than Prometheus does. */
 const SCRAPE_INTERVAL_MS = 1_000;
@@ -35,9 +42,21 @@ export async function runVolleyContender(
     registry === undefined
       ? undefined
       : setInterval(() => void registry.metrics(), SCRAPE_INTERVAL_MS).unref();
-  const once = async (): Promise<void> => {
-    checkChatCompletion(await volley.chat({ messages: CHAT_MESSAGES, max_tokens: MAX_TOKENS }));
-  };
+  const once =
+    args.workload === 'long-stream'
+      ? async (): Promise<void> => {
+          // Volley assembles the stream into the completion a non-streaming call returns.
+          const completion = await volley.chat(
+            { messages: CHAT_MESSAGES, max_tokens: STREAM_CHUNKS },
+            { stream: true },
+          );
+          checkStreamedText(completion.choices[0]?.message.content);
+        }
+      : async (): Promise<void> => {
+          checkChatCompletion(
+            await volley.chat({ messages: CHAT_MESSAGES, max_tokens: MAX_TOKENS }),
+          );
+        };
   await runLanes(args.concurrency, args.warmup, once);
   const result = await measure(
     name,

@@ -6,7 +6,12 @@
 import type { AutocannonOptions } from 'autocannon';
 import autocannon from 'autocannon';
 import { exitWhenFlushed, measure, parseContenderArgs, report, round } from '../harness.js';
-import { CHAT_REQUEST_JSON, chatCompletionsUrl, JSON_HEADERS } from '../workload.js';
+import {
+  CHAT_REQUEST_JSON,
+  chatCompletionsUrl,
+  JSON_HEADERS,
+  STREAM_REQUEST,
+} from '../workload.js';
 
 const args = parseContenderArgs();
 /**
@@ -20,7 +25,7 @@ function options(amount: number): AutocannonOptions {
     url: chatCompletionsUrl(args.url).href,
     method: 'POST',
     headers: JSON_HEADERS,
-    body: CHAT_REQUEST_JSON,
+    body: args.workload === 'long-stream' ? JSON.stringify(STREAM_REQUEST) : CHAT_REQUEST_JSON,
     // autocannon refuses more connections than requests (it splits `amount` across connections).
     connections: Math.min(args.concurrency, amount),
     amount,

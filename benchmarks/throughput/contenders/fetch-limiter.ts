@@ -5,7 +5,14 @@
  * undici 7's Agent as the global dispatcher under Node 20's fetch and turns this into a different
  * client (research/perf-lab.md §2.1).
  */
-import { exitWhenFlushed, measure, parseContenderArgs, report, runLanes } from '../harness.js';
+import {
+  exitWhenFlushed,
+  measure,
+  parseContenderArgs,
+  report,
+  runLanes,
+  shortChatOnly,
+} from '../harness.js';
 import {
   CHAT_REQUEST,
   chatCompletionsUrl,
@@ -14,6 +21,7 @@ import {
 } from '../workload.js';
 
 const args = parseContenderArgs();
+shortChatOnly('fetch-limiter', args);
 const target = chatCompletionsUrl(args.url).href;
 
 const once = async (): Promise<void> => {

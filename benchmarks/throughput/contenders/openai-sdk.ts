@@ -7,7 +7,14 @@ import OpenAI from 'openai';
 import pLimit from 'p-limit';
 import type { Tally } from '../harness.js';
 import { exitWhenFlushed, measure, parseContenderArgs, report, timed } from '../harness.js';
-import { CHAT_MESSAGES, checkChatCompletion, MAX_TOKENS, MODEL } from '../workload.js';
+import {
+  CHAT_MESSAGES,
+  checkChatCompletion,
+  checkStreamedText,
+  MAX_TOKENS,
+  MODEL,
+  STREAM_CHUNKS,
+} from '../workload.js';
 
 const args = parseContenderArgs();
 // The simulator takes no key, but the SDK refuses to start without one.
@@ -23,9 +30,23 @@ const once = async (): Promise<void> => {
   checkChatCompletion(completion);
 };
 
+const streamOnce = async (): Promise<void> => {
+  const stream = await client.chat.completions.create({
+    model: MODEL,
+    messages: CHAT_MESSAGES,
+    max_tokens: STREAM_CHUNKS,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let text = '';
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+  checkStreamedText(text);
+};
+const call = args.workload === 'long-stream' ? streamOnce : once;
+
 async function run(count: number, latency?: Parameters<typeof timed>[2]): Promise<Tally> {
   const tally: Tally = { completed: 0, errors: 0 };
-  await Promise.all(Array.from({ length: count }, () => limit(() => timed(once, tally, latency))));
+  await Promise.all(Array.from({ length: count }, () => limit(() => timed(call, tally, latency))));
   return tally;
 }
 

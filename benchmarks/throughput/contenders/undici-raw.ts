@@ -8,7 +8,9 @@ import {
   CHAT_REQUEST,
   chatCompletionsUrl,
   checkChatCompletion,
+  checkStreamedText,
   JSON_HEADERS,
+  STREAM_REQUEST,
 } from '../workload.js';
 
 const args = parseContenderArgs();
@@ -30,10 +32,42 @@ const once = async (): Promise<void> => {
   checkChatCompletion(await response.body.json());
 };
 
-await runLanes(args.concurrency, args.warmup, once);
+/** A lean SSE client: split the events, parse each chunk, join the deltas. */
+const streamOnce = async (): Promise<void> => {
+  const response = await pool.request({
+    path: target.pathname,
+    method: 'POST',
+    headers: JSON_HEADERS,
+    body: JSON.stringify(STREAM_REQUEST),
+  });
+  if (response.statusCode !== 200) {
+    await response.body.dump();
+    throw new Error(`HTTP ${response.statusCode}`);
+  }
+  let text = '';
+  let pending = '';
+  for await (const chunk of response.body.setEncoding('utf8')) {
+    const data = pending + (chunk as string);
+    let start = 0;
+    for (let end = data.indexOf('\n\n'); end !== -1; end = data.indexOf('\n\n', start)) {
+      const event = data.slice(start, end);
+      start = end + 2;
+      if (!event.startsWith('data: ') || event === 'data: [DONE]') continue;
+      const content = (
+        JSON.parse(event.slice(6)) as { choices: Array<{ delta?: { content?: string } }> }
+      ).choices[0]?.delta?.content;
+      if (content !== undefined) text += content;
+    }
+    pending = data.slice(start);
+  }
+  checkStreamedText(text);
+};
+const run = args.workload === 'long-stream' ? streamOnce : once;
+
+await runLanes(args.concurrency, args.warmup, run);
 report(
   await measure('undici-raw', args, (latency) =>
-    runLanes(args.concurrency, args.count, once, latency),
+    runLanes(args.concurrency, args.count, run, latency),
   ),
 );
 await pool.close();

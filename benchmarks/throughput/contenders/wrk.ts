@@ -17,6 +17,7 @@ import {
   parseContenderArgs,
   report,
   round,
+  shortChatOnly,
   WINDOW_END,
   WINDOW_START,
 } from '../harness.js';
@@ -24,6 +25,7 @@ import { exitedChildrenCpuMs } from '../proc-stats.js';
 import { CHAT_REQUEST_JSON, chatCompletionsUrl } from '../workload.js';
 
 const args = parseContenderArgs();
+shortChatOnly('wrk', args);
 const binary = findOrInstall('wrk', 'wrk');
 const dir = await mkdtemp(join(tmpdir(), 'volley-bench-wrk-'));
 const script = join(dir, 'post.lua');
