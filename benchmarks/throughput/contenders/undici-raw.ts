@@ -2,6 +2,7 @@
  * undici-raw: one undici `Pool` with C connections and C lanes on one event loop. This is what
  * Volley's `async` mode is built on, so it is the bar `async` must not fall behind.
  */
+import type { Dispatcher } from 'undici';
 import { Pool } from 'undici';
 import { exitWhenFlushed, measure, parseContenderArgs, report, runLanes } from '../harness.js';
 import {
@@ -17,36 +18,32 @@ const args = parseContenderArgs();
 const target = chatCompletionsUrl(args.url);
 const pool = new Pool(target.origin, { connections: args.concurrency });
 
-const once = async (): Promise<void> => {
+/** POSTs `body` and returns the 200 answer's body stream; any other status is an error. */
+async function post(body: object): Promise<Dispatcher.ResponseData['body']> {
   const response = await pool.request({
     path: target.pathname,
     method: 'POST',
     headers: JSON_HEADERS,
     // Serialised per request, as every real client must: the body is part of the per-call cost.
-    body: JSON.stringify(CHAT_REQUEST),
+    body: JSON.stringify(body),
   });
   if (response.statusCode !== 200) {
     await response.body.dump();
     throw new Error(`HTTP ${response.statusCode}`);
   }
-  checkChatCompletion(await response.body.json());
+  return response.body;
+}
+
+const once = async (): Promise<void> => {
+  checkChatCompletion(await (await post(CHAT_REQUEST)).json());
 };
 
 /** A lean SSE client: split the events, parse each chunk, join the deltas. */
 const streamOnce = async (): Promise<void> => {
-  const response = await pool.request({
-    path: target.pathname,
-    method: 'POST',
-    headers: JSON_HEADERS,
-    body: JSON.stringify(STREAM_REQUEST),
-  });
-  if (response.statusCode !== 200) {
-    await response.body.dump();
-    throw new Error(`HTTP ${response.statusCode}`);
-  }
+  const body = await post(STREAM_REQUEST);
   let text = '';
   let pending = '';
-  for await (const chunk of response.body.setEncoding('utf8')) {
+  for await (const chunk of body.setEncoding('utf8')) {
     const data = pending + (chunk as string);
     let start = 0;
     for (let end = data.indexOf('\n\n'); end !== -1; end = data.indexOf('\n\n', start)) {
