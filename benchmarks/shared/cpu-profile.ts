@@ -60,13 +60,21 @@ export function summarizeHeapProfile(
     for (const child of node.children) visit(child);
   };
   visit(head);
+  const { requests } = options;
+  const mib = (bytes: number): string => (bytes / 1048576).toFixed(1);
+  // The bytes-per-request column only when the request count is known.
   const perRequest = (bytes: number): string =>
-    options.requests === undefined ? '' : ` | ${(bytes / options.requests).toFixed(0)}`;
-  let text = `\nprofile: ${relative(process.cwd(), profilePath)}\n${what}: ${(total / 1048576).toFixed(1)} MiB (sampled)${options.requests === undefined ? '' : `, ${(total / options.requests).toFixed(0)} B per request`}\n`;
-  text += `\nTop ${options.top} functions by bytes ${what} (self)\n\n| % | MiB${options.requests === undefined ? '' : ' | B/req'} | function | location |\n|---:|---:|${options.requests === undefined ? '' : '---:|'}---|---|\n`;
+    requests === undefined ? '' : ` | ${(bytes / requests).toFixed(0)}`;
+  let text = `\nprofile: ${relative(process.cwd(), profilePath)}\n${what}: ${mib(total)} MiB (sampled)`;
+  if (requests !== undefined) text += `, ${(total / requests).toFixed(0)} B per request`;
+  text += `\n\nTop ${options.top} functions by bytes ${what} (self)\n\n`;
+  text +=
+    requests === undefined
+      ? '| % | MiB | function | location |\n|---:|---:|---|---|\n'
+      : '| % | MiB | B/req | function | location |\n|---:|---:|---:|---|---|\n';
   const ranked = [...selfBytes.entries()].sort((a, b) => b[1] - a[1]).slice(0, options.top);
   for (const [key, bytes] of ranked)
-    text += `| ${((bytes / total) * 100).toFixed(1)} | ${(bytes / 1048576).toFixed(1)}${perRequest(bytes)} | ${key} |\n`;
+    text += `| ${((bytes / total) * 100).toFixed(1)} | ${mib(bytes)}${perRequest(bytes)} | ${key} |\n`;
   return text;
 }
 

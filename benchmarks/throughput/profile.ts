@@ -29,7 +29,7 @@ import {
 } from './harness.js';
 import { spawnContender, startSim } from './processes.js';
 import { buildScenarios, CONTENDERS } from './scenarios.js';
-import { nginxAnswer, parseWorkload } from './workload.js';
+import { nginxAnswer, parseWorkload, serverFor } from './workload.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCH_DIR = dirname(HERE);
@@ -64,12 +64,7 @@ if (scenario === undefined) throw new Error(`unknown scenario ${flags.scenario}`
 // Twice the matrix's count: more samples, same steady state.
 const count = flags.count === undefined ? scenario.count * 2 : Number(flags.count);
 const top = Number(flags.top);
-// As in run-matrix.ts: the long stream is a file only nginx serves.
-const server = flags.server ?? (workload === 'long-stream' ? 'nginx' : 'sim');
-if (server !== 'sim' && server !== 'nginx')
-  throw new Error(`--server must be sim or nginx, got ${server}`);
-if (workload === 'long-stream' && server !== 'nginx')
-  throw new Error('--workload long-stream is served by nginx only');
+const server = serverFor(workload, flags.server);
 if (server === 'nginx' && scenario.latencyMs !== 0)
   throw new Error('nginx answers at once: profile a 0 ms scenario against it');
 

@@ -24,7 +24,7 @@ import {
   LONG_STREAM_CONTENDERS,
   matchesScenario,
 } from './scenarios.js';
-import { nginxAnswer, parseWorkload, STREAM_CHUNKS } from './workload.js';
+import { nginxAnswer, parseWorkload, STREAM_CHUNKS, serverFor } from './workload.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCH_DIR = dirname(HERE);
@@ -62,13 +62,7 @@ if (flags.help) {
 }
 
 const workload = parseWorkload(flags.workload);
-// The long stream is a fixed file: only nginx serves it (the simulator's own streams cost it more
-// CPU per chunk than the clients under test).
-const server = flags.server ?? (workload === 'long-stream' ? 'nginx' : 'sim');
-if (server !== 'sim' && server !== 'nginx')
-  throw new Error(`--server must be sim or nginx, got ${server}`);
-if (workload === 'long-stream' && server !== 'nginx')
-  throw new Error('--workload long-stream is served by nginx only: drop --server sim');
+const server = serverFor(workload, flags.server);
 const scenarioTokens = matrix.list(flags.scenario);
 const scenarios = buildScenarios({
   workload,

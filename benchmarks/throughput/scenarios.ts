@@ -53,17 +53,29 @@ const LATENCIES = [0, 20] as const;
 const CONCURRENCIES = [64, 256, 1024] as const;
 
 /**
- * Full runs: 15k requests at 0 ms. At 20 ms the Little's-law ceiling is C / 20 ms (3.2k req/s at
+ * Quick runs: 2,000 requests (300 long streams), a smoke test. Full runs: 15k requests at 0 ms. At 20 ms the Little's-law ceiling is C / 20 ms (3.2k req/s at
  * C=64), so counts shrink there to keep the fast clients at a few seconds. The slow clients
  * (fetch, SDK: ~1-2.5k req/s, CPU-bound whatever the latency) set the matrix's duration: these
  * counts keep 3 reps near 15 minutes on a quiet 2-core box.
  */
-function fullCount(latencyMs: number, concurrency: number, workload: WorkloadName): number {
+function defaultCount(
+  latencyMs: number,
+  concurrency: number,
+  workload: WorkloadName,
+  quick: boolean,
+): number {
   // A long stream is ~240 KB and 1,000 events to parse: about a hundredth of the short chat's rate.
-  if (workload === 'long-stream') return 2_000;
+  if (workload === 'long-stream') return quick ? 300 : 2_000;
+  if (quick) return 2_000;
   if (latencyMs === 0) return 15_000;
   if (concurrency <= 64) return 8_000;
   return concurrency <= 256 ? 12_000 : 15_000;
+}
+
+/** Unmeasured requests first, enough to warm the JIT and open every connection. */
+function defaultWarmup(concurrency: number, workload: WorkloadName, quick: boolean): number {
+  if (workload === 'long-stream') return Math.max(concurrency, quick ? 100 : 300);
+  return quick ? Math.max(concurrency, 500) : Math.max(3 * concurrency, 2_000);
 }
 
 export interface ScenarioSizing {
@@ -75,20 +87,11 @@ export interface ScenarioSizing {
 
 export function buildScenarios(sizing: ScenarioSizing): Scenario[] {
   const scenarios: Scenario[] = [];
+  const workload = sizing.workload ?? 'short-chat';
   for (const latencyMs of LATENCIES) {
     for (const concurrency of CONCURRENCIES) {
-      const workload = sizing.workload ?? 'short-chat';
-      const long = workload === 'long-stream';
-      const count =
-        sizing.count ??
-        (sizing.quick ? (long ? 300 : 2_000) : fullCount(latencyMs, concurrency, workload));
-      const warmup =
-        sizing.warmup ??
-        (long
-          ? Math.max(concurrency, sizing.quick ? 100 : 300)
-          : sizing.quick
-            ? Math.max(concurrency, 500)
-            : Math.max(3 * concurrency, 2_000));
+      const count = sizing.count ?? defaultCount(latencyMs, concurrency, workload, sizing.quick);
+      const warmup = sizing.warmup ?? defaultWarmup(concurrency, workload, sizing.quick);
       // autocannon splits `amount` over its connections and refuses fewer requests than connections.
       scenarios.push({
         id: `${latencyMs}ms-c${concurrency}`,

@@ -122,6 +122,20 @@ export function longStreamSse(): string {
   return `${sse}data: [DONE]\n\n`;
 }
 
+/**
+ * The load server for a workload and the `--server` flag (absent: the workload's default). The long
+ * stream is a fixed file only nginx serves: the simulator's own streams would cost it more CPU per
+ * chunk than the clients under test spend.
+ */
+export function serverFor(workload: WorkloadName, flag: string | undefined): 'sim' | 'nginx' {
+  const server = flag ?? (workload === 'long-stream' ? 'nginx' : 'sim');
+  if (server !== 'sim' && server !== 'nginx')
+    throw new Error(`--server must be sim or nginx, got ${server}`);
+  if (workload === 'long-stream' && server !== 'nginx')
+    throw new Error('--workload long-stream is served by nginx only: drop --server sim');
+  return server;
+}
+
 /** What the nginx reference server answers for a workload. */
 export function nginxAnswer(workload: WorkloadName): NginxAnswer {
   return workload === 'long-stream'
